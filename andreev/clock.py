@@ -1,0 +1,39 @@
+"""World time that can run faster than the wall clock.
+
+The simulated fridge and everything that waits on it (drivers settling a lock-in,
+procedures waiting for a temperature) share one notion of time: ``speedup`` world
+seconds pass per wall second. At the real fridge ``speedup`` is 1.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class Clock:
+    """A monotonic clock whose seconds are ``1/speedup`` wall seconds long.
+
+    ``now()`` returns world seconds since the clock was made; ``sleep(s)`` waits
+    ``s`` world seconds. Thread-safe (it holds no mutable state).
+    """
+
+    def __init__(self, speedup: float = 1.0) -> None:
+        if not speedup > 0:
+            raise ValueError(f"clock speedup must be > 0, got {speedup!r}")
+        self.speedup = float(speedup)
+        self._wall_start = time.monotonic()
+
+    def now(self) -> float:
+        """World seconds elapsed since this clock was created (s)."""
+        return (time.monotonic() - self._wall_start) * self.speedup
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of world time (s); non-positive values return at once."""
+        if seconds > 0:
+            time.sleep(seconds / self.speedup)
+
+    def __repr__(self) -> str:
+        return f"Clock(speedup={self.speedup:g})"
+
+
+REAL_TIME = Clock(1.0)

@@ -1,0 +1,1 @@
+"""qcodes drivers for the lock-in, the temperature bridge and the STM controller."""

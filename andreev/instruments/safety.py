@@ -1,0 +1,78 @@
+"""Hard safety limits, enforced inside the drivers before anything is written.
+
+A write outside these limits raises :class:`SafetyError` and never reaches the
+instrument, so no procedure can bypass them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+class SafetyError(ValueError):
+    """A requested value lies outside a configured safety limit; nothing was written."""
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Hard limits of one set-up (SI units).
+
+    Attributes:
+        max_setpoint_current: largest STM setpoint current magnitude (A).
+        max_bias: largest |bias| the STM controller may apply (V).
+        min_feedback_bias: smallest |bias| at which the feedback may regulate (V).
+        max_temperature: highest temperature setpoint of the bridge (K).
+        max_heater_range: highest sample-heater range index of the bridge (0-8).
+        max_bias_slew_rate: fastest bias change (V/s, world time).
+    """
+
+    max_setpoint_current: float = 1.0e-6
+    max_bias: float = 0.1
+    min_feedback_bias: float = 1.0e-3
+    max_temperature: float = 4.0
+    max_heater_range: int = 6
+    max_bias_slew_rate: float = 1.0
+
+    def check_setpoint(self, current: float) -> None:
+        """Raise SafetyError if ``|current|`` (A) exceeds max_setpoint_current."""
+        if abs(current) > self.max_setpoint_current:
+            raise SafetyError(
+                f"setpoint current {current:.4g} A exceeds safety.max_setpoint_current "
+                f"= {self.max_setpoint_current:.4g} A"
+            )
+
+    def check_bias(self, bias: float, feedback_on: bool = False) -> None:
+        """Raise SafetyError if ``bias`` (V) is outside ±max_bias, or below
+        min_feedback_bias in magnitude while the feedback regulates."""
+        if abs(bias) > self.max_bias:
+            raise SafetyError(
+                f"bias {bias:.4g} V exceeds safety.max_bias = ±{self.max_bias:.4g} V"
+            )
+        if feedback_on and abs(bias) < self.min_feedback_bias:
+            raise SafetyError(
+                f"bias {bias:.4g} V is below safety.min_feedback_bias = "
+                f"{self.min_feedback_bias:.4g} V: the feedback cannot regulate near zero bias"
+            )
+
+    def check_temperature(self, temperature: float) -> None:
+        """Raise SafetyError if the setpoint ``temperature`` (K) exceeds max_temperature."""
+        if not 0 <= temperature <= self.max_temperature:
+            raise SafetyError(
+                f"temperature setpoint {temperature:.4g} K outside 0 … "
+                f"safety.max_temperature = {self.max_temperature:.4g} K"
+            )
+
+    def check_heater_range(self, heater_range: int) -> None:
+        """Raise SafetyError if the sample-heater range index exceeds max_heater_range."""
+        if not 0 <= int(heater_range) <= self.max_heater_range:
+            raise SafetyError(
+                f"heater range {heater_range} outside 0 … safety.max_heater_range = "
+                f"{self.max_heater_range}"
+            )
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The limits as a plain dict (for snapshots and files)."""
+        return asdict(self)
+
+
+DEFAULT_LIMITS = SafetyLimits()
