@@ -1,0 +1,78 @@
+"""pymeasure Parameters the stock set lacks: lists of numbers and of tip positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymeasure.experiment import Parameter
+
+
+class FloatListParameter(Parameter):
+    """A non-empty list of floats, each within [minimum, maximum] (in ``units``).
+
+    Accepts a list/tuple of numbers or a string ``"[0.05, 0.3, 1.0]"``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        units: str | None = None,
+        minimum: float = -1e9,
+        maximum: float = 1e9,
+        max_length: int = 10000,
+        **kwargs: Any,
+    ) -> None:
+        self.units = units
+        self.minimum = minimum
+        self.maximum = maximum
+        self.max_length = max_length
+        super().__init__(name, **kwargs)
+
+    def convert(self, value: Any) -> list[float]:
+        if isinstance(value, str):
+            text = value.strip()
+            if not (text.startswith("[") and text.endswith("]")):
+                raise ValueError("expected a list of numbers like [0.05, 0.3]")
+            value = [item for item in text[1:-1].split(",") if item.strip()]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("expected a non-empty list of numbers")
+        if len(value) > self.max_length:
+            raise ValueError(f"expected at most {self.max_length} values, got {len(value)}")
+        out = []
+        for item in value:
+            if isinstance(item, bool):
+                raise ValueError(f"expected numbers, got {item!r}")
+            try:
+                number = float(item)
+            except (TypeError, ValueError):
+                raise ValueError(f"expected numbers, got {item!r}") from None
+            if not self.minimum <= number <= self.maximum:
+                raise ValueError(
+                    f"value {number:g} is outside {self.minimum:g} … {self.maximum:g}"
+                    + (f" {self.units}" if self.units else "")
+                )
+            out.append(number)
+        return out
+
+
+class PositionListParameter(Parameter):
+    """A non-empty list of tip positions ``[[x, y], …]`` in metres, each coordinate
+    within ±``limit``."""
+
+    def __init__(self, name: str, limit: float = 1e-3, **kwargs: Any) -> None:
+        self.units = "m"
+        self.limit = limit
+        super().__init__(name, **kwargs)
+
+    def convert(self, value: Any) -> list[tuple[float, float]]:
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("expected a non-empty list of [x, y] pairs in m")
+        out = []
+        for item in value:
+            if not isinstance(item, list | tuple) or len(item) != 2:
+                raise ValueError(f"expected [x, y] pairs, got {item!r}")
+            x, y = (float(v) for v in item)
+            if abs(x) > self.limit or abs(y) > self.limit:
+                raise ValueError(f"position {item!r} is outside ±{self.limit:g} m")
+            out.append((x, y))
+        return out

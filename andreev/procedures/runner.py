@@ -1,0 +1,406 @@
+"""Run an experiment against a station: checks, plan, run file, safe stop, resume.
+
+What happens, in order:
+
+1. The experiment and station files are validated; every value of the plan is checked
+   against the station's safety limits. Any problem stops here, before anything is
+   connected (``--dry-run`` stops here too, after printing the plan and its duration).
+2. The instruments are opened; the run file is created (or re-opened with
+   ``--resume``); a log file is written next to it.
+3. The procedure walks its grid. Each sweep is flushed and fsynced when taken.
+4. On every exit path — the end, an error, Ctrl-C, SIGTERM — the instruments are put
+   in the safe state (bias back to V_set, setpoint back to the tunnelling value,
+   feedback on, heater to the safe range) and the exit status (``completed``,
+   ``aborted``, ``failed``) is written into the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from andreev.configfile import ConfigError
+from andreev.instruments.station import StationConfig, load_station_config
+from andreev.procedures.experiment import (
+    Experiment,
+    experiment_from_text,
+    load_experiment,
+)
+from andreev.procedures.rig import Aborted
+
+if TYPE_CHECKING:
+    import argparse
+
+log = logging.getLogger("andreev.run")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_ABORTED = 0, 1, 2, 130
+
+
+class LimitError(ConfigError):
+    """The experiment asks for something outside the station's safety limits."""
+
+
+@dataclass
+class RunResult:
+    """Where the run went and how it ended."""
+
+    path: Path | None
+    exit_status: str
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``12.3 s``."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{seconds:.1f} s"
+
+
+def check_limits(experiment: Experiment, station: StationConfig) -> None:
+    """Raise LimitError listing every plan value outside the safety limits."""
+    extra = dict(station.instruments.get("bridge", {}).get("init") or {})
+    problems = experiment.procedure.limit_problems(station.safety, extra)
+    if problems:
+        lines = [f"{experiment.path}: parameters.{p.key}: {p.message}" for p in problems]
+        raise LimitError(
+            experiment.path,
+            f"parameters.{problems[0].key}",
+            problems[0].message
+            + (
+                f" (and {len(problems) - 1} more:\n  " + "\n  ".join(lines[1:]) + ")"
+                if len(problems) > 1
+                else ""
+            )
+            + f" [limits from {station.path}]",
+        )
+
+
+def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
+    """Lines describing the grid of sweeps and the estimated duration."""
+    proc = experiment.procedure
+    axis = proc.outer_axis()
+    setpoints = proc.setpoints()
+    bias = proc.bias_values()
+    world = proc.estimated_duration()
+    lines = [
+        f"experiment {experiment.name}: {type(proc).__name__} ({experiment.path})",
+        f"  outer   {axis.name}: {len(axis.values)} step(s) "
+        + (
+            ", ".join(f"{v:g}" for v in axis.values[:12])
+            + (" …" if len(axis.values) > 12 else "")
+            + (f" {axis.unit}" if axis.unit else "")
+        ),
+        f"  setpoints: {len(setpoints)} from {setpoints.min():.3g} A to {setpoints.max():.3g} A "
+        f"at V_set = {proc.setpoint_bias:g} V",
+        f"  bias: {bias.size} points from {bias[0]:g} V to {bias[-1]:g} V, "
+        f"{'/'.join(proc.directions())}, {proc.sweep_mode} mode, "
+        f"{proc.settle_time() * 1e3:.3g} ms settling per point",
+        f"  sweeps: {len(axis.values) * len(setpoints) * len(proc.directions())}",
+        f"  estimated duration: {format_duration(world)}"
+        + (
+            f" of world time = {format_duration(world / station.speedup)} at speedup "
+            f"{station.speedup:g}"
+            if station.speedup != 1
+            else ""
+        ),
+    ]
+    return lines
+
+
+class StopFlag:
+    """Set by Ctrl-C / SIGTERM (or a GUI button); a second Ctrl-C raises KeyboardInterrupt.
+
+    Installed only in the main thread; elsewhere it is a plain flag.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str = "stop requested") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    __call__ = is_set
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        """Catch SIGINT and SIGTERM while the run lasts (portable: SIGTERM where it exists)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            name = signal.Signals(signum).name
+            if self.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            log.warning("%s received: stopping after the current point", name)
+            self.set(name)
+
+        previous = {}
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, handler)
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+class Progress:
+    """Prints one line per sweep with the run's progress and its ETA (wall time)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.first_done: int | None = None
+
+    def __call__(self, done: int, total: int, world_seconds: float) -> None:
+        if self.first_done is None:
+            self.first_done = done - 1
+        elapsed = time.monotonic() - self.started
+        taken = done - self.first_done
+        eta = elapsed / taken * (total - done) if taken else 0.0
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "-" * (width - filled)
+        print(
+            f"[{bar}] {done}/{total} sweeps ({100 * done / total:.0f} %), "
+            f"ETA {format_duration(eta)}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def snapshot_json(station: Any) -> str:
+    """The station snapshot (every setting of every instrument) as JSON text."""
+    return json.dumps(station.snapshot(update=False), default=str, indent=1)
+
+
+@contextmanager
+def log_to_file(path: Path) -> Iterator[None]:
+    """Send andreev's log records to ``path`` while the run lasts."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("andreev")
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def _new_run_path(out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = out_dir / f"{name}-{stamp}.h5"
+    n = 1
+    while path.exists():
+        path = out_dir / f"{name}-{stamp}-{n}.h5"
+        n += 1
+    return path
+
+
+def run_experiment(
+    experiment: Experiment | Path | str | None,
+    station_config: StationConfig | Path | str,
+    *,
+    out_dir: Path | str = "data",
+    resume: Path | str | None = None,
+    dry_run: bool = False,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    stop: StopFlag | None = None,
+    show_progress: bool = True,
+    echo: Any = print,
+) -> RunResult:
+    """Run ``experiment`` on the station; see the module docstring for the sequence.
+
+    With ``resume`` the experiment stored in that run file is continued (``experiment``
+    may be None). Raises ConfigError/LimitError before anything moves when a file or a
+    limit is wrong.
+    """
+    from andreev import storage
+
+    station = (
+        station_config
+        if isinstance(station_config, StationConfig)
+        else load_station_config(station_config)
+    )
+    if resume is not None:
+        resume = Path(resume)
+        stored = storage.read_config_yaml(resume)
+        experiment = experiment_from_text(stored, resume)
+    elif not isinstance(experiment, Experiment):
+        if experiment is None:
+            raise ConfigError("(command line)", "experiment", "an experiment file is needed")
+        experiment = load_experiment(experiment)
+    check_limits(experiment, station)
+    for line in describe_plan(experiment, station):
+        echo(line)
+    if dry_run:
+        echo("dry run: every value is within the safety limits; nothing was moved")
+        return RunResult(None, "dry-run")
+
+    from andreev.instruments.station import close_station, open_station
+    from andreev.procedures.rig import Rig
+
+    proc = experiment.procedure
+    stop = stop or StopFlag()
+    qc_station, _ = open_station(station, overrides=overrides)
+    exit_status = "failed"
+    path: Path | None = None
+    book = None
+    try:
+        rig = Rig.from_station(qc_station, station.safety, station.clock())
+        if resume is not None:
+            path = resume
+            book = storage.RunWriter.open(path)
+        else:
+            path = _new_run_path(Path(out_dir), experiment.name)
+            axis = proc.outer_axis()
+            book = storage.RunWriter.create(
+                path,
+                outer_name=axis.name,
+                outer_values=axis.values,
+                outer_unit=axis.unit,
+                extra_outer_coords=axis.extra or None,
+                setpoints=proc.setpoints(),
+                bias=proc.bias_values(),
+                directions=proc.directions(),
+                setpoint_bias=float(proc.setpoint_bias),
+                v_mod_rms=float(proc.modulation_rms),
+                config_yaml=experiment.text,
+                snapshot=json.loads(snapshot_json(qc_station)),
+                extra_attrs={
+                    "experiment_name": experiment.name,
+                    "procedure": type(proc).__name__,
+                    "station_yaml": station.text,
+                },
+            )
+        echo(f"run file: {path}")
+        with log_to_file(path.with_suffix(".log")), stop.installed():
+            proc.rig, proc.book = rig, book
+            proc.should_stop = stop.is_set
+            proc.emit = lambda topic, record: log.debug("%s: %s", topic, record)
+            proc.progress = Progress() if show_progress else None
+            try:
+                log.info("run started: %s", path)
+                proc.startup()
+                proc.execute()
+                exit_status = "completed"
+            except (Aborted, KeyboardInterrupt):
+                exit_status = "aborted"
+                log.warning("run aborted (%s)", stop.reason or "interrupt")
+            except Exception:
+                exit_status = "failed"
+                log.exception("run failed")
+                raise
+            finally:
+                try:
+                    proc.shutdown()
+                    log.info("instruments in the safe state")
+                except Exception:
+                    log.exception("could not reach the safe state")
+                    exit_status = "failed"
+    finally:
+        if book is not None:
+            book.close(exit_status)
+        close_station(qc_station)
+    echo(f"run {exit_status}: {path}")
+    if exit_status != "completed" and path is not None:
+        echo(f"continue with: andreev run --resume {path} --config {station.path}")
+    return RunResult(path, exit_status)
+
+
+def _exit_code(status: str) -> int:
+    return {"completed": EXIT_OK, "dry-run": EXIT_OK, "aborted": EXIT_ABORTED}.get(
+        status, EXIT_FAILED
+    )
+
+
+def run_main(args: argparse.Namespace) -> int:
+    """``andreev run``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = run_experiment(
+            args.experiment,
+            args.config,
+            out_dir=args.out,
+            resume=args.resume,
+            dry_run=args.dry_run,
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return _exit_code(result.exit_status)
+
+
+def find_config(relative: str) -> Path:
+    """``relative`` (like ``config/sim.yaml``) in the working folder, else in the checkout
+    this package was installed from."""
+    here = Path(relative)
+    if here.exists():
+        return here
+    checkout = Path(__file__).resolve().parents[2] / relative
+    if checkout.exists():
+        return checkout
+    raise ConfigError(relative, "(file)", "not found in the working folder or the checkout")
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    """``andreev demo``: the simulated fridge in-process, then the demo experiment."""
+    from andreev.sim import SimConfig, SimFridge, World
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        station = load_station_config(find_config("config/sim.yaml"))
+        experiment = load_experiment(find_config("config/experiments/demo.yaml"))
+        sim_config = SimConfig.from_yaml(station.path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    world = World(sim_config)
+    with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        print(
+            "simulated fridge: "
+            + ", ".join(f"{name} {host}:{port}" for name, (host, port) in fridge.addresses.items())
+        )
+        overrides = sim_overrides(fridge)
+        started = time.monotonic()
+        result = run_experiment(experiment, station, out_dir=args.out, overrides=overrides)
+        print(f"demo took {format_duration(time.monotonic() - started)} (wall time)")
+        if world.junction.crashes:
+            print(f"WARNING: the simulated tip crashed {len(world.junction.crashes)} time(s)")
+    if result.path is not None:
+        print(f"data: {result.path}")
+    return _exit_code(result.exit_status)
+
+
+def sim_overrides(fridge: Any) -> dict[str, dict[str, str]]:
+    """Addresses of a running SimFridge as ``open_station`` overrides."""
+    host, port = fridge.addresses["stm"]
+    return {
+        "lockin": {"address": fridge.visa_address("lockin")},
+        "bridge": {"address": fridge.visa_address("bridge")},
+        "stm": {"address": f"{host}:{port}"},
+    }

@@ -1,0 +1,181 @@
+"""Temperature series, and the other outer steppers (tip positions, any qcodes parameter).
+
+Before every outer step the tip goes back to the tunnelling setpoint (a temperature
+step or a lateral move in contact would damage tip and film); then the step is taken
+and, for temperatures, the bridge is given its band's heater range and PID and waited
+on until stable. The settling trace is kept in the run file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pymeasure.experiment import FloatParameter, Parameter
+
+from andreev.instruments.safety import SafetyLimits
+from andreev.procedures.base import LimitProblem, OuterAxis
+from andreev.procedures.ladder import SetpointLadder
+from andreev.procedures.parameters import FloatListParameter, PositionListParameter
+
+log = logging.getLogger(__name__)
+
+
+class _OuterSeries(SetpointLadder):
+    """A ladder repeated at every step of an outer stepper."""
+
+    def back_to_tunnelling(self) -> None:
+        """Walk the setpoint back to the tunnelling value with the feedback on."""
+        rig = self._rig()
+        rig.stm.approach_setpoint(
+            float(self.tunnelling_current),
+            steps_per_decade=int(self.approach_steps_per_decade),
+            settle=float(self.approach_settle),
+        )
+
+
+class TemperatureSeries(_OuterSeries):
+    """A ladder (or, with one ladder step, a spectrum) at each temperature."""
+
+    temperatures = FloatListParameter(
+        "Temperatures", units="K", minimum=0.0, maximum=300.0, default=[0.05]
+    )
+    stable_tolerance = FloatParameter(
+        "Stability tolerance (0 = max(0.5 % T, 0.3 mK))",
+        units="K",
+        minimum=0.0,
+        maximum=1.0,
+        default=0.0,
+    )
+    stable_hold = FloatParameter(
+        "Stability hold time", units="s", minimum=0.0, maximum=36000.0, default=120.0
+    )
+    stable_timeout = FloatParameter(
+        "Stabilisation timeout", units="s", minimum=1.0, maximum=86400.0, default=3600.0
+    )
+    temperature_band = FloatParameter(
+        "Suspend when |T - T_set| exceeds (0 = max(2 % T, 2 mK))",
+        units="K",
+        minimum=0.0,
+        maximum=1.0,
+        default=0.0,
+    )
+
+    def outer_axis(self) -> OuterAxis:
+        return OuterAxis("temperature", "K", np.asarray(self.temperatures, dtype=float))
+
+    def _tolerance(self, target: float) -> float | None:
+        return float(self.stable_tolerance) or None
+
+    def _band(self, target: float) -> float:
+        return float(self.temperature_band) or max(0.02 * target, 2e-3)
+
+    def enter_outer(self, index: int) -> bool:
+        rig, book = self._rig(), self._book()
+        target = float(self.temperatures[index])
+        self.back_to_tunnelling()
+        log.info("temperature step %d: %.4g K", index, target)
+        rig.bridge.set_temperature(target)
+        trace = rig.bridge.wait_until_stable(
+            target,
+            tolerance=self._tolerance(target),
+            hold_time=float(self.stable_hold),
+            timeout=float(self.stable_timeout),
+            should_stop=self.should_stop,
+        )
+        book.write_settling_trace(index, trace.t, trace.temperature, trace.heater)
+        self._check_stop()
+        if not trace.stable:
+            log.warning("temperature %.4g K not stable: %s", target, trace.reason)
+        return bool(trace.stable)
+
+    def condition_problem(self, index: int) -> str | None:
+        target = float(self.temperatures[index])
+        measured = self._rig().sample_temperature()
+        if abs(measured - target) > self._band(target):
+            return f"sample at {measured:.4g} K, outside {target:.4g} ± {self._band(target):.2g} K"
+        return None
+
+    def wait_for_conditions(self, index: int) -> bool:
+        target = float(self.temperatures[index])
+        trace = self._rig().bridge.wait_until_stable(
+            target,
+            tolerance=self._tolerance(target),
+            hold_time=float(self.stable_hold),
+            timeout=float(self.stable_timeout),
+            should_stop=self.should_stop,
+        )
+        self._check_stop()
+        return bool(trace.stable)
+
+    def outer_duration(self, index: int) -> float:
+        # a guess for the plan: a few thermal time constants plus the hold time
+        return 600.0 + float(self.stable_hold)
+
+    def limit_problems(self, safety: SafetyLimits, station_extra: dict) -> list[LimitProblem]:
+        problems = super().limit_problems(safety, station_extra)
+        for n, value in enumerate(self.temperatures):
+            if value > safety.max_temperature:
+                problems.append(
+                    LimitProblem(
+                        f"temperatures[{n}]",
+                        f"{value:g} K exceeds safety.max_temperature = "
+                        f"{safety.max_temperature:g} K",
+                    )
+                )
+        for band in station_extra.get("bands") or []:
+            if any(t <= band["upper"] for t in self.temperatures) and (
+                band["range"] > safety.max_heater_range
+            ):
+                problems.append(
+                    LimitProblem(
+                        "temperatures",
+                        f"band up to {band['upper']:g} K uses heater range "
+                        f"{band['range']} > safety.max_heater_range = {safety.max_heater_range}",
+                    )
+                )
+        return problems
+
+
+class PositionSeries(_OuterSeries):
+    """A ladder at each tip position (lateral x, y in m), moved in tunnelling."""
+
+    positions = PositionListParameter("Tip positions [[x, y], …]", default=[[0.0, 0.0]])
+
+    def outer_axis(self) -> OuterAxis:
+        xy = np.asarray(self.positions, dtype=float).reshape(-1, 2)
+        return OuterAxis(
+            "position",
+            "",
+            np.arange(len(xy), dtype=float),
+            extra={"x": (xy[:, 0], "m"), "y": (xy[:, 1], "m")},
+        )
+
+    def enter_outer(self, index: int) -> bool:
+        rig = self._rig()
+        x, y = self.positions[index]
+        self.back_to_tunnelling()
+        rig.stm.tip_x(float(x))
+        rig.stm.tip_y(float(y))
+        rig.sleep(float(self.tip_settle), self.should_stop)
+        return True
+
+
+class ParameterSeries(_OuterSeries):
+    """A ladder at each value of any qcodes parameter of the station (``magnet.field``)."""
+
+    outer_parameter = Parameter(
+        "Outer qcodes parameter (instrument.parameter)", default="magnet.field"
+    )
+    outer_values = FloatListParameter("Outer values", default=[0.0])
+    outer_unit = Parameter("Outer unit", default="")
+
+    def outer_axis(self) -> OuterAxis:
+        name = str(self.outer_parameter).replace(".", "_")
+        return OuterAxis(name, str(self.outer_unit), np.asarray(self.outer_values, dtype=float))
+
+    def enter_outer(self, index: int) -> bool:
+        rig = self._rig()
+        self.back_to_tunnelling()
+        rig.resolve_parameter(str(self.outer_parameter))(float(self.outer_values[index]))
+        return True

@@ -1,0 +1,103 @@
+"""Experiment files: strict validation and the dry-run's limit checks (nothing connected)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from andreev.configfile import ConfigError
+from andreev.instruments.station import load_station_config
+from andreev.procedures.experiment import PROCEDURES, load_experiment
+from andreev.procedures.runner import LimitError, check_limits, describe_plan, run_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_STATION = ROOT / "config" / "sim.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["demo", "spectrum", "ladder", "overnight"])
+def test_shipped_experiments_are_valid_and_within_sim_limits(name: str) -> None:
+    experiment = load_experiment(ROOT / "config" / "experiments" / f"{name}.yaml")
+    check_limits(experiment, load_station_config(SIM_STATION))
+    assert experiment.procedure.estimated_duration() > 0
+
+
+def test_demo_grid() -> None:
+    proc = load_experiment(ROOT / "config" / "experiments" / "demo.yaml").procedure
+    assert proc.shape == (6, 7, 1)
+    assert proc.setpoints()[0] == pytest.approx(1e-9)
+    assert proc.setpoints()[-1] == pytest.approx(1e-6)
+    assert proc.bias_values().size == 201
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "procedure: BiasSpectrum\nparameters:\n  bias_stat: 1.0e-3\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    message = str(info.value)
+    assert str(path) in message and "parameters.bias_stat" in message and "bias_start" in message
+
+
+def test_out_of_range_value_names_allowed_range(tmp_path: Path) -> None:
+    path = write(tmp_path, "procedure: SetpointLadder\nparameters:\n  ladder_steps: 0\n")
+    with pytest.raises(ConfigError, match=r"parameters\.ladder_steps.*1 … 200"):
+        load_experiment(path)
+
+
+def test_wrong_type_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "procedure: BiasSpectrum\nparameters:\n  bias_points: yes\n")
+    with pytest.raises(ConfigError, match="bias_points"):
+        load_experiment(path)
+
+
+def test_unknown_procedure(tmp_path: Path) -> None:
+    path = write(tmp_path, "procedure: Magic\n")
+    with pytest.raises(ConfigError, match=r"procedure.*TemperatureSeries"):
+        load_experiment(path)
+
+
+def test_every_procedure_has_defaults_that_build() -> None:
+    for cls in PROCEDURES.values():
+        proc = cls()
+        assert proc.parameters_are_set(), cls.__name__
+
+
+def test_limits_refuse_with_key_and_limit(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "procedure: TemperatureSeries\nparameters:\n"
+        "  temperatures: [0.05, 5.0]\n  ladder_stop: 2.0e-6\n",
+    )
+    experiment = load_experiment(path)
+    with pytest.raises(LimitError) as info:
+        check_limits(experiment, load_station_config(SIM_STATION))
+    message = str(info.value)
+    assert "ladder_stop" in message and "max_setpoint_current" in message
+    assert "temperatures[1]" in message and "max_temperature" in message
+
+
+def test_dry_run_prints_plan_and_moves_nothing(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_experiment(
+        ROOT / "config" / "experiments" / "demo.yaml",
+        SIM_STATION,
+        out_dir=tmp_path,
+        dry_run=True,
+        echo=lines.append,
+    )
+    assert result.exit_status == "dry-run" and result.path is None
+    text = "\n".join(lines)
+    assert "estimated duration" in text and "sweeps: 42" in text
+    assert not any(tmp_path.iterdir())
+
+
+def test_plan_lines_name_the_axes() -> None:
+    experiment = load_experiment(ROOT / "config" / "experiments" / "overnight.yaml")
+    text = "\n".join(describe_plan(experiment, load_station_config(SIM_STATION)))
+    assert "temperature: 17 step(s)" in text
