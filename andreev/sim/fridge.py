@@ -1,0 +1,82 @@
+"""The simulated fridge: the three instrument servers around one :class:`World`.
+
+``SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}, host="127.0.0.1")``;
+``start()`` / ``stop()`` (also a context manager); ``addresses`` ->
+``{"lockin": (host, port), "bridge": …, "stm": …}`` once started; ``servers`` ->
+``{"lockin": SR830Server, "bridge": LS372Server, "stm": NanonisServer}``;
+``visa_address(name)`` -> ``"TCPIP0::127.0.0.1::PORT::SOCKET"``. Port 0 picks a free port.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from andreev.sim.ls372_server import LS372Server
+from andreev.sim.sr830_server import SR830Server
+from andreev.sim.tcp import TCPServer
+from andreev.sim.world import World
+
+__all__ = ["INSTRUMENTS", "SimFridge"]
+
+#: Instrument names in start order.
+INSTRUMENTS: tuple[str, ...] = ("lockin", "bridge", "stm")
+
+
+class SimFridge:
+    """Serve ``world`` as an SR830 (lockin), a Lake Shore 372 (bridge) and a Nanonis STM."""
+
+    def __init__(
+        self,
+        world: World,
+        ports: dict[str, int] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        from andreev.sim.nanonis_server import NanonisServer
+
+        self.world = world
+        self.host = host
+        wanted = {"lockin": 0, "bridge": 0, "stm": 0}
+        unknown = sorted(set(ports or {}) - set(wanted))
+        if unknown:
+            raise ValueError(f"unknown instrument(s) {unknown}; allowed: {list(INSTRUMENTS)}")
+        wanted.update(ports or {})
+        self.ports = wanted
+        self.servers: dict[str, TCPServer] = {
+            "lockin": SR830Server(world, host, wanted["lockin"]),
+            "bridge": LS372Server(world, host, wanted["bridge"]),
+            "stm": NanonisServer(world, host, wanted["stm"]),
+        }
+
+    def start(self) -> SimFridge:
+        """Start every server (stopping those already started if one fails); returns self."""
+        started: list[TCPServer] = []
+        try:
+            for name in INSTRUMENTS:
+                self.servers[name].start()
+                started.append(self.servers[name])
+        except Exception:
+            for server in started:
+                server.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every server."""
+        for name in reversed(INSTRUMENTS):
+            self.servers[name].stop()
+
+    def __enter__(self) -> SimFridge:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, int]]:
+        """``{name: (host, port)}`` of the running servers."""
+        return {name: self.servers[name].address for name in INSTRUMENTS}
+
+    def visa_address(self, name: str) -> str:
+        """VISA resource name of instrument ``name`` (raw socket)."""
+        host, port = self.servers[name].address
+        return f"TCPIP0::{host}::{port}::SOCKET"

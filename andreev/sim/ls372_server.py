@@ -1,0 +1,640 @@
+"""Simulated Lake Shore 372 AC resistance bridge / temperature controller (PROTOCOLS.md).
+
+Raw TCP text protocol, at most 2 connections (a third is closed at once). Commands end
+``\\n`` or ``\\r\\n``, several per line may be separated by ``;``; replies end ``\\r\\n``.
+No error queue: an unknown command sets ``*ESR`` bit 5, a bad argument bit 4, and the
+instrument stays silent (a failing query gets no reply).
+
+Channels: ``A`` (control input, the sample thermometer, lags the mixing chamber) and
+1-16 of the scanner: 6 is the mixing chamber; 1 PT2 plate, 2 still, 3 cold plate and 5
+magnet read fixed plausible temperatures; the others are disabled (``INSET`` enabled 0)
+and read 0. All channels read live values (the scanner dwell is not simulated).
+Numbers are formatted ``+1.23456E+00``. Heater output 0 (sample heater) drives
+:class:`andreev.sim.thermal.ThermalModel` (see its docstring for the PID units).
+``SETP`` read-back is immediate (the real instrument's stale read-back is not simulated).
+``HTRSET`` takes the 372 form ``HTRSET 0,resistance,max current,max user current,display``;
+the Model 336 form that qcodes' stock driver sends (6 fields) is refused (ESR bit 4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from andreev.sim.tcp import LineServer
+from andreev.sim.thermal import HEATER_RANGES, ThermalModel, Zone, ruox_resistance
+
+__all__ = ["IDN", "LS372Server"]
+
+IDN = "LSCI,MODEL372,LSA0000,1.4"
+
+ESR_EXECUTION = 4
+ESR_COMMAND = 5
+
+CHANNELS: tuple[str, ...] = ("A", *(str(i) for i in range(1, 17)))
+
+#: fixed stages: channel -> (name, temperature K)
+FIXED_STAGES: dict[str, tuple[str, float]] = {
+    "1": ("PT2 plate", 3.05),
+    "2": ("Still", 0.82),
+    "3": ("Cold plate", 0.095),
+    "5": ("Magnet", 3.4),
+}
+
+
+class _BadCommand(Exception):
+    """Unknown command or wrong form (ESR bit 5)."""
+
+
+class _BadParameter(Exception):
+    """Bad, missing or out-of-range argument (ESR bit 4)."""
+
+
+def _e(value: float) -> str:
+    """The 372's number format, ``+1.23456E+00``."""
+    return f"{value:+.5E}"
+
+
+def _int(args: list[str], i: int, low: int, high: int) -> int:
+    try:
+        value = float(args[i])
+    except (IndexError, ValueError):
+        raise _BadParameter from None
+    if not value.is_integer() or not low <= value <= high:
+        raise _BadParameter
+    return int(value)
+
+
+def _float(args: list[str], i: int, low: float, high: float) -> float:
+    try:
+        value = float(args[i])
+    except (IndexError, ValueError):
+        raise _BadParameter from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise _BadParameter
+    return value
+
+
+def _nargs(args: list[str], *counts: int) -> None:
+    if len(args) not in counts:
+        raise _BadParameter
+
+
+def _channel(args: list[str], i: int = 0) -> str:
+    try:
+        raw = args[i].strip().upper()
+    except IndexError:
+        raise _BadParameter from None
+    if raw == "A":
+        return "A"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadParameter from None
+    if not 1 <= value <= 16:
+        raise _BadParameter
+    return str(value)
+
+
+@dataclass
+class ChannelSettings:
+    """Per-channel settings of the bridge (wire values)."""
+
+    name: str = ""
+    enabled: int = 0
+    dwell: int = 7
+    pause: int = 3
+    curve: int = 0
+    tempco: int = 1
+    mode: int = 0  # INTYPE excitation mode 0 voltage, 1 current
+    excitation: int = 2
+    autorange: int = 1
+    range: int = 22
+    cs_shunt: int = 0
+    units: int = 1
+    filter_on: int = 1
+    filter_settle: int = 10
+    filter_window: int = 2
+    tlimit: float = 0.0
+
+
+def _default_channels() -> dict[str, ChannelSettings]:
+    chans = {ch: ChannelSettings(name=f"Channel {ch}") for ch in CHANNELS}
+    chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1)
+    chans["6"] = ChannelSettings(name="MXC", enabled=1, curve=6)
+    for ch, (name, _t) in FIXED_STAGES.items():
+        chans[ch] = ChannelSettings(name=name, enabled=1, curve=int(ch))
+    return chans
+
+
+@dataclass
+class _AuxOutput:
+    """Warm-up (1) and still/analog (2) outputs: settings only."""
+
+    mode: int = 0
+    input: str = "0"
+    powerup: int = 0
+    polarity: int = 0
+    filter: int = 0
+    delay: int = 5
+    range: int = 0
+    setpoint: float = 0.0
+    p: float = 10.0
+    i: float = 20.0
+    d: float = 0.0
+    manual: float = 0.0
+    resistance: float = 1.0
+    max_current: int = 0
+    max_user_current: float = 0.0
+    display: int = 1
+    ramp_on: int = 0
+    ramp_rate: float = 0.0
+
+
+class LS372Server(LineServer):
+    """Lake Shore 372 protocol server on top of a :class:`~andreev.sim.world.World`.
+
+    Attributes besides :class:`~andreev.sim.tcp.LineServer`'s: ``world``, ``esr``,
+    ``channels`` (dict channel -> :class:`ChannelSettings`), ``scan`` ((channel, autoscan)).
+    """
+
+    reply_terminator = "\r\n"
+
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port, max_connections=2, name="ls372")
+        self.world = world
+        self._reset_state()
+        self._handlers: dict[str, Callable[[bool, list[str]], str | None]] = {
+            "*IDN": self._idn,
+            "*RST": self._rst,
+            "*CLS": self._cls,
+            "*ESR": self._esr,
+            "*ESE": self._ese,
+            "*SRE": self._sre,
+            "*STB": self._stb,
+            "*OPC": self._opc,
+            "*TST": self._tst,
+            "KRDG": self._krdg,
+            "RDGK": self._krdg,
+            "SRDG": self._srdg,
+            "RDGR": self._srdg,
+            "RDGPWR": self._rdgpwr,
+            "RDGST": self._rdgst,
+            "SCAN": self._scan,
+            "INSET": self._inset,
+            "INTYPE": self._intype,
+            "FILTER": self._filter,
+            "INNAME": self._inname,
+            "TLIMIT": self._tlimit,
+            "OUTMODE": self._outmode,
+            "RANGE": self._range,
+            "SETP": self._setp,
+            "PID": self._pid,
+            "HTR": self._htr,
+            "HTRST": self._htrst,
+            "HTRSET": self._htrset,
+            "MOUT": self._mout,
+            "RAMP": self._ramp,
+            "RAMPST": self._rampst,
+            "ZONE": self._zone,
+        }
+
+    def _reset_state(self) -> None:
+        self.esr = 0
+        self.ese = 0
+        self.sre = 0
+        self.channels = _default_channels()
+        self.scan = ("6", 0)
+        self.aux_outputs = {1: _AuxOutput(), 2: _AuxOutput()}
+
+    @property
+    def thermal(self) -> ThermalModel:
+        return self.world.thermal
+
+    # ---- dispatch --------------------------------------------------------------------
+    def handle_command(self, command: str) -> str | None:
+        name, query, args = self._parse(command)
+        try:
+            with self.world.lock:
+                self.world.advance()
+                handler = self._handlers.get(name)
+                if handler is None:
+                    raise _BadCommand
+                return handler(query, args)
+        except _BadCommand:
+            self.esr |= 1 << ESR_COMMAND
+        except _BadParameter:
+            self.esr |= 1 << ESR_EXECUTION
+        return None
+
+    @staticmethod
+    def _parse(command: str) -> tuple[str, bool, list[str]]:
+        text = command.strip()
+        i = 1 if text.startswith("*") else 0
+        while i < len(text) and text[i].isalpha():
+            i += 1
+        name = text[:i].upper()
+        rest = text[i:].strip()
+        query = rest.startswith("?")
+        if query:
+            rest = rest[1:].strip()
+        args = [a.strip() for a in rest.split(",")] if rest else []
+        return name, query, args
+
+    # ---- common ----------------------------------------------------------------------
+    def _idn(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        return IDN
+
+    def _rst(self, query: bool, args: list[str]) -> None:
+        if query:
+            raise _BadCommand
+        out = self.thermal.output
+        self.thermal.set_mode(0)
+        self.thermal.set_range(0)
+        self.thermal.set_setpoint(0.0)
+        out.ramp_on, out.ramp_rate, out.manual = 0, 0.0, 0.0
+        self.thermal.set_pid(10.0, 20.0, 0.0)
+        self.thermal.tlimits.clear()
+        self._reset_state()
+
+    def _cls(self, query: bool, args: list[str]) -> None:
+        if query:
+            raise _BadCommand
+        self.esr = 0
+
+    def _esr(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        value, self.esr = self.esr, 0
+        return str(value)
+
+    def _ese(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            return str(self.ese)
+        _nargs(args, 1)
+        self.ese = _int(args, 0, 0, 255)
+        return None
+
+    def _sre(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            return str(self.sre)
+        _nargs(args, 1)
+        self.sre = _int(args, 0, 0, 255)
+        return None
+
+    def _stb(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        return str(32 if self.esr & self.ese else 0)
+
+    def _opc(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            return "1"
+        self.esr |= 1
+        return None
+
+    def _tst(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        return "0"
+
+    # ---- readings --------------------------------------------------------------------
+    def _true_temperature(self, ch: str) -> float:
+        if ch in ("A", "6"):
+            return self.thermal.true_temperature(ch)
+        if ch in FIXED_STAGES:
+            return FIXED_STAGES[ch][1]
+        return 0.0
+
+    def _temperature(self, ch: str) -> float:
+        settings = self.channels[ch]
+        if not settings.enabled:
+            return 0.0
+        if ch in ("A", "6"):
+            return self.thermal.reading(ch)
+        t = self._true_temperature(ch)
+        if t <= 0:
+            return 0.0
+        noise = math.hypot(1e-4 * t, 2e-5) * float(self.thermal.rng.standard_normal())
+        return t + noise
+
+    def _status(self, ch: str) -> int:
+        settings = self.channels[ch]
+        if not settings.enabled:
+            return 0
+        if settings.cs_shunt:
+            return 1
+        t = self._true_temperature(ch)
+        if t < 0.01:
+            return 128
+        if t > 40.0:
+            return 64
+        return 0
+
+    def _query_channel(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        _nargs(args, 1)
+        return _channel(args)
+
+    def _krdg(self, query: bool, args: list[str]) -> str:
+        ch = self._query_channel(query, args)
+        return _e(self._temperature(ch))
+
+    def _srdg(self, query: bool, args: list[str]) -> str:
+        ch = self._query_channel(query, args)
+        t = self._temperature(ch)
+        return _e(ruox_resistance(t) if t > 0 else 0.0)
+
+    def _rdgpwr(self, query: bool, args: list[str]) -> str:
+        ch = self._query_channel(query, args)
+        s = self.channels[ch]
+        t = self._true_temperature(ch)
+        if not s.enabled or t <= 0 or s.cs_shunt:
+            return _e(0.0)
+        r = ruox_resistance(t)
+        if s.mode == 1:  # current excitation: 1 pA * 10^((n-1)/2)
+            power = (1e-12 * 10 ** ((s.excitation - 1) / 2)) ** 2 * r
+        else:  # voltage excitation: 2 µV * 10^((n-1)/2)
+            power = (2e-6 * 10 ** ((s.excitation - 1) / 2)) ** 2 / r
+        return _e(power)
+
+    def _rdgst(self, query: bool, args: list[str]) -> str:
+        ch = self._query_channel(query, args)
+        return str(self._status(ch))
+
+    # ---- inputs ----------------------------------------------------------------------
+    def _scan(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            if args:
+                raise _BadParameter
+            ch, auto = self.scan
+            return f"{int(ch):02d},{auto}"
+        _nargs(args, 2)
+        ch = _channel(args, 0)
+        if ch == "A":
+            raise _BadParameter
+        self.scan = (ch, _int(args, 1, 0, 1))
+        return None
+
+    def _inset(self, query: bool, args: list[str]) -> str | None:
+        ch = _channel(args, 0)
+        s = self.channels[ch]
+        if query:
+            _nargs(args, 1)
+            return f"{s.enabled},{s.dwell},{s.pause},{s.curve},{s.tempco}"
+        _nargs(args, 6)
+        values = (
+            _int(args, 1, 0, 1),
+            _int(args, 2, 1, 200),
+            _int(args, 3, 3, 200),
+            _int(args, 4, 0, 59),
+            _int(args, 5, 1, 2),
+        )
+        s.enabled, s.dwell, s.pause, s.curve, s.tempco = values
+        if ch == "A":
+            s.enabled = 1
+        return None
+
+    def _intype(self, query: bool, args: list[str]) -> str | None:
+        ch = _channel(args, 0)
+        s = self.channels[ch]
+        if query:
+            _nargs(args, 1)
+            return f"{s.mode},{s.excitation},{s.autorange},{s.range},{s.cs_shunt},{s.units}"
+        _nargs(args, 7)
+        mode = _int(args, 1, 0, 1)
+        values = (
+            mode,
+            _int(args, 2, 1, 22 if mode == 1 else 12),
+            _int(args, 3, 0, 2),
+            _int(args, 4, 1, 22),
+            _int(args, 5, 0, 1),
+            _int(args, 6, 1, 2),
+        )
+        s.mode, s.excitation, s.autorange, s.range, s.cs_shunt, s.units = values
+        return None
+
+    def _filter(self, query: bool, args: list[str]) -> str | None:
+        ch = _channel(args, 0)
+        s = self.channels[ch]
+        if query:
+            _nargs(args, 1)
+            return f"{s.filter_on},{s.filter_settle},{s.filter_window}"
+        _nargs(args, 4)
+        s.filter_on = _int(args, 1, 0, 1)
+        s.filter_settle = _int(args, 2, 1, 200)
+        s.filter_window = _int(args, 3, 1, 80)
+        return None
+
+    def _inname(self, query: bool, args: list[str]) -> str | None:
+        if not args:
+            raise _BadParameter
+        ch = _channel(args, 0)
+        if query:
+            _nargs(args, 1)
+            return self.channels[ch].name
+        if len(args) < 2:
+            raise _BadParameter
+        name = ",".join(args[1:]).strip().strip('"')
+        if len(name) > 15:
+            raise _BadParameter
+        self.channels[ch].name = name
+        return None
+
+    def _tlimit(self, query: bool, args: list[str]) -> str | None:
+        ch = _channel(args, 0)
+        if query:
+            _nargs(args, 1)
+            return _e(self.channels[ch].tlimit)
+        _nargs(args, 2)
+        limit = _float(args, 1, 0.0, 9999.0)
+        self.channels[ch].tlimit = limit
+        if ch in ("A", "6"):
+            self.thermal.tlimits[ch] = limit
+        return None
+
+    # ---- outputs ---------------------------------------------------------------------
+    def _output(self, args: list[str]) -> int:
+        return _int(args, 0, 0, 2)
+
+    def _outmode(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        o = self.thermal.output if out == 0 else self.aux_outputs[out]
+        if query:
+            _nargs(args, 1)
+            return f"{o.mode},{o.input},{o.powerup},{o.polarity},{o.filter},{o.delay}"
+        _nargs(args, 7)
+        mode = _int(args, 1, 0, 6)
+        raw_input = args[2].strip().upper()
+        if raw_input in ("A", "0"):
+            channel = raw_input
+        else:
+            channel = _channel(args, 2)
+        powerup = _int(args, 3, 0, 1)
+        polarity = _int(args, 4, 0, 1)
+        use_filter = _int(args, 5, 0, 1)
+        delay = _int(args, 6, 1, 255)
+        if out == 0:
+            self.thermal.set_mode(mode, channel)
+        else:
+            o.mode, o.input = mode, channel
+        o.powerup, o.polarity, o.filter, o.delay = powerup, polarity, use_filter, delay
+        return None
+
+    def _range(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        if query:
+            _nargs(args, 1)
+            return str(self.thermal.output.range if out == 0 else self.aux_outputs[out].range)
+        _nargs(args, 2)
+        if out == 0:
+            self.thermal.set_range(_int(args, 1, 0, len(HEATER_RANGES) - 1))
+        else:
+            self.aux_outputs[out].range = _int(args, 1, 0, 1)
+        return None
+
+    def _setp(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        if query:
+            _nargs(args, 1)
+            value = self.thermal.output.setpoint if out == 0 else self.aux_outputs[out].setpoint
+            return _e(value)
+        _nargs(args, 2)
+        value = _float(args, 1, 0.0, 9999.0)
+        if out == 0:
+            self.thermal.set_setpoint(value)
+        else:
+            self.aux_outputs[out].setpoint = value
+        return None
+
+    def _pid(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        o = self.thermal.output if out == 0 else self.aux_outputs[out]
+        if query:
+            _nargs(args, 1)
+            return f"{_e(o.p)},{_e(o.i)},{_e(o.d)}"
+        _nargs(args, 4)
+        p = _float(args, 1, 0.0, 1000.0)
+        i = _float(args, 2, 0.0, 10000.0)
+        d = _float(args, 3, 0.0, 2500.0)
+        if out == 0:
+            self.thermal.set_pid(p, i, d)
+        else:
+            o.p, o.i, o.d = p, i, d
+        return None
+
+    def _htr(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        _nargs(args, 0, 1)
+        out = self._output(args) if args else 0
+        if out == 0:
+            return _e(self.thermal.heater_percent())
+        o = self.aux_outputs[out]
+        return _e(o.manual if o.mode == 2 and o.range > 0 else 0.0)
+
+    def _htrst(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        _nargs(args, 0, 1)
+        if args:
+            self._output(args)
+        return "0"
+
+    def _htrset(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        o = self.thermal.output if out == 0 else self.aux_outputs[out]
+        if query:
+            _nargs(args, 1)
+            res = _e(o.resistance) if out == 0 else str(int(o.resistance))
+            return f"{res},{o.max_current},{_e(o.max_user_current)},{o.display}"
+        _nargs(args, 5)
+        if out == 0:
+            resistance = _float(args, 1, 1.0, 100000.0)
+        else:
+            resistance = float(_int(args, 1, 1, 2))
+        max_current = _int(args, 2, 0, 2)
+        max_user = _float(args, 3, 0.0, 2.0)
+        display = _int(args, 4, 1, 2)
+        o.resistance, o.max_current, o.max_user_current, o.display = (
+            resistance,
+            max_current,
+            max_user,
+            display,
+        )
+        return None
+
+    def _mout(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        o = self.thermal.output if out == 0 else self.aux_outputs[out]
+        if query:
+            _nargs(args, 1)
+            return _e(o.manual)
+        _nargs(args, 2)
+        o.manual = _float(args, 1, 0.0, 100.0)
+        return None
+
+    def _ramp(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        o = self.thermal.output if out == 0 else self.aux_outputs[out]
+        if query:
+            _nargs(args, 1)
+            return f"{o.ramp_on},{_e(o.ramp_rate)}"
+        _nargs(args, 3)
+        o.ramp_on = _int(args, 1, 0, 1)
+        o.ramp_rate = _float(args, 2, 0.0, 100.0)
+        return None
+
+    def _rampst(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        _nargs(args, 1)
+        out = self._output(args)
+        return str(int(self.thermal.ramping()) if out == 0 else 0)
+
+    def _zone(self, query: bool, args: list[str]) -> str | None:
+        out = self._output(args)
+        if out == 2:
+            raise _BadParameter
+        index = _int(args, 1, 1, 10)
+        zones = self.thermal.output.zones if out == 0 else self._warmup_zones()
+        z = zones[index - 1]
+        if query:
+            _nargs(args, 2)
+            return ",".join(
+                [
+                    _e(z.upper),
+                    _e(z.p),
+                    _e(z.i),
+                    _e(z.d),
+                    _e(z.mout),
+                    str(z.range),
+                    _e(z.rate),
+                    str(z.relay1),
+                    str(z.relay2),
+                ]
+            )
+        _nargs(args, 11)
+        zones[index - 1] = Zone(
+            upper=_float(args, 2, 0.0, 9999.0),
+            p=_float(args, 3, 0.0, 1000.0),
+            i=_float(args, 4, 0.0, 10000.0),
+            d=_float(args, 5, 0.0, 2500.0),
+            mout=_float(args, 6, 0.0, 100.0),
+            range=_int(args, 7, 0, len(HEATER_RANGES) - 1 if out == 0 else 1),
+            rate=_float(args, 8, 0.0, 100.0),
+            relay1=_int(args, 9, 0, 1),
+            relay2=_int(args, 10, 0, 1),
+        )
+        return None
+
+    def _warmup_zones(self) -> list[Zone]:
+        zones = getattr(self, "_wzones", None)
+        if zones is None:
+            zones = self._wzones = [Zone() for _ in range(10)]
+        return zones

@@ -1,0 +1,700 @@
+"""Simulated Nanonis STM controller: the Nanonis TCP programming interface over 127.0.0.1.
+
+Wire format (PROTOCOLS.md, big-endian): a request is a 40-byte header — command name
+(ASCII, NUL-padded to 32 bytes), i32 body size, u16 send-response flag, 2 zero bytes —
+then the body. A reply echoes the name in the same header layout (response flag 0) and
+its body always ends with the error section (u32 status, 1 = error; i32 length; message).
+Unknown commands get an error section with a message and no return values. A request
+whose response flag is 0 is executed but not answered.
+
+The codec below is this module's own (never shared with the drivers), so that a bug in
+one side's encoding cannot hide in the other's decoding.
+
+Signals (``Signals.NamesGet`` order): see :data:`SIGNALS`. ``LI Demod 1 X (A)`` is the
+junction's dI/dV (S) times the modulation at the junction (SR830 SLVL × the World's
+modulation divider, V rms); ``LI Demod 1 Y (A)`` is noise.
+
+``BiasSpectr.Start`` runs the whole sweep controller-side, sleeping on the world clock:
+Z averaging with the feedback as it was, feedback off (hold) with the Z offset applied,
+the bias ramped (max slew rate) to each point, settling + integration per point, an
+optional backward sweep, end settling, then bias, Z and feedback restored and the Z
+control time waited. The reply's channel names include ``"Bias calc (V)"`` first, so name
+``i`` labels data row ``i``; backward channels are named ``"<name> [bwd]"`` and are
+aligned with the same bias columns as the forward ones (points × sweeps averaged).
+Parameters returned (f32): Z averaged before the sweep (m), sweep start and end world
+time (s), the bias before the sweep (V), the setpoint (A).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from typing import Any
+
+import numpy as np
+
+from andreev.sim.tcp import Connection, TCPServer
+
+__all__ = ["SIGNALS", "NanonisServer"]
+
+SIGNALS: tuple[str, ...] = (
+    "Current (A)",
+    "Bias (V)",
+    "Z (m)",
+    "LI Demod 1 X (A)",
+    "LI Demod 1 Y (A)",
+    "X (m)",
+    "Y (m)",
+)
+"""Signal names by index, as ``Signals.NamesGet`` returns them."""
+
+PRODUCT_LINE = "Nanonis SPM Control Software"
+VERSION = "Generic 5e (simulated)"
+HOST_RELEASE = 13520
+RT_RELEASE = 13520
+
+_HEADER = struct.Struct(">32siH2x")
+HEADER_SIZE = _HEADER.size  # 40
+
+
+class _ArgumentError(Exception):
+    """A request body that does not decode as the command's arguments."""
+
+
+class _CommandError(Exception):
+    """A well-formed request the controller refuses (its message goes on the wire)."""
+
+
+# ---- codec (module-private) -----------------------------------------------------------
+class _Reader:
+    """Big-endian reader over a request body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise _ArgumentError(
+                f"body too short: need {size} more bytes at offset {self.pos} of {len(self.data)}"
+            )
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return value
+
+    def i32(self) -> int:
+        return int(self._take(">i"))
+
+    def u32(self) -> int:
+        return int(self._take(">I"))
+
+    def u16(self) -> int:
+        return int(self._take(">H"))
+
+    def f32(self) -> float:
+        return float(self._take(">f"))
+
+    def f64(self) -> float:
+        return float(self._take(">d"))
+
+    def raw_string(self, n: int) -> str:
+        if n < 0 or self.pos + n > len(self.data):
+            raise _ArgumentError(f"bad string length {n} at offset {self.pos}")
+        text = self.data[self.pos : self.pos + n].decode("latin-1")
+        self.pos += n
+        return text
+
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+
+class _Writer:
+    """Big-endian writer of reply values."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def i32(self, v: int) -> _Writer:
+        self.parts.append(struct.pack(">i", int(v)))
+        return self
+
+    def u32(self, v: int) -> _Writer:
+        self.parts.append(struct.pack(">I", int(v)))
+        return self
+
+    def u16(self, v: int) -> _Writer:
+        self.parts.append(struct.pack(">H", int(v)))
+        return self
+
+    def f32(self, v: float) -> _Writer:
+        self.parts.append(struct.pack(">f", float(v)))
+        return self
+
+    def f64(self, v: float) -> _Writer:
+        self.parts.append(struct.pack(">d", float(v)))
+        return self
+
+    def string(self, s: str) -> _Writer:
+        raw = s.encode("latin-1")
+        self.parts.append(struct.pack(">i", len(raw)) + raw)
+        return self
+
+    def string_array(self, items: list[str] | tuple[str, ...]) -> _Writer:
+        """i32 byte size (items with their 4-byte prefixes), i32 count, items."""
+        encoded = [s.encode("latin-1") for s in items]
+        size = sum(4 + len(e) for e in encoded)
+        self.parts.append(struct.pack(">ii", size, len(encoded)))
+        for e in encoded:
+            self.parts.append(struct.pack(">i", len(e)) + e)
+        return self
+
+    def f32_2d(self, array: np.ndarray) -> _Writer:
+        """i32 rows, i32 cols, row-major big-endian f32 data."""
+        a = np.asarray(array, dtype=">f4")
+        if a.ndim != 2:
+            raise ValueError("2-D array expected")
+        self.parts.append(struct.pack(">ii", a.shape[0], a.shape[1]) + a.tobytes(order="C"))
+        return self
+
+    def f32_1d(self, values: np.ndarray | list[float]) -> _Writer:
+        self.parts.append(np.asarray(values, dtype=">f4").tobytes())
+        return self
+
+    def body(self, error: str | None = None) -> bytes:
+        """The values followed by the error section (status 1 with a message on error)."""
+        msg = (error or "").encode("latin-1", errors="replace")
+        section = struct.pack(">Ii", 1 if error else 0, len(msg)) + msg
+        return b"".join(self.parts) + section
+
+
+def _header(name: str, body_size: int) -> bytes:
+    return _HEADER.pack(name.encode("latin-1")[:32], body_size, 0)
+
+
+def _flag(value: int, current: bool) -> bool:
+    """Nanonis Set flag: 0 no change, 1 on, 2 off."""
+    if value == 0:
+        return current
+    if value == 1:
+        return True
+    if value == 2:
+        return False
+    raise _CommandError(f"flag {value} not in 0 (no change), 1 (on), 2 (off)")
+
+
+# ---- the server -----------------------------------------------------------------------
+class NanonisServer(TCPServer):
+    """Nanonis TCP interface to ``world.junction`` (see the module docstring).
+
+    Attributes besides :class:`~andreev.sim.tcp.TCPServer`'s (``faults``, ``received``):
+    ``spectr`` (dict of the Bias Spectroscopy module settings), ``safetip`` (dict),
+    ``lockin_noise`` (A rms of ``LI Demod 1 Y``).
+    """
+
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port, name="nanonis")
+        self.world = world
+        self.lockin_noise = 2e-15
+        self.spectr: dict[str, Any] = {
+            "open": False,
+            "save_all": False,
+            "sweeps": 1,
+            "backward": False,
+            "points": 201,
+            "z_offset": 0.0,
+            "autosave": False,
+            "show_dialog": False,
+            "start": -0.01,
+            "end": 0.01,
+            # Z averaging, Z offset, initial settling, max slew rate (V/s), settling,
+            # integration, end settling, Z control time (s)
+            "timing": [0.1, 0.0, 0.01, 1.0, 0.005, 0.005, 0.01, 0.1],
+            "channels": [0],
+        }
+        self.safetip: dict[str, Any] = {
+            "on": False,
+            "auto_recover": False,
+            "auto_pause": False,
+            "threshold": 1e-6,
+        }
+        self._spectr_running = 0
+        self._state_lock = threading.Lock()
+        self._handlers = {
+            "Bias.Set": self._bias_set,
+            "Bias.Get": self._bias_get,
+            "Current.Get": self._current_get,
+            "Current.GainsGet": self._gains_get,
+            "Current.GainSet": self._gain_set,
+            "ZCtrl.SetpntSet": self._setpnt_set,
+            "ZCtrl.SetpntGet": self._setpnt_get,
+            "ZCtrl.OnOffSet": self._onoff_set,
+            "ZCtrl.OnOffGet": self._onoff_get,
+            "ZCtrl.ZPosSet": self._zpos_set,
+            "ZCtrl.ZPosGet": self._zpos_get,
+            "ZCtrl.GainSet": self._zgain_set,
+            "ZCtrl.GainGet": self._zgain_get,
+            "ZCtrl.Withdraw": self._withdraw,
+            "ZCtrl.LimitsEnabledSet": self._limits_enabled_set,
+            "ZCtrl.LimitsEnabledGet": self._limits_enabled_get,
+            "ZCtrl.LimitsSet": self._limits_set,
+            "ZCtrl.LimitsGet": self._limits_get,
+            "ZCtrl.StatusGet": self._status_get,
+            "SafeTip.OnOffSet": self._safetip_onoff_set,
+            "SafeTip.PropsSet": self._safetip_props_set,
+            "Signals.NamesGet": self._signal_names,
+            "Signals.ValGet": self._signal_val,
+            "BiasSpectr.Open": self._spectr_open,
+            "BiasSpectr.PropsSet": self._spectr_props_set,
+            "BiasSpectr.LimitsSet": self._spectr_limits_set,
+            "BiasSpectr.TimingSet": self._spectr_timing_set,
+            "BiasSpectr.ChsSet": self._spectr_chs_set,
+            "BiasSpectr.Start": self._spectr_start,
+            "FolMe.XYPosSet": self._xy_set,
+            "FolMe.XYPosGet": self._xy_get,
+            "Util.VersionGet": self._version_get,
+        }
+
+        # some clients send the names lower-cased; the controller accepts them
+        self._handlers_lower = {k.lower(): v for k, v in self._handlers.items()}
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """Names of every command this server implements."""
+        return tuple(self._handlers)
+
+    # ---- connection loop ------------------------------------------------------------
+    def handle_connection(self, conn: Connection) -> None:
+        while not conn.closed:
+            head = conn.read_exact(HEADER_SIZE)
+            if head is None:
+                return
+            raw_name, body_size, respond = _HEADER.unpack(head)
+            if body_size < 0 or body_size > 1 << 24:
+                return  # framing lost: a real controller would drop the client too
+            body = conn.read_exact(body_size)
+            if body is None:
+                return
+            name = raw_name.split(b"\0", 1)[0].decode("latin-1", errors="replace")
+            if not conn.begin_request():
+                return
+            self.record(name)
+            reply_body = self.execute(name, body)
+            if respond:
+                conn.reply(_header(name, len(reply_body)) + reply_body)
+
+    def execute(self, name: str, body: bytes) -> bytes:
+        """Run one command; returns the reply body (values + error section)."""
+        handler = self._handlers.get(name) or self._handlers_lower.get(name.lower())
+        if handler is None:
+            return _Writer().body(f"Command not found: {name!r} is not a known command")
+        reader = _Reader(body)
+        try:
+            writer = handler(reader)
+        except _ArgumentError as exc:
+            return _Writer().body(f"{name}: could not read the arguments ({exc})")
+        except (_CommandError, ValueError, RuntimeError) as exc:
+            return _Writer().body(f"{name}: {exc}")
+        return writer.body()
+
+    # ---- world access ------------------------------------------------------------------
+    @property
+    def junction(self) -> Any:
+        return self.world.junction
+
+    def _sync(self) -> None:
+        """Bring the world to now and apply world-level faults (call under the lock)."""
+        faults = getattr(self.world, "faults", None)
+        if faults is not None and hasattr(faults, "force_clip"):
+            self.junction.force_clip = bool(faults.force_clip)
+        self.world.advance()
+
+    def _modulation_rms(self) -> float:
+        """Modulation at the junction (V rms): SR830 SLVL × modulation divider."""
+        world = self.world
+        for attr in ("v_mod_rms", "modulation_rms"):
+            value = getattr(world, attr, None)
+            if value is not None:
+                return float(value() if callable(value) else value)
+        lockin = getattr(world, "lockin", None)
+        amplitude = float(getattr(lockin, "amplitude", 0.0) or 0.0)
+        config = getattr(world, "config", None)
+        divider = getattr(config, "modulation_divider", None)
+        if divider is None:
+            divider = getattr(world, "modulation_divider", 1e-3)
+        return amplitude * float(divider)
+
+    def _signal_value(self, index: int) -> float:
+        """Present value of signal ``index`` (call under the lock, after _sync)."""
+        j = self.junction
+        if index == 0:
+            return j.measured_current()
+        if index == 1:
+            return j.bias
+        if index == 2:
+            return j.z
+        if index == 3:
+            return float(self.world.conductance()) * self._modulation_rms()
+        if index == 4:
+            return j.noise(self.lockin_noise)
+        if index == 5:
+            return j.x
+        if index == 6:
+            return j.y
+        raise _CommandError(f"signal index {index} outside 0 … {len(SIGNALS) - 1}")
+
+    # ---- Bias / Current ---------------------------------------------------------------
+    def _bias_set(self, r: _Reader) -> _Writer:
+        v = r.f32()
+        if not math.isfinite(v) or abs(v) > 10.0:
+            raise _CommandError(f"bias {v} V outside ±10 V")
+        with self.world.lock:
+            self._sync()
+            self.junction.bias = v
+        return _Writer()
+
+    def _bias_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            return _Writer().f32(self.junction.bias)
+
+    def _current_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            return _Writer().f32(self.junction.measured_current())
+
+    def _gains_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            j = self.junction
+            w = _Writer().string_array(j.gain_names).i32(j.gain_index)
+            return w.string_array(j.filters).i32(j.filter_index)
+
+    def _gain_set(self, r: _Reader) -> _Writer:
+        index = r.i32()
+        filt = r.i32() if r.remaining() >= 4 else -1
+        with self.world.lock:
+            self._sync()
+            j = self.junction
+            if not 0 <= index < len(j.gains):
+                raise _CommandError(f"gain index {index} outside 0 … {len(j.gains) - 1}")
+            if filt != -1 and not 0 <= filt < len(j.filters):
+                raise _CommandError(f"filter index {filt} outside 0 … {len(j.filters) - 1}")
+            j.set_gain_index(index)
+            if filt != -1:
+                j.filter_index = filt
+        return _Writer()
+
+    # ---- Z controller ---------------------------------------------------------------
+    def _setpnt_set(self, r: _Reader) -> _Writer:
+        value = r.f32()
+        if not math.isfinite(value):
+            raise _CommandError("setpoint must be finite")
+        with self.world.lock:
+            self._sync()
+            self.junction.setpoint = value
+        return _Writer()
+
+    def _setpnt_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            return _Writer().f32(self.junction.setpoint)
+
+    def _onoff_set(self, r: _Reader) -> _Writer:
+        value = r.u32()
+        if value not in (0, 1):
+            raise _CommandError(f"Z-controller status {value} not 0 (off) or 1 (on)")
+        with self.world.lock:
+            self._sync()
+            self.junction.set_feedback(value == 1)
+        return _Writer()
+
+    def _onoff_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            return _Writer().u32(1 if self.junction.feedback else 0)
+
+    def _zpos_set(self, r: _Reader) -> _Writer:
+        z = r.f32()
+        with self.world.lock:
+            self._sync()
+            if self.junction.feedback:
+                raise _CommandError("Z position cannot be set while the Z-controller is on")
+            self.junction.set_z(z)
+        return _Writer()
+
+    def _zpos_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            return _Writer().f32(self.junction.z)
+
+    def _zgain_set(self, r: _Reader) -> _Writer:
+        p, t, i = r.f32(), r.f32(), r.f32()
+        if p < 0 or t < 0 or i < 0:
+            raise _CommandError("Z-controller gains must be ≥ 0")
+        with self.world.lock:
+            self._sync()
+            self.junction.set_gains(p, t, i)
+        return _Writer()
+
+    def _zgain_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            j = self.junction
+            return _Writer().f32(j.gain_p).f32(j.gain_t).f32(j.gain_i)
+
+    def _withdraw(self, r: _Reader) -> _Writer:
+        r.u32()
+        r.i32()
+        with self.world.lock:
+            self._sync()
+            self.junction.withdraw()
+        return _Writer()
+
+    def _limits_enabled_set(self, r: _Reader) -> _Writer:
+        value = r.u32()
+        if value not in (0, 1):
+            raise _CommandError(f"limits status {value} not 0 (off) or 1 (on)")
+        with self.world.lock:
+            self._sync()
+            self.junction.limits_enabled = value == 1
+            self.junction.set_limits(*self.junction.z_limits)
+        return _Writer()
+
+    def _limits_enabled_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            return _Writer().u32(1 if self.junction.limits_enabled else 0)
+
+    def _limits_set(self, r: _Reader) -> _Writer:
+        high, low = r.f32(), r.f32()
+        if not high > low:
+            raise _CommandError(f"high limit {high} m must be above low limit {low} m")
+        with self.world.lock:
+            self._sync()
+            self.junction.set_limits(high, low)
+        return _Writer()
+
+    def _limits_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            high, low = self.junction.z_limits
+            return _Writer().f32(high).f32(low)
+
+    def _status_get(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            if self._spectr_running:
+                status = 3  # hold
+            else:
+                status = self.junction.status
+            return _Writer().u16(status)
+
+    def _safetip_onoff_set(self, r: _Reader) -> _Writer:
+        value = r.u16()
+        with self._state_lock:
+            self.safetip["on"] = _flag(value, self.safetip["on"])
+        return _Writer()
+
+    def _safetip_props_set(self, r: _Reader) -> _Writer:
+        recover, pause, threshold = r.u16(), r.u16(), r.f32()
+        with self._state_lock:
+            self.safetip["auto_recover"] = _flag(recover, self.safetip["auto_recover"])
+            self.safetip["auto_pause"] = _flag(pause, self.safetip["auto_pause"])
+            self.safetip["threshold"] = threshold
+        return _Writer()
+
+    # ---- signals, position, version -----------------------------------------------------
+    def _signal_names(self, r: _Reader) -> _Writer:
+        return _Writer().string_array(SIGNALS)
+
+    def _signal_val(self, r: _Reader) -> _Writer:
+        index = r.i32()
+        r.u32()  # wait for newest: every value is "newest" here
+        with self.world.lock:
+            self._sync()
+            return _Writer().f32(self._signal_value(index))
+
+    def _xy_set(self, r: _Reader) -> _Writer:
+        x, y = r.f64(), r.f64()
+        r.u32()
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise _CommandError("position must be finite")
+        with self.world.lock:
+            self._sync()
+            self.junction.x = x
+            self.junction.y = y
+        return _Writer()
+
+    def _xy_get(self, r: _Reader) -> _Writer:
+        r.u32()
+        with self.world.lock:
+            return _Writer().f64(self.junction.x).f64(self.junction.y)
+
+    def _version_get(self, r: _Reader) -> _Writer:
+        w = _Writer().string(PRODUCT_LINE).string(VERSION)
+        return w.u32(HOST_RELEASE).u32(RT_RELEASE)
+
+    # ---- bias spectroscopy --------------------------------------------------------------
+    def _spectr_open(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            self.spectr["open"] = True
+        return _Writer()
+
+    def _spectr_props_set(self, r: _Reader) -> _Writer:
+        save_all, sweeps, backward, points = r.u16(), r.i32(), r.u16(), r.i32()
+        z_offset, autosave, dialog = r.f32(), r.u16(), r.u16()
+        s = self.spectr
+        with self._state_lock:
+            s["save_all"] = _flag(save_all, s["save_all"])
+            if sweeps > 0:
+                s["sweeps"] = sweeps
+            s["backward"] = _flag(backward, s["backward"])
+            if points > 0:
+                if points < 2:
+                    raise _CommandError("need at least 2 points")
+                s["points"] = points
+            s["z_offset"] = z_offset
+            s["autosave"] = _flag(autosave, s["autosave"])
+            s["show_dialog"] = _flag(dialog, s["show_dialog"])
+        return _Writer()
+
+    def _spectr_limits_set(self, r: _Reader) -> _Writer:
+        start, end = r.f32(), r.f32()
+        if not (math.isfinite(start) and math.isfinite(end)) or max(abs(start), abs(end)) > 10:
+            raise _CommandError(f"sweep limits {start}, {end} V outside ±10 V")
+        with self._state_lock:
+            self.spectr["start"], self.spectr["end"] = start, end
+        return _Writer()
+
+    def _spectr_timing_set(self, r: _Reader) -> _Writer:
+        values = [r.f32() for _ in range(8)]
+        if any(not math.isfinite(v) or v < 0 for v in values):
+            raise _CommandError("timings must be finite and ≥ 0")
+        if values[3] <= 0:
+            raise _CommandError("max slew rate must be > 0 V/s")
+        with self._state_lock:
+            self.spectr["timing"] = values
+        return _Writer()
+
+    def _spectr_chs_set(self, r: _Reader) -> _Writer:
+        n = r.i32()
+        if n < 0 or n > len(SIGNALS) * 4:
+            raise _CommandError(f"bad number of channels {n}")
+        indices = [r.i32() for _ in range(n)]
+        bad = [i for i in indices if not 0 <= i < len(SIGNALS)]
+        if bad:
+            raise _CommandError(f"signal indices {bad} outside 0 … {len(SIGNALS) - 1}")
+        with self._state_lock:
+            self.spectr["channels"] = indices
+        return _Writer()
+
+    def _sleep_until(self, t: float) -> None:
+        clock = self.world.clock
+        clock.sleep(t - clock.now())
+
+    def _spectr_start(self, r: _Reader) -> _Writer:
+        get_data = r.u32()
+        n = r.i32()
+        r.raw_string(n)  # base name: autosave is not simulated
+        with self._state_lock:
+            if self._spectr_running:
+                raise _CommandError("a bias spectroscopy is already running")
+            self._spectr_running += 1
+            settings = {k: (list(v) if isinstance(v, list) else v) for k, v in self.spectr.items()}
+        try:
+            names, data, params = self._run_sweep(settings)
+        finally:
+            with self._state_lock:
+                self._spectr_running -= 1
+        w = _Writer()
+        if not get_data:
+            return w.string_array([]).f32_2d(np.zeros((0, 0))).i32(0)
+        return w.string_array(names).f32_2d(data).i32(len(params)).f32_1d(params)
+
+    def _run_sweep(self, s: dict[str, Any]) -> tuple[list[str], np.ndarray, list[float]]:
+        world, clock, j = self.world, self.world.clock, self.junction
+        z_avg_t, zctrl_t = s["timing"][0], s["timing"][7]
+        points = int(s["points"])
+        biases = np.linspace(s["start"], s["end"], points)
+        channels = list(s["channels"])
+        directions = [1, -1] if s["backward"] else [1]
+        sweeps = max(int(s["sweeps"]), 1)
+        acc = np.zeros((len(directions), len(channels), points))
+
+        with world.lock:
+            self._sync()
+            t_start = clock.now()
+            v_before = j.bias
+            feedback_before = j.feedback
+        self._sleep_until(t_start + z_avg_t)  # Z averaging with the feedback as it was
+        with world.lock:
+            self._sync()
+            z_avg = j.z
+            j.set_feedback(False)
+        try:
+            t_end = self._sweep_points(s, biases, directions, channels, acc, v_before, z_avg)
+        finally:
+            with world.lock:
+                self._sync()
+                j.bias = v_before
+                if s["z_offset"] or not feedback_before:
+                    j.set_z(z_avg)
+                j.set_feedback(feedback_before)
+                setpoint = j.setpoint
+        self._sleep_until(t_end + zctrl_t)
+
+        acc /= sweeps
+        names = ["Bias calc (V)"]
+        rows = [biases]
+        for k, direction in enumerate(directions):
+            suffix = "" if direction > 0 else " [bwd]"
+            for c, index in enumerate(channels):
+                base = SIGNALS[index]
+                if suffix:
+                    unit_at = base.rfind(" (")
+                    base = base[:unit_at] + suffix + base[unit_at:]
+                names.append(base)
+                rows.append(acc[k, c])
+        params = [z_avg, t_start, t_end, v_before, setpoint]
+        return names, np.vstack(rows), params
+
+    def _sweep_points(
+        self,
+        s: dict[str, Any],
+        biases: np.ndarray,
+        directions: list[int],
+        channels: list[int],
+        acc: np.ndarray,
+        v_before: float,
+        z_avg: float,
+    ) -> float:
+        """The held part of a sweep (feedback already off); fills ``acc`` (direction,
+        channel, point) with the sum over sweeps; returns the world time at its end."""
+        world, clock, j = self.world, self.world.clock, self.junction
+        _, z_off_t, init_settle, slew, settle, integ, end_settle, _ = s["timing"]
+        points = len(biases)
+        with world.lock:
+            self._sync()
+            if s["z_offset"]:
+                j.set_z(z_avg + s["z_offset"])
+            t = clock.now() + z_off_t + init_settle
+        v_now = v_before
+        for _ in range(max(int(s["sweeps"]), 1)):
+            for k, direction in enumerate(directions):
+                order = range(points) if direction > 0 else range(points - 1, -1, -1)
+                for i in order:
+                    v = float(biases[i])
+                    t += abs(v - v_now) / slew
+                    self._sleep_until(t)
+                    with world.lock:
+                        self._sync()
+                        j.bias = v
+                    v_now = v
+                    t += settle + integ
+                    self._sleep_until(t)
+                    with world.lock:
+                        self._sync()
+                        for c, index in enumerate(channels):
+                            acc[k, c, i] += self._signal_value(index)
+        t += end_settle + abs(v_before - v_now) / slew
+        self._sleep_until(t)
+        with world.lock:
+            self._sync()
+            return clock.now()

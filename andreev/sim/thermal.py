@@ -1,0 +1,364 @@
+"""Thermal model of the simulated dilution fridge and the Lake Shore 372 heater loop.
+
+Mixing chamber (MC): ``C(T) dT/dt = P_heater + P_base - a T^2`` with heat capacity
+``C(T) = c0 + c1 T`` (J/K) and cooling power ``a T^2`` (W); base temperature
+``sqrt(P_base / a)``. Linearised time constant ``C / (2 a T)``: ~150 s at 50 mK, ~30 s at
+1-3 K with the defaults. The sample (bridge channel ``A``) follows the MC through a
+first-order lag ``sample_tau`` (s). Bridge channel 6 reads the MC.
+
+Sample heater (output 0): power ``(HTR%/100 × I_range)^2 × R_heater`` into the MC, with
+``I_range`` from ``RANGE`` (0 off, 31.6 µA … 100 mA) and ``R_heater`` from ``HTRSET``.
+
+Closed loop (``OUTMODE`` mode 5) PID, evaluated every ``control_interval`` world seconds
+from the control channel's (noisy) reading. Units chosen for the simulator:
+
+    eps = 100 (T_set - T) / T_set            (% of the setpoint)
+    HTR% = P · (eps + (1/I) ∫ eps dt + D · d eps/dt)   clamped to 0..100 %
+
+so ``P`` is % of heater-range current per % of setpoint error, ``I`` the integral (reset)
+time in s (0 = no integral action), ``D`` the derivative time in s (on the measurement, no
+setpoint kick). Integration stops while the output is saturated (anti-windup); entering
+closed loop and changing the range are bumpless (the integral is rescaled so the heater
+power does not jump). Mode 2 (open loop) applies ``MOUT`` %; mode 3 (zone) takes range and
+PID from the ``ZONE`` table entry whose upper bound is the first ≥ the setpoint.
+
+The model advances lazily: whole control intervals are committed (so the trajectory does not
+depend on when it is queried), each integrated with RK4 sub-steps no longer than a small
+fraction of the shortest time constant; a query between grid points integrates the partial
+interval without committing it.
+
+Fault ``no_settle``: every reading (KRDG of A and 6) carries a ±3 % oscillation of period
+120 s (plus the usual noise), so no stability criterion of 0.5 % can be met.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+__all__ = [
+    "HEATER_RANGES",
+    "HeaterOutput",
+    "ThermalModel",
+    "ThermalParams",
+    "Zone",
+    "ruox_resistance",
+]
+
+#: Sample heater full-scale currents of RANGE 0-8 (A).
+HEATER_RANGES: tuple[float, ...] = (
+    0.0,
+    31.6e-6,
+    100e-6,
+    316e-6,
+    1e-3,
+    3.16e-3,
+    10e-3,
+    31.6e-3,
+    100e-3,
+)
+
+
+@dataclass
+class ThermalParams:
+    """Parameters of the thermal model (SI units)."""
+
+    cooling_coefficient: float = 4.0e-4  # a (W/K^2): cooling power a·T^2
+    base_heat_load: float = 8.8e-7  # W; base T = sqrt(load / a) = 46.9 mK
+    heat_capacity_c0: float = 4.9e-3  # J/K
+    heat_capacity_c1: float = 2.15e-2  # J/K^2
+    sample_tau: float = 20.0  # s, sample thermometer lag behind the MC
+    heater_resistance: float = 100.0  # ohm (default of HTRSET)
+    noise_relative: float = 1.0e-4  # relative reading noise (1 sigma)
+    noise_absolute: float = 2.0e-5  # K, absolute reading noise (1 sigma)
+    control_interval: float = 0.5  # s, PID update period
+    initial_temperature: float | None = None  # K; None = base temperature
+    no_settle_amplitude: float = 0.03  # relative oscillation of readings under no_settle
+    no_settle_period: float = 120.0  # s
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        """Names accepted in the ``sim.thermal`` config section."""
+        return {f.name for f in fields(cls)}
+
+    @property
+    def base_temperature(self) -> float:
+        """Temperature with the heater off (K)."""
+        return math.sqrt(self.base_heat_load / self.cooling_coefficient)
+
+
+@dataclass
+class Zone:
+    """One row of the 372 ZONE table (upper bound K, PID, manual %, range, ramp K/min)."""
+
+    upper: float = 0.0
+    p: float = 0.0
+    i: float = 0.0
+    d: float = 0.0
+    mout: float = 0.0
+    range: int = 0
+    rate: float = 0.0
+    relay1: int = 0
+    relay2: int = 0
+
+
+@dataclass
+class HeaterOutput:
+    """Settings of one 372 heater output (wire units: %, K, K/min, ohm)."""
+
+    mode: int = 0
+    input: str = "A"
+    powerup: int = 0
+    polarity: int = 0
+    filter: int = 0
+    delay: int = 5
+    range: int = 0
+    setpoint: float = 0.0  # target (SETP)
+    ramp_on: int = 0
+    ramp_rate: float = 0.0  # K/min
+    p: float = 10.0
+    i: float = 20.0
+    d: float = 0.0
+    manual: float = 0.0  # MOUT %
+    resistance: float = 100.0
+    max_current: int = 0
+    max_user_current: float = 0.0
+    display: int = 1
+    zones: list[Zone] = field(default_factory=lambda: [Zone() for _ in range(10)])
+
+
+def ruox_resistance(temperature: float) -> float:
+    """Resistance (ohm) of the simulated RuO2 thermometers at ``temperature`` (K)."""
+    return 1000.0 * math.exp(math.sqrt(0.5 / max(temperature, 1e-4)))
+
+
+class ThermalModel:
+    """MC + sample temperatures driven by the sample heater (see the module docstring).
+
+    ``advance(t)`` brings the model to world time ``t`` (s). ``mc_temperature()``,
+    ``sample_temperature()`` (K, noiseless), ``reading(channel)`` (K, noisy; channel "A" or
+    6), ``heater_percent()`` (% of range current), ``heater_power()`` (W). Settings live in
+    ``output`` (a :class:`HeaterOutput`); change them through the ``set_*`` methods, which
+    keep the PID bumpless. ``no_settle`` (bool) is the fault switch.
+    """
+
+    def __init__(self, params: ThermalParams, rng: np.random.Generator, t0: float = 0.0) -> None:
+        self.params = params
+        self.rng = rng
+        self.output = HeaterOutput(resistance=params.heater_resistance)
+        self.no_settle = False
+        self.tlimits: dict[str, float] = {}
+        t_init = params.initial_temperature or params.base_temperature
+        self._t = t0
+        self._mc = t_init
+        self._sample = t_init
+        self._heater = 0.0  # % of range current during the present control interval
+        self._integral = 0.0  # ∫ eps dt (%·s)
+        self._last_meas: float | None = None
+        self._ramp_sp = 0.0  # present (ramping) setpoint
+        self._view_t = t0
+        self._view = (t_init, t_init)
+
+    # ---- physics ----------------------------------------------------------------
+    def _power(self, percent: float, rng_index: int | None = None) -> float:
+        r = self.output.range if rng_index is None else rng_index
+        current = percent / 100.0 * HEATER_RANGES[r]
+        return current * current * self.output.resistance
+
+    def _deriv(self, mc: float, sample: float, power: float) -> tuple[float, float]:
+        p = self.params
+        cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
+        dmc = (power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
+        return dmc, (mc - sample) / p.sample_tau
+
+    def _integrate(
+        self, mc: float, sample: float, power: float, duration: float
+    ) -> tuple[float, float]:
+        """RK4 over ``duration`` (s) with constant heater ``power`` (W)."""
+        p = self.params
+        remaining = duration
+        while remaining > 1e-12:
+            cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
+            tau_mc = cap / (2.0 * p.cooling_coefficient * max(mc, 1e-3))
+            rate = abs(power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
+            h = min(remaining, 0.1 * tau_mc, 0.1 * p.sample_tau)
+            if rate > 0:
+                h = min(h, 0.02 * mc / rate)
+            h = max(h, 1e-6)
+            k1 = self._deriv(mc, sample, power)
+            k2 = self._deriv(mc + 0.5 * h * k1[0], sample + 0.5 * h * k1[1], power)
+            k3 = self._deriv(mc + 0.5 * h * k2[0], sample + 0.5 * h * k2[1], power)
+            k4 = self._deriv(mc + h * k3[0], sample + h * k3[1], power)
+            mc += h / 6.0 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+            sample += h / 6.0 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+            mc = max(mc, 1e-3)
+            sample = max(sample, 1e-3)
+            remaining -= h
+        return mc, sample
+
+    # ---- control ----------------------------------------------------------------
+    def _effective_pid(self) -> tuple[float, float, float, int]:
+        out = self.output
+        if out.mode == 3:
+            for zone in out.zones:
+                if zone.upper > 0 and self._ramp_sp <= zone.upper:
+                    return zone.p, zone.i, zone.d, zone.range
+            return out.p, out.i, out.d, out.range
+        return out.p, out.i, out.d, out.range
+
+    def _noisy(self, value: float) -> float:
+        p = self.params
+        sigma = math.hypot(p.noise_relative * value, p.noise_absolute)
+        return value + sigma * float(self.rng.standard_normal())
+
+    def _control_step(self) -> None:
+        """Compute the heater for the next interval from the state at ``self._t``."""
+        out = self.output
+        dt = self.params.control_interval
+        # setpoint ramp
+        if out.ramp_on and out.ramp_rate > 0:
+            step = out.ramp_rate / 60.0 * dt
+            diff = out.setpoint - self._ramp_sp
+            self._ramp_sp += max(-step, min(step, diff))
+        else:
+            self._ramp_sp = out.setpoint
+        # temperature limits switch every output off
+        for ch, limit in self.tlimits.items():
+            value = self._sample if ch == "A" else self._mc if ch == "6" else 0.0
+            if limit > 0 and value > limit:
+                out.range = 0
+        if out.mode == 2:
+            self._heater = min(max(out.manual, 0.0), 100.0)
+            self._last_meas = None
+        elif out.mode in (3, 5):
+            p, i, d, rng_index = self._effective_pid()
+            if out.mode == 3:
+                out.range = rng_index
+            meas = self._noisy(self._sample if out.input == "A" else self._mc)
+            sp = self._ramp_sp
+            if sp <= 0:
+                self._heater = 0.0
+            else:
+                eps = 100.0 * (sp - meas) / sp
+                deriv = 0.0
+                if self._last_meas is not None and d > 0:
+                    deriv = -100.0 * (meas - self._last_meas) / sp / dt
+                self._last_meas = meas
+                integral_term = self._integral / i if i > 0 else 0.0
+                raw = p * (eps + integral_term + d * deriv)
+                if i > 0 and not ((raw >= 100.0 and eps > 0) or (raw <= 0.0 and eps < 0)):
+                    self._integral += eps * dt
+                    raw = p * (eps + self._integral / i + d * deriv)
+                self._heater = min(max(raw, 0.0), 100.0)
+        else:
+            self._heater = 0.0
+            self._last_meas = None
+
+    # ---- public -----------------------------------------------------------------
+    def advance(self, t: float) -> None:
+        """Bring the model to world time ``t`` (s); earlier times are ignored."""
+        dt = self.params.control_interval
+        while self._t + dt <= t + 1e-9:
+            self._control_step()
+            power = self._power(self._heater)
+            self._mc, self._sample = self._integrate(self._mc, self._sample, power, dt)
+            self._t += dt
+        if t > self._t:
+            power = self._power(self._heater)
+            self._view = self._integrate(self._mc, self._sample, power, t - self._t)
+            self._view_t = t
+        else:
+            self._view = (self._mc, self._sample)
+            self._view_t = self._t
+
+    @property
+    def time(self) -> float:
+        """World time the model was last advanced to (s)."""
+        return self._view_t
+
+    def mc_temperature(self) -> float:
+        """Mixing-chamber temperature (K, noiseless)."""
+        return self._view[0]
+
+    def sample_temperature(self) -> float:
+        """Sample temperature (K, noiseless)."""
+        return self._view[1]
+
+    def true_temperature(self, channel: str) -> float:
+        """Noiseless temperature of channel ``"A"`` (sample) or ``"6"`` (MC) (K)."""
+        return self.sample_temperature() if channel == "A" else self.mc_temperature()
+
+    def reading(self, channel: str) -> float:
+        """Bridge reading of channel ``"A"`` or ``"6"`` (K), with noise and faults."""
+        value = self._noisy(self.true_temperature(channel))
+        if self.no_settle:
+            p = self.params
+            phase = 2.0 * math.pi * self._view_t / p.no_settle_period
+            value *= 1.0 + p.no_settle_amplitude * math.sin(phase)
+        return value
+
+    def heater_percent(self) -> float:
+        """Sample heater output (% of the range current)."""
+        return self._heater if self.output.range > 0 else 0.0
+
+    def heater_power(self) -> float:
+        """Power dissipated by the sample heater (W)."""
+        return self._power(self.heater_percent())
+
+    def ramping(self) -> bool:
+        """True while a setpoint ramp is in progress."""
+        out = self.output
+        return bool(out.ramp_on and out.ramp_rate > 0 and self._ramp_sp != out.setpoint)
+
+    def set_mode(self, mode: int, input_channel: str | None = None) -> None:
+        """OUTMODE: set the mode (0-6) and optionally the control channel ("A", "1".."16")."""
+        out = self.output
+        if mode in (3, 5) and out.mode not in (3, 5):
+            self._bumpless(self._heater)
+            self._ramp_sp = out.setpoint if out.ramp_on == 0 else self._ramp_sp
+        out.mode = mode
+        if input_channel is not None:
+            out.input = input_channel
+
+    def set_range(self, rng_index: int) -> None:
+        """RANGE: change the range keeping the heater power (closed loop, bumpless)."""
+        out = self.output
+        old_current = HEATER_RANGES[out.range]
+        new_current = HEATER_RANGES[rng_index]
+        if out.mode in (3, 5) and old_current > 0 and new_current > 0:
+            target = self._heater * old_current / new_current
+            self._heater = min(target, 100.0)
+            self._bumpless(self._heater)
+        out.range = rng_index
+
+    def set_setpoint(self, value: float) -> None:
+        """SETP (K)."""
+        out = self.output
+        if not (out.ramp_on and out.ramp_rate > 0):
+            self._ramp_sp = value
+        elif self._ramp_sp <= 0:
+            self._ramp_sp = self.reading(out.input) if out.input in ("A", "6") else value
+        out.setpoint = value
+
+    def set_pid(self, p: float, i: float, d: float) -> None:
+        """PID (see the module docstring for the units); keeps the output bumpless."""
+        out = self.output
+        out.p, out.i, out.d = p, i, d
+        if out.mode in (3, 5):
+            self._bumpless(self._heater)
+
+    def _bumpless(self, heater: float) -> None:
+        """Set the integral so that the PID output equals ``heater`` at zero error."""
+        p, i, _d, _r = self._effective_pid()
+        if i > 0 and p > 0:
+            self._integral = heater / p * i
+        else:
+            self._integral = 0.0
+        self._last_meas = None
+
+    @property
+    def setpoint_now(self) -> float:
+        """The present (possibly ramping) setpoint (K)."""
+        return self._ramp_sp

@@ -1,0 +1,405 @@
+"""The simulated Nanonis controller over raw 127.0.0.1 sockets, with golden bytes.
+
+The tiny codec here is written independently of the server's own."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from andreev.sim.nanonis_server import SIGNALS, NanonisServer
+from andreev.sim.world import SimConfig, World
+
+PAD = b"\x00"
+
+
+@pytest.fixture
+def world() -> World:
+    return World(SimConfig(seed=1234, speedup=1000.0))
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[NanonisServer]:
+    srv = NanonisServer(world)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def sock(server: NanonisServer) -> Iterator[socket.socket]:
+    s = socket.create_connection(server.address, timeout=5)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def header(name: str, size: int, respond: int = 1) -> bytes:
+    return name.encode().ljust(32, PAD) + struct.pack(">iHH", size, respond, 0)
+
+
+def query(s: socket.socket, name: str, body: bytes = b"") -> tuple[bytes, bytes]:
+    """Send one request; return (reply header, reply body)."""
+    s.sendall(header(name, len(body)) + body)
+    head = recv_exact(s, 40)
+    size = struct.unpack(">i", head[32:36])[0]
+    return head, recv_exact(s, size)
+
+
+def ok(body: bytes) -> bytes:
+    """Strip and check an empty (status 0) error section; return the values."""
+    assert body[-8:] == b"\x00" * 8, body
+    return body[:-8]
+
+
+class Decoder:
+    """Minimal independent big-endian decoder of reply values."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str) -> tuple:
+        values = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return values
+
+    def i32(self) -> int:
+        return self.take(">i")[0]
+
+    def u32(self) -> int:
+        return self.take(">I")[0]
+
+    def f32(self) -> float:
+        return self.take(">f")[0]
+
+    def strings(self) -> list[str]:
+        size, n = self.take(">ii")
+        start, out = self.pos, []
+        for _ in range(n):
+            length = self.i32()
+            out.append(self.data[self.pos : self.pos + length].decode())
+            self.pos += length
+        assert self.pos - start == size
+        return out
+
+    def string(self) -> str:
+        length = self.i32()
+        text = self.data[self.pos : self.pos + length].decode()
+        self.pos += length
+        return text
+
+    def f32_2d(self) -> np.ndarray:
+        rows, cols = self.take(">ii")
+        flat = self.take(f">{rows * cols}f")
+        return np.array(flat, dtype=float).reshape(rows, cols)
+
+    def error(self) -> tuple[int, str]:
+        status, length = self.take(">Ii")
+        msg = self.data[self.pos : self.pos + length].decode()
+        self.pos += length
+        assert self.pos == len(self.data)
+        return status, msg
+
+
+# ---- golden bytes ---------------------------------------------------------------------
+def test_request_and_reply_header_layout(sock: socket.socket) -> None:
+    request = b"Bias.Get" + b"\x00" * 24 + bytes.fromhex("0000000000010000")
+    assert len(request) == 40 and request == header("Bias.Get", 0)
+    sock.sendall(request)
+    reply = recv_exact(sock, 40 + 12)
+    assert reply == (
+        b"Bias.Get"
+        + b"\x00" * 24
+        + bytes.fromhex("0000000c00000000")
+        # f32 10 mV, then the error section: status 0, message length 0
+        + bytes.fromhex("3c23d70a0000000000000000")
+    )
+
+
+def test_unknown_command_replies_with_the_error_section(sock: socket.socket) -> None:
+    head, body = query(sock, "Foo.Bar", b"\x00\x00\x00\x01")
+    assert head[:32] == b"Foo.Bar".ljust(32, PAD)
+    assert head[36:40] == b"\x00" * 4
+    assert body[:4] == b"\x00\x00\x00\x01"  # status 1 = error
+    length = struct.unpack(">i", body[4:8])[0]
+    assert length == len(body) - 8 > 0
+    assert "Foo.Bar" in body[8:].decode()
+    # the connection is still usable
+    assert ok(query(sock, "Bias.Get")[1]) == bytes.fromhex("3c23d70a")
+
+
+def test_bias_set_get_round_trip(sock: socket.socket, world: World) -> None:
+    head, body = query(sock, "Bias.Set", bytes.fromhex("bb23d70a"))  # −2.5 mV
+    assert head == b"Bias.Set".ljust(32, PAD) + bytes.fromhex("0000000800000000")
+    assert body == b"\x00" * 8
+    assert world.junction.bias == pytest.approx(-2.5e-3)
+    head, body = query(sock, "Bias.Get")
+    assert body == bytes.fromhex("bb23d70a0000000000000000")
+
+
+def test_current_gains_get_reply(sock: socket.socket) -> None:
+    _, body = query(sock, "Current.GainsGet")
+
+    def arr(items: list[bytes]) -> bytes:
+        raw = b"".join(struct.pack(">i", len(i)) + i for i in items)
+        return struct.pack(">ii", len(raw), len(items)) + raw
+
+    gains = [b"10^5", b"10^6", b"10^7", b"10^8", b"10^9", b"10^10"]
+    filters = [b"10 Hz", b"100 Hz", b"1 kHz", b"10 kHz", b"100 kHz"]
+    expected = arr(gains) + bytes.fromhex("00000004") + arr(filters) + bytes.fromhex("00000002")
+    assert expected[:8] == bytes.fromhex("0000003100000006")  # 6·4 + 25 bytes, 6 items
+    assert body == expected + b"\x00" * 8
+    # select 10^8 keeping the filter (−1), then read it back
+    assert query(sock, "Current.GainSet", struct.pack(">ii", 3, -1))[1] == b"\x00" * 8
+    d = Decoder(ok(query(sock, "Current.GainsGet")[1]))
+    assert d.strings() == [g.decode() for g in gains] and d.i32() == 3
+    assert d.strings()[2] == "1 kHz" and d.i32() == 2
+    status, msg = Decoder(query(sock, "Current.GainSet", struct.pack(">ii", 9, -1))[1]).error()
+    assert status == 1 and "gain index" in msg
+
+
+def test_bias_spectr_start_runs_the_sweep_controller_side(
+    sock: socket.socket, world: World, server: NanonisServer
+) -> None:
+    world.lockin.amplitude = 0.01  # 10 µV rms at the junction
+    z_before = world.junction.z
+    points, settle, integ = 21, 0.01, 0.02
+    props = struct.pack(">HiHifHH", 0, 1, 1, points, 0.0, 2, 2)  # backward on
+    timing = struct.pack(">8f", 0.05, 0.0, 0.01, 1.0, settle, integ, 0.01, 0.05)
+    for name, body in [
+        ("BiasSpectr.Open", b""),
+        ("BiasSpectr.PropsSet", props),
+        ("BiasSpectr.LimitsSet", struct.pack(">ff", -5e-3, 5e-3)),
+        ("BiasSpectr.TimingSet", timing),
+        ("BiasSpectr.ChsSet", struct.pack(">6i", 5, 0, 1, 2, 3, 4)),
+    ]:
+        assert query(sock, name, body)[1] == b"\x00" * 8, name
+    t0 = world.clock.now()
+    base = b"spectrum"
+    _, body = query(sock, "BiasSpectr.Start", struct.pack(">Ii", 1, len(base)) + base)
+    elapsed = world.clock.now() - t0
+    d = Decoder(body)
+    names = d.strings()
+    data = d.f32_2d()
+    n_params = d.i32()
+    params = d.take(f">{n_params}f")
+    assert d.error() == (0, "")
+
+    fwd = ["Current (A)", "Bias (V)", "Z (m)", "LI Demod 1 X (A)", "LI Demod 1 Y (A)"]
+    bwd = ["Current [bwd] (A)", "Bias [bwd] (V)", "Z [bwd] (m)"]
+    bwd += ["LI Demod 1 X [bwd] (A)", "LI Demod 1 Y [bwd] (A)"]
+    assert names == ["Bias calc (V)", *fwd, *bwd]
+    assert data.shape == (11, points)
+    bias = np.linspace(-5e-3, 5e-3, points)
+    assert data[0] == pytest.approx(bias, abs=1e-9)
+    assert data[2] == pytest.approx(bias, abs=1e-9)  # measured bias
+    assert data[7] == pytest.approx(bias, abs=1e-9)  # backward, aligned on the same columns
+    # feedback held: Z constant during the sweep, equal to the averaged Z (param 0)
+    assert np.ptp(data[3]) == 0 and data[3][0] == pytest.approx(params[0], rel=1e-6)
+    assert params[0] == pytest.approx(z_before, abs=2e-12)
+    # current odd in bias, ~G_N·V outside the gap
+    g_n = 1e-9 / 1e-2
+    assert data[1][-1] == pytest.approx(g_n * 5e-3, rel=0.1)
+    assert data[1][0] == pytest.approx(-g_n * 5e-3, rel=0.1)
+    # lock-in X = dI/dV × v_mod: gapped at zero bias, ≈ G_N·v_mod far outside
+    x = data[4]
+    assert x[-1] == pytest.approx(g_n * 1e-5, rel=0.15)
+    assert x[points // 2] < 0.3 * x[-1]
+    assert np.all(np.abs(data[5]) < 0.05 * x[-1])  # Y is noise
+    assert data[9] == pytest.approx(x, rel=0.02, abs=1e-3 * x[-1])  # backward ≈ forward
+    # the sweep took its world time: 2 × points × (settling + integration) at least
+    assert elapsed > 2 * points * (settle + integ)
+    assert params[2] - params[1] > 2 * points * (settle + integ)
+    # afterwards: bias restored, feedback back on
+    assert world.junction.bias == pytest.approx(0.01)
+    assert world.junction.feedback
+    assert Decoder(ok(query(sock, "ZCtrl.StatusGet")[1])).take(">H")[0] == 2
+    assert server.received[-2:] == ["BiasSpectr.Start", "ZCtrl.StatusGet"]
+
+
+def test_bias_spectr_start_without_data(sock: socket.socket) -> None:
+    query(sock, "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 0, 2, 5, 0.0, 0, 0))
+    _, body = query(sock, "BiasSpectr.Start", struct.pack(">Ii", 0, 0))
+    assert body == bytes.fromhex("0000000000000000000000000000000000000000") + (b"\x00" * 8)
+
+
+def test_several_connections_at_once(server: NanonisServer, world: World) -> None:
+    errors: list[BaseException] = []
+    socks = [socket.create_connection(server.address, timeout=10) for _ in range(4)]
+    query(socks[0], "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 1, 2, 50, 0.0, 0, 0))
+    query(socks[0], "BiasSpectr.TimingSet", struct.pack(">8f", 0, 0, 0, 10, 0.05, 0.05, 0, 0))
+
+    def sweep() -> None:
+        try:
+            d = Decoder(query(socks[0], "BiasSpectr.Start", struct.pack(">Ii", 1, 0))[1])
+            assert d.strings() == ["Bias calc (V)", "Current (A)"]
+        except BaseException as exc:
+            errors.append(exc)
+
+    def poll(s: socket.socket, k: int) -> None:
+        try:
+            for _ in range(30):
+                d = Decoder(ok(query(s, "Signals.ValGet", struct.pack(">iI", 2, 1))[1]))
+                assert 0 < d.f32() < 1e-9  # Z in metres, tunnelling
+                d = Decoder(ok(query(s, "FolMe.XYPosGet", struct.pack(">I", 0))[1]))
+                assert d.take(">dd") == (0.0, 0.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep)]
+    threads += [threading.Thread(target=poll, args=(s, k)) for k, s in enumerate(socks[1:])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for s in socks:
+        s.close()
+    assert not errors, errors
+    assert server.received.count("Signals.ValGet") == 90
+    assert server.received.count("BiasSpectr.Start") == 1
+
+
+# ---- behaviour --------------------------------------------------------------------------
+def test_z_controller_commands(sock: socket.socket, world: World) -> None:
+    assert ok(query(sock, "ZCtrl.OnOffGet")[1]) == bytes.fromhex("00000001")
+    status, msg = Decoder(query(sock, "ZCtrl.ZPosSet", struct.pack(">f", 5e-10))[1]).error()
+    assert status == 1 and "Z-controller is on" in msg
+    ok(query(sock, "ZCtrl.OnOffSet", struct.pack(">I", 0))[1])
+    assert ok(query(sock, "ZCtrl.StatusGet")[1]) == bytes.fromhex("0001")
+    ok(query(sock, "ZCtrl.ZPosSet", struct.pack(">f", 5e-10))[1])
+    assert Decoder(ok(query(sock, "ZCtrl.ZPosGet")[1])).f32() == pytest.approx(5e-10)
+    ok(query(sock, "ZCtrl.GainSet", struct.pack(">fff", 2e-11, 1e-3, 0.0))[1])
+    p, t, i = Decoder(ok(query(sock, "ZCtrl.GainGet")[1])).take(">fff")
+    assert (p, t) == pytest.approx((2e-11, 1e-3)) and i == pytest.approx(2e-8)  # I = P/T
+    ok(query(sock, "ZCtrl.LimitsSet", struct.pack(">ff", 5e-8, -2e-8))[1])
+    assert Decoder(ok(query(sock, "ZCtrl.LimitsGet")[1])).take(">ff") == pytest.approx(
+        (5e-8, -2e-8)
+    )
+    ok(query(sock, "ZCtrl.LimitsEnabledSet", struct.pack(">I", 1))[1])
+    ok(query(sock, "ZCtrl.Withdraw", struct.pack(">Ii", 1, 1000))[1])
+    assert world.junction.withdrawn and not world.junction.feedback
+    assert Decoder(ok(query(sock, "ZCtrl.ZPosGet")[1])).f32() == pytest.approx(5e-8)
+    ok(query(sock, "ZCtrl.SetpntSet", struct.pack(">f", 2e-9))[1])
+    assert Decoder(ok(query(sock, "ZCtrl.SetpntGet")[1])).f32() == pytest.approx(2e-9)
+    ok(query(sock, "SafeTip.OnOffSet", struct.pack(">H", 1))[1])
+    ok(query(sock, "SafeTip.PropsSet", struct.pack(">HHf", 2, 1, 5e-8))[1])
+
+
+def test_clipping_under_feedback_crashes_the_tip(sock: socket.socket, world: World) -> None:
+    ok(query(sock, "ZCtrl.SetpntSet", struct.pack(">f", 1e-7))[1])  # 10^9 clips at 10 nA
+    world.clock.sleep(2.0)
+    world.advance()
+    assert world.crashes and "clipped" in world.crashes[0]["reason"]
+    current = Decoder(ok(query(sock, "Current.Get")[1])).f32()
+    assert current == pytest.approx(1e-8, rel=1e-6)  # the preamp output at its limit
+
+
+def test_force_clip_world_fault(sock: socket.socket, world: World) -> None:
+    world.faults.force_clip = True
+    ok(query(sock, "Current.GainSet", struct.pack(">ii", 2, -1))[1])  # 10^7: clips at 1 µA
+    assert Decoder(ok(query(sock, "Current.Get")[1])).f32() == pytest.approx(1e-6)
+
+
+def test_signals_and_position(sock: socket.socket, world: World) -> None:
+    d = Decoder(ok(query(sock, "Signals.NamesGet")[1]))
+    names = d.strings()
+    assert tuple(names) == SIGNALS
+    assert names[:5] == ["Current (A)", "Bias (V)", "Z (m)", "LI Demod 1 X (A)", "LI Demod 1 Y (A)"]
+    assert Decoder(ok(query(sock, "Signals.ValGet", struct.pack(">iI", 1, 1))[1])).f32() == (
+        pytest.approx(0.01)
+    )
+    x = Decoder(ok(query(sock, "Signals.ValGet", struct.pack(">iI", 3, 1))[1])).f32()
+    assert x == pytest.approx(world.conductance() * world.v_mod_rms(), rel=1e-5)
+    status, msg = Decoder(query(sock, "Signals.ValGet", struct.pack(">iI", 99, 1))[1]).error()
+    assert status == 1 and "99" in msg
+    ok(query(sock, "FolMe.XYPosSet", struct.pack(">ddI", 12.5e-9, -3e-9, 1))[1])
+    assert Decoder(ok(query(sock, "FolMe.XYPosGet", struct.pack(">I", 1))[1])).take(">dd") == (
+        12.5e-9,
+        -3e-9,
+    )
+    assert (world.junction.x, world.junction.y) == (12.5e-9, -3e-9)
+
+
+def test_version_and_short_body(sock: socket.socket) -> None:
+    d = Decoder(ok(query(sock, "Util.VersionGet")[1]))
+    assert "Nanonis" in d.string()
+    d.string()
+    assert d.take(">II")[0] > 0
+    status, msg = Decoder(query(sock, "Bias.Set", b"\x00\x01")[1]).error()
+    assert status == 1 and "arguments" in msg
+
+
+def test_no_reply_without_the_response_flag(sock: socket.socket, world: World) -> None:
+    sock.sendall(header("Bias.Set", 4, respond=0) + struct.pack(">f", 0.02))
+    _, body = query(sock, "Bias.Get")  # the first bytes back belong to this reply
+    assert Decoder(ok(body)).f32() == pytest.approx(0.02)
+
+
+def test_tcp_faults(server: NanonisServer, sock: socket.socket, world: World) -> None:
+    server.faults.drop_next = 1
+    sock.sendall(header("Bias.Set", 4) + struct.pack(">f", 0.03))
+    assert sock.recv(100) == b""  # closed, not executed
+    assert world.junction.bias == pytest.approx(0.01)
+    with socket.create_connection(server.address, timeout=5) as s2:
+        server.faults.garbage_next = 1
+        s2.sendall(header("Bias.Get", 0))
+        garbage = recv_exact(s2, 40 + 12)  # same length as the reply it replaces
+        assert not garbage.startswith(b"Bias.Get")
+    with socket.create_connection(server.address, timeout=5) as s3:
+        assert Decoder(ok(query(s3, "Bias.Get")[1])).f32() == pytest.approx(0.01)
+
+
+def test_every_documented_command_is_served(server: NanonisServer) -> None:
+    documented = """Bias.Set Bias.Get Current.Get Current.GainsGet Current.GainSet
+    ZCtrl.SetpntSet ZCtrl.SetpntGet ZCtrl.OnOffSet ZCtrl.OnOffGet ZCtrl.ZPosSet
+    ZCtrl.ZPosGet ZCtrl.GainSet ZCtrl.GainGet ZCtrl.Withdraw ZCtrl.LimitsEnabledSet
+    ZCtrl.LimitsSet ZCtrl.LimitsGet ZCtrl.StatusGet SafeTip.OnOffSet SafeTip.PropsSet
+    Signals.NamesGet Signals.ValGet BiasSpectr.Open BiasSpectr.PropsSet BiasSpectr.LimitsSet
+    BiasSpectr.TimingSet BiasSpectr.ChsSet BiasSpectr.Start Util.VersionGet
+    FolMe.XYPosSet FolMe.XYPosGet""".split()
+    assert set(documented) <= set(server.commands)
+
+
+def test_lower_case_command_names_are_accepted(sock: socket.socket) -> None:
+    head, body = query(sock, "bias.get")
+    assert head[:8] == b"bias.get"
+    assert Decoder(ok(body)).f32() == pytest.approx(0.01)
+
+
+def test_in_the_sim_fridge_the_lockin_amplitude_sets_the_modulation() -> None:
+    from andreev.sim.fridge import SimFridge
+
+    world = World(SimConfig(seed=1234, speedup=1000.0))
+    with SimFridge(world) as fridge:
+        assert isinstance(fridge.servers["stm"], NanonisServer)
+        with (
+            socket.create_connection(fridge.addresses["stm"], timeout=5) as stm,
+            socket.create_connection(fridge.addresses["lockin"], timeout=5) as lockin,
+        ):
+            x = []
+            for slvl in ("0.010", "0.100"):
+                lockin.sendall(f"SLVL {slvl}\n".encode())
+                lockin.sendall(b"SLVL?\n")
+                assert float(lockin.makefile("rb").readline()) == pytest.approx(float(slvl))
+                body = query(stm, "Signals.ValGet", struct.pack(">iI", 3, 1))[1]
+                x.append(Decoder(ok(body)).f32())
+    assert x[0] == pytest.approx(world.conductance() * 0.010e-3, rel=0.05)
+    assert x[1] / x[0] == pytest.approx(10.0, rel=0.05)

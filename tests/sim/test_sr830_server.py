@@ -1,0 +1,182 @@
+"""SR830 simulator over a raw socket: golden bytes, errors, `++` lines, `;`, faults."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from andreev.sim import SimConfig, World
+from andreev.sim.sr830_server import SR830Server
+
+NUMBER = r"-?\d+(\.\d+)?(e[-+]\d+)?"
+
+
+@pytest.fixture
+def world():
+    return World(SimConfig(speedup=1000, seed=11))
+
+
+@pytest.fixture
+def server(world):
+    srv = SR830Server(world).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def conn(server):
+    sock = socket.create_connection(server.address, timeout=2.0)
+    yield sock
+    sock.close()
+
+
+def ask(sock: socket.socket, text: str, lines: int = 1) -> bytes:
+    sock.sendall(text.encode())
+    data = b""
+    while data.count(b"\n") < lines:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def silent(sock: socket.socket, text: str) -> bool:
+    """True if ``text`` gets no reply within 0.3 s."""
+    sock.sendall(text.encode())
+    sock.settimeout(0.3)
+    try:
+        sock.recv(100)
+    except TimeoutError:
+        return True
+    finally:
+        sock.settimeout(2.0)
+    return False
+
+
+def test_idn_golden(conn):
+    assert ask(conn, "*IDN?\n") == b"Stanford_Research_Systems,SR830,s/n00000,ver1.07\n"
+
+
+def test_prologix_lines_ignored_and_semicolons(conn, server):
+    reply = ask(conn, "++mode 1\n++addr 8\nSLVL 0.1; OFLT 8;OFSL 1 ;SLVL?;OFLT?;OFSL?\n", 3)
+    assert reply == b"0.100\n8\n1\n"
+    assert not any(c.startswith("++") for c in server.received)
+    assert server.received[:3] == ["SLVL 0.1", "OFLT 8", "OFSL 1"]
+
+
+def test_snap_reply_format(conn):
+    assert ask(conn, "SNAP? 9,5\n") == b"1000,0\n"
+    reply = ask(conn, "SNAP? 1,2,3,4,9,10\n").decode()
+    assert reply.endswith("\n") and "\r" not in reply
+    values = reply.strip().split(",")
+    assert len(values) == 6 and all(re.fullmatch(NUMBER, v) for v in values)
+    x, y, r = (float(v) for v in values[:3])
+    assert r == pytest.approx((x * x + y * y) ** 0.5, rel=1e-4)
+    assert float(values[4]) == 1000.0 and float(values[5]) == pytest.approx(x, rel=1e-4)
+
+
+def test_snap_wrong_count_fails_silently(conn):
+    assert silent(conn, "SNAP? 1\n")
+    assert ask(conn, "*ESR?\n") == b"16\n"
+    assert silent(conn, "SNAP? 1,2,3,4,5,6,7\n")
+    assert ask(conn, "*ESR?\n") == b"16\n"
+    assert ask(conn, "*ESR?\n") == b"0\n"  # cleared on read
+
+
+def test_illegal_command_sets_bit5_bad_parameter_bit4(conn):
+    assert silent(conn, "FOOB?\n")
+    assert ask(conn, "*ESR?\n") == b"32\n"
+    assert silent(conn, "SENS 27\n")
+    assert silent(conn, "SLVL 6\n")
+    assert silent(conn, "OUTP? 7\n")
+    assert ask(conn, "*ESR?;SENS?\n", 2) == b"16\n26\n"
+    conn.sendall(b"FOOB 1\n*CLS\n")
+    assert ask(conn, "*ESR?\n") == b"0\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "query", "reply"),
+    [
+        ("FREQ 137.5", "FREQ?", b"137.5\n"),
+        ("PHAS 370", "PHAS?", b"10.00\n"),
+        ("HARM 2", "HARM?", b"2\n"),
+        ("FMOD 1", "FMOD?", b"1\n"),
+        ("RSLP 2", "RSLP?", b"2\n"),
+        ("ISRC 1", "ISRC?", b"1\n"),
+        ("IGND 1", "IGND?", b"1\n"),
+        ("ICPL 1", "ICPL?", b"1\n"),
+        ("ILIN 2", "ILIN?", b"2\n"),
+        ("SENS 17", "SENS?", b"17\n"),
+        ("RMOD 2", "RMOD?", b"2\n"),
+        ("OFLT 19", "OFLT?", b"19\n"),
+        ("OFSL 3", "OFSL?", b"3\n"),
+        ("SYNC 1", "SYNC?", b"1\n"),
+        ("OUTX 0", "OUTX?", b"0\n"),
+        ("AUXV 2, -1.25", "AUXV? 2", b"-1.250\n"),
+        ("OEXP 1,12.5,1", "OEXP? 1", b"12.50,1\n"),
+        ("DDEF 1,1,0", "DDEF ? 1", b"1,0\n"),
+        ("FPOP 2,1", "FPOP? 2", b"1\n"),
+        ("OVRM 0", "OVRM?", b"0\n"),
+    ],
+)
+def test_settings_round_trip(conn, command, query, reply):
+    conn.sendall(f"{command}\n".encode())
+    assert ask(conn, f"{query}\n") == reply
+    assert ask(conn, "*ESR?\n") == b"0\n"
+
+
+def test_reset_and_queries_every_stock_driver_init_command(conn):
+    conn.sendall(b"SENS 3;OFLT 2\n*RST\n")
+    assert ask(conn, "SENS?;OFLT?;SLVL?\n", 3) == b"26\n8\n1.000\n"
+    assert ask(conn, "SRAT ?;SPTS ?;DDEF ? 2;ISRC?;OAUX? 3\n", 5) == b"4\n0\n0,0\n0\n0\n"
+
+
+def test_outputs_follow_the_junction_and_overload(conn, world):
+    conn.sendall(b"SLVL 0.5;OFLT 4;SENS 26\n")
+    x = float(ask(conn, "OUTP? 1\n"))
+    with world.lock:
+        expected = world.lockin_input().real
+    assert x == pytest.approx(expected, rel=0.01)
+    ask(conn, "LIAS?\n")
+    conn.sendall(b"SENS 0\n")
+    ask(conn, "OUTP? 1\n")
+    status = int(ask(conn, "LIAS?\n"))
+    assert status & 4
+    conn.sendall(b"SENS 26\n")
+    ask(conn, "LIAS?\n")  # latched until read
+    assert ask(conn, "LIAS? 2\n") == b"0\n"
+
+
+def test_force_overload_fault(conn, world):
+    world.faults.force_overload = True
+    assert int(ask(conn, "LIAS?\n")) & 5 == 5
+    assert ask(conn, "LIAS? 0\n") == b"1\n"
+    world.faults.force_overload = False
+    ask(conn, "LIAS?\n")
+    assert ask(conn, "LIAS?\n") == b"0\n"
+
+
+def test_auto_functions(conn):
+    conn.sendall(b"SLVL 0.5;OFLT 4;SENS 26;PHAS 40\n")
+    ask(conn, "OUTP? 1\n")
+    conn.sendall(b"APHS;AGAN\n")
+    ask(conn, "*ESR?\n")
+    assert abs(float(ask(conn, "PHAS?\n"))) < 1.0
+    assert int(ask(conn, "SENS?\n")) < 26
+
+
+def test_faults_at_socket_level(server, conn):
+    server.faults.garbage_next = 1
+    assert ask(conn, "*IDN?\n") != b"Stanford_Research_Systems,SR830,s/n00000,ver1.07\n"
+    server.faults.silent = True
+    assert silent(conn, "*IDN?\n")
+    server.faults.silent = False
+    server.faults.drop_next = 1
+    conn.sendall(b"SENS 5\n")
+    assert conn.recv(10) == b""
+    with socket.create_connection(server.address, timeout=2) as again:
+        assert ask(again, "SENS?\n") == b"26\n"  # the dropped command never ran
+    assert "SENS 5" not in server.received

@@ -1,0 +1,144 @@
+"""World and SimConfig: config parsing, lock-in wiring, gap map, faults."""
+
+from __future__ import annotations
+
+import cmath
+import itertools
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+from andreev.physics import FilmModel
+from andreev.sim import SimConfig, World
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.yaml"
+
+
+def test_from_yaml_reads_sim_and_clock():
+    cfg = SimConfig.from_yaml(CONFIG)
+    assert cfg.seed == 1234
+    assert cfg.speedup == 1000
+    assert cfg.ports == {"lockin": 1234, "bridge": 7777, "stm": 6501}
+    assert cfg.modulation_divider == pytest.approx(1e-3)
+    assert cfg.film.gap == pytest.approx(0.55e-3) and cfg.film.tc == pytest.approx(1.45)
+
+
+def test_from_dict_accepts_a_whole_station_document():
+    import yaml
+
+    cfg = SimConfig.from_dict(yaml.safe_load(CONFIG.read_text()))
+    assert cfg.speedup == 1000 and cfg.seed == 1234
+
+
+@pytest.mark.parametrize(
+    ("sim", "key"),
+    [
+        ({"sede": 1}, "sim.sede"),
+        ({"film": {"tcc": 1.0}}, "sim.film.tcc"),
+        ({"thermal": {"base": 0.05}}, "sim.thermal.base"),
+        ({"faults": {"no_setle": True}}, "sim.faults.no_setle"),
+        ({"ports": {"lockn": 1}}, "sim.ports.lockn"),
+        ({"lockin": {"noise": 1}}, "sim.lockin.noise"),
+    ],
+)
+def test_unknown_keys_are_errors_naming_the_key(sim, key):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        SimConfig.from_dict(sim)
+
+
+def test_numbers_given_as_yaml_strings_and_presets():
+    cfg = SimConfig.from_dict(
+        {"film": {"preset": "bcs", "gamma0": "1e-6"}, "thermal": {"sample_tau": 10}}
+    )
+    assert cfg.film.kind == "bcs" and cfg.film.gamma0 == pytest.approx(1e-6)
+    assert cfg.thermal.sample_tau == 10.0
+    with pytest.raises(ValueError, match=r"sim\.film\.gap"):
+        SimConfig.from_dict({"film": {"gap": "wide"}})
+
+
+@pytest.fixture
+def world():
+    return World(SimConfig(speedup=1000, seed=7))
+
+
+def test_lockin_input_follows_the_junction(world):
+    with world.lock:
+        world.advance()
+        lk, j = world.lockin, world.junction
+        lk.amplitude = 0.2
+        lk.phase = 30.0
+        world.advance()
+        film = FilmModel()
+        gap = world.gap_at(j.x, j.y)
+        g = float(
+            FilmModel(gap=gap).conductance(
+                j.bias, j.g_normal(), world.sample_temperature(), 0.2 * 1e-3
+            )
+        )
+        assert film.gap == pytest.approx(0.55e-3)
+        gain = j.gains[j.gain_index]
+        expected = g * 0.2 * 1e-3 * gain * cmath.exp(-1j * math.radians(30.0))
+        assert world.lockin_input() == pytest.approx(expected, rel=1e-3)
+        assert world.conductance() == pytest.approx(g, rel=1e-3)
+        assert world.v_mod_rms() == pytest.approx(0.2e-3)
+
+
+def test_bias_change_reaches_filter_from_the_previous_advance(world):
+    with world.lock:
+        lk, j = world.lockin, world.junction
+        lk.tc_index = 4  # 1 ms
+        t0 = world.advance()
+        before = world.lockin_input()
+        j.bias = 2 * j.bias
+        # nobody advances for a while: the filter must still have settled on the new input
+        world.clock.sleep(0.05)
+        world.advance()
+        after = world.lockin_input()
+        assert after != before
+        assert lk.output() == pytest.approx(after, rel=1e-6)
+        assert world.time > t0
+
+
+def test_gap_map_smooth_and_bounded(world):
+    gaps = [world.gap_at(x * 1e-9, 0.0) for x in range(0, 400, 2)]
+    mean_gap = sum(gaps) / len(gaps)
+    assert all(0.85 * 0.55e-3 <= g <= 1.15 * 0.55e-3 for g in gaps)
+    assert mean_gap == pytest.approx(0.55e-3, rel=0.05)
+    assert max(gaps) - min(gaps) > 0.02 * 0.55e-3  # it does vary
+    steps = [abs(a - b) for a, b in itertools.pairwise(gaps)]
+    assert max(steps) < 0.05 * 0.55e-3  # smooth on the 2 nm scale
+    assert World(SimConfig(seed=7)).gap_at(1e-7, 2e-8) == world.gap_at(1e-7, 2e-8)
+
+
+def test_world_faults(world):
+    world.faults.force_overload = True
+    world.faults.force_clip = True
+    with world.lock:
+        world.advance()
+        assert world.lockin.read_status(0) == 1
+        assert world.junction.clipping()
+    world.faults.no_settle = True
+    world.advance()
+    assert world.thermal.no_settle
+
+
+def test_thread_safe_advance(world):
+    errors: list[Exception] = []
+
+    def worker():
+        try:
+            for _ in range(200):
+                world.advance()
+                world.conductance()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert world.crashes == world.junction.crashes
