@@ -1,0 +1,262 @@
+"""Reconnect-on-failure and clear timeout errors for our VISA instrument drivers.
+
+:class:`ReconnectingVisaMixin` goes in front of a qcodes ``VisaInstrument`` subclass
+(``class SR830(ReconnectingVisaMixin, qcodes SR830)``) and wraps ``write_raw`` /
+``ask_raw``:
+
+* **Closed connection** (the instrument or an Ethernet adapter dropped the socket, the
+  peer reset it, pyvisa reports a lost connection): the VISA resource is re-opened at
+  the same address, with the same terminators and timeout, and the request is sent
+  once more. A closed socket is detected *before* a request is sent (so a write is
+  not silently lost into a dead socket) and, with pyvisa-py TCP sockets, also while
+  waiting for a reply (so the client does not wait for the whole timeout).
+  Requests we send are idempotent settings or queries, so sending one twice is safe
+  (a ``LIAS?``-like read-and-clear query loses at most one latched reading).
+* **Timeout** (the instrument is silent: the SR830 and the Lake Shore 372 answer a
+  failing query with nothing): :class:`InstrumentTimeoutError` names the instrument,
+  the command and the timeout. The resource is re-opened as well, so that a late
+  reply cannot be taken for the answer to the next query; the request is not retried.
+
+Nothing here depends on the simulator; with NI-VISA or GPIB only the generic part (on
+errors) is active, the socket checks need pyvisa-py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import time
+from typing import Any
+
+import pyvisa
+import pyvisa.constants as vi_const
+from pyvisa.errors import VisaIOError
+from qcodes.utils import DelayedKeyboardInterrupt
+
+__all__ = ["InstrumentConnectionError", "InstrumentTimeoutError", "ReconnectingVisaMixin"]
+
+log = logging.getLogger(__name__)
+
+_LOST_CONNECTION_CODES = {
+    vi_const.StatusCode.error_connection_lost,
+    vi_const.StatusCode.error_io,
+    vi_const.StatusCode.error_invalid_object,
+    vi_const.StatusCode.error_closing_failed,
+}
+
+
+class InstrumentTimeoutError(TimeoutError):
+    """The instrument did not answer a query within the VISA timeout."""
+
+
+class InstrumentConnectionError(ConnectionError):
+    """The connection to the instrument was lost and could not be re-established."""
+
+
+class _PeerClosed(Exception):
+    """Internal: the socket was found closed by the peer."""
+
+
+class ReconnectingVisaMixin:
+    """Mixin for qcodes ``VisaInstrument`` subclasses; see the module docstring.
+
+    Attributes:
+        reconnect_count: how many times the resource was re-opened (int).
+    """
+
+    reconnect_count: int = 0
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _socket(self) -> socket.socket | None:
+        """The TCP socket under a pyvisa-py resource, or None (other backends)."""
+        handle = getattr(self, "_visa_handle", None)
+        if handle is None:
+            return None
+        sessions = getattr(handle.visalib, "sessions", None)
+        if not isinstance(sessions, dict):
+            return None
+        try:
+            session = sessions.get(handle.session)
+        except pyvisa.errors.InvalidSession:
+            return None
+        sock = getattr(session, "interface", None)
+        return sock if isinstance(sock, socket.socket) else None
+
+    def _peer_closed(self) -> bool:
+        """True if the peer has closed the TCP connection (pyvisa-py sockets only).
+
+        Pending reply bytes are left in place (peeked, not read).
+        """
+        sock = self._socket()
+        if sock is None:
+            return False
+        try:
+            if sock.fileno() < 0:
+                return True
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def _wait_for_reply(self, timeout_s: float | None) -> None:
+        """Wait until reply bytes arrive; raise _PeerClosed if the socket closes first
+        and a VISA timeout error if nothing arrives within ``timeout_s``.
+
+        Only with pyvisa-py sockets and when nothing is buffered already; otherwise
+        returns at once and the VISA read does the waiting.
+        """
+        sock = self._socket()
+        if sock is None:
+            return
+        session = self._visa_handle.visalib.sessions.get(self._visa_handle.session)
+        if getattr(session, "_pending_buffer", None):
+            return
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            remaining = 0.2 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise VisaIOError(vi_const.StatusCode.error_timeout)
+            try:
+                readable, _, _ = select.select([sock], [], [], min(remaining, 0.2))
+            except (OSError, ValueError):
+                raise _PeerClosed from None
+            if readable:
+                try:
+                    if sock.recv(1, socket.MSG_PEEK) == b"":
+                        raise _PeerClosed
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    raise _PeerClosed from None
+                return
+
+    def reconnect(self) -> None:
+        """Close and re-open the VISA resource at the same address, keeping terminators
+        and timeout.
+
+        Raises:
+            InstrumentConnectionError: the resource could not be opened again.
+        """
+        old = self._visa_handle
+        name = old.resource_name
+        read_term, write_term = old.read_termination, old.write_termination
+        timeout_ms = old.timeout
+        manager = old.visalib.resource_manager
+        with contextlib.suppress(Exception):
+            old.close()
+        try:
+            if manager is None:
+                raise RuntimeError("no resource manager")
+            new = manager.open_resource(name)
+        except Exception as exc:
+            raise InstrumentConnectionError(
+                f"{self.name}: lost the connection to {name} and could not re-open it: {exc}"
+            ) from exc
+        if not isinstance(new, pyvisa.resources.MessageBasedResource):
+            new.close()
+            raise InstrumentConnectionError(f"{self.name}: {name} is not message based")
+        new.read_termination = read_term
+        new.write_termination = write_term
+        new.timeout = timeout_ms
+        if not isinstance(new, pyvisa.resources.TCPIPSocket):
+            with contextlib.suppress(Exception):
+                new.clear()  # GPIB/USB: selected device clear flushes a stale reply
+        self._visa_handle = new
+        self.reconnect_count += 1
+        log.warning("%s: re-opened the VISA resource %s", self.name, name)
+
+    @staticmethod
+    def _is_connection_error(exc: BaseException) -> bool:
+        if isinstance(exc, VisaIOError):
+            return exc.error_code in _LOST_CONNECTION_CODES
+        return isinstance(exc, (OSError, pyvisa.errors.InvalidSession)) and not isinstance(
+            exc, TimeoutError
+        )
+
+    def _timeout_error(self, cmd: str, exc: BaseException) -> InstrumentTimeoutError:
+        timeout = self._visa_handle.timeout
+        seconds = "∞" if timeout is None else f"{timeout / 1000:g}"
+        return InstrumentTimeoutError(
+            f"{self.name}: no reply to {cmd!r} within {seconds} s from "
+            f"{self._visa_handle.resource_name} (the instrument answers an illegal or "
+            f"failing query with silence; check the command, its arguments and the "
+            f"connection)"
+        )
+
+    def _with_reconnect(self, cmd: str, action: Any) -> Any:
+        """Run ``action()`` (one request); reconnect and retry once on a lost connection."""
+        if self._peer_closed():
+            self.reconnect()
+        for attempt in (1, 2):
+            try:
+                return action()
+            except (_PeerClosed, VisaIOError, OSError, pyvisa.errors.InvalidSession) as exc:
+                is_timeout = (
+                    isinstance(exc, VisaIOError)
+                    and exc.error_code == vi_const.StatusCode.error_timeout
+                )
+                if is_timeout:
+                    if self._peer_closed():
+                        exc = _PeerClosed()
+                    else:
+                        error = self._timeout_error(cmd, exc)
+                        with contextlib.suppress(InstrumentConnectionError):
+                            self.reconnect()  # drop any late reply
+                        raise error from exc
+                if not (isinstance(exc, _PeerClosed) or self._is_connection_error(exc)):
+                    raise
+                if attempt == 2:
+                    raise InstrumentConnectionError(
+                        f"{self.name}: connection lost again while sending {cmd!r} "
+                        f"after re-opening it"
+                    ) from (None if isinstance(exc, _PeerClosed) else exc)
+                log.warning("%s: connection lost during %r; reconnecting", self.name, cmd)
+                self.reconnect()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- qcodes hooks ----------------------------------------------------------------
+
+    def write_raw(self, cmd: str) -> None:
+        """Send ``cmd``; re-open the connection and resend once if it was lost."""
+
+        def action() -> None:
+            super(ReconnectingVisaMixin, self).write_raw(cmd)  # type: ignore[misc]
+
+        self._with_reconnect(cmd, action)
+
+    def ask_raw(self, cmd: str) -> str:
+        """Query ``cmd``; reconnect and retry once on a lost connection.
+
+        Raises:
+            InstrumentTimeoutError: no reply within the timeout (not retried).
+            InstrumentConnectionError: the connection could not be re-established.
+        """
+
+        def action() -> str:
+            if self._socket() is None:
+                return super(ReconnectingVisaMixin, self).ask_raw(cmd)  # type: ignore[misc]
+            with DelayedKeyboardInterrupt(context={"instrument": self.name, "reason": "ask"}):
+                self._visa_handle.write(cmd)
+                timeout_ms = self._visa_handle.timeout
+                inf = timeout_ms is None or timeout_ms == float("inf")
+                self._wait_for_reply(None if inf else timeout_ms / 1e3)
+                return self._visa_handle.read()
+
+        self.visa_log.debug(f"Querying: {cmd}")  # type: ignore[attr-defined]
+        response = self._with_reconnect(cmd, action)
+        self.visa_log.debug(f"Response: {response}")  # type: ignore[attr-defined]
+        return response
+
+    def event_status(self) -> int:
+        """Read and clear the standard event status register (``*ESR?``), as an int.
+
+        Bit 4 (16): execution error / bad parameter; bit 5 (32): illegal command.
+        """
+        return int(self.ask("*ESR?"))  # type: ignore[attr-defined]
