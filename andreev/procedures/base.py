@@ -114,6 +114,8 @@ class SweepProcedure(Procedure):
     settle_precision = FloatParameter(
         "Lock-in settling precision", minimum=0.9, maximum=0.99999, default=0.999
     )
+    lockin_headroom = FloatParameter("Lock-in range headroom over the signal at V_set",
+                                     minimum=1.0, maximum=100.0, default=4.0)
     max_retakes = IntegerParameter("Retakes of a disturbed sweep", minimum=0, maximum=20, default=3)
     safe_heater_range = IntegerParameter(
         "Heater range when the run ends", minimum=0, maximum=8, default=0
@@ -210,8 +212,12 @@ class SweepProcedure(Procedure):
     # ---- estimates ---------------------------------------------------------------------
     def settle_time(self) -> float:
         """Lock-in settling per point (s) for the configured time constant and slope."""
+        from andreev.instruments.sr830 import settle_time_constants
+
         poles = SLOPE_POLES[int(self.lockin_slope)]
-        return _settle_tau(poles, float(self.settle_precision)) * float(self.lockin_time_constant)
+        return settle_time_constants(poles, float(self.settle_precision)) * float(
+            self.lockin_time_constant
+        )
 
     def sweep_duration(self) -> float:
         """World seconds one (outer, setpoint) sweep takes, both directions (s)."""
@@ -318,8 +324,12 @@ class SweepProcedure(Procedure):
                 if not self.wait_for_conditions(i):
                     self._mark(i, j, "failed")
                     return
-            rig.lockin.overloaded()  # read clears the latched bits
-            rig.lockin.autorange_settled()
+            # range on the signal at V_set with headroom for the peaks; after an
+            # overload, twice the headroom per retake
+            rig.lockin.autorange_settled(
+                precision=float(self.settle_precision),
+                headroom=float(self.lockin_headroom) * 2.0**attempts,
+            )
             records = measure(
                 rig,
                 self.bias_values(),
@@ -383,15 +393,3 @@ class SweepProcedure(Procedure):
             raise RuntimeError(f"{type(self).__name__} has no run file: run it via the runner")
         return self.book
 
-
-def _settle_tau(poles: int, precision: float) -> float:
-    """Time constants until the step response of ``poles`` identical poles is within
-    1 − ``precision`` of its final value: solves e^{−x} Σ_{k<n} x^k/k! = 1 − precision."""
-    from scipy.optimize import brentq
-
-    residual = 1.0 - precision
-
-    def f(x: float) -> float:
-        return math.exp(-x) * sum(x**k / math.factorial(k) for k in range(poles)) - residual
-
-    return float(brentq(f, 0.0, 200.0))

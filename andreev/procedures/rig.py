@@ -50,7 +50,7 @@ class Rig:
 
     def sample_temperature(self) -> float:
         """The sample thermometer's reading (K)."""
-        return float(self.bridge.sample_temperature())
+        return float(self.bridge.sample.temperature())
 
     def resolve_parameter(self, dotted: str) -> Any:
         """A qcodes parameter of the station named like ``magnet.field``."""
