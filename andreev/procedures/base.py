@@ -114,8 +114,9 @@ class SweepProcedure(Procedure):
     settle_precision = FloatParameter(
         "Lock-in settling precision", minimum=0.9, maximum=0.99999, default=0.999
     )
-    lockin_headroom = FloatParameter("Lock-in range headroom over the signal at V_set",
-                                     minimum=1.0, maximum=100.0, default=4.0)
+    lockin_headroom = FloatParameter(
+        "Lock-in range headroom over the signal at V_set", minimum=1.0, maximum=100.0, default=4.0
+    )
     max_retakes = IntegerParameter("Retakes of a disturbed sweep", minimum=0, maximum=20, default=3)
     safe_heater_range = IntegerParameter(
         "Heater range when the run ends", minimum=0, maximum=8, default=0
@@ -157,6 +158,10 @@ class SweepProcedure(Procedure):
 
     def condition_problem(self, index: int) -> str | None:
         """Why the conditions of outer step ``index`` are not right now, or None."""
+        return None
+
+    def sweep_problem(self, index: int, records: list[SweepRecord]) -> str | None:
+        """Why sweeps just taken at outer step ``index`` must be retaken, or None."""
         return None
 
     def wait_for_conditions(self, index: int) -> bool:
@@ -339,7 +344,9 @@ class SweepProcedure(Procedure):
                 tip_settle=float(self.tip_settle),
                 should_stop=self.should_stop,
             )
-            problem = "lock-in overload" if rig.lockin.overloaded() else self.condition_problem(i)
+            problem = (
+                "lock-in overload" if rig.lockin.overloaded() else self.sweep_problem(i, records)
+            )
             status = "retaken" if attempts else "done"
             if problem is not None:
                 attempts += 1
@@ -392,4 +399,3 @@ class SweepProcedure(Procedure):
         if self.book is None:
             raise RuntimeError(f"{type(self).__name__} has no run file: run it via the runner")
         return self.book
-

@@ -231,12 +231,14 @@ def run_experiment(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     stop: StopFlag | None = None,
     show_progress: bool = True,
+    progress: Any = None,
     echo: Any = print,
 ) -> RunResult:
     """Run ``experiment`` on the station; see the module docstring for the sequence.
 
     With ``resume`` the experiment stored in that run file is continued (``experiment``
-    may be None). Raises ConfigError/LimitError before anything moves when a file or a
+    may be None). ``progress(done, total, seconds)`` replaces the printed progress bar.
+    Raises ConfigError/LimitError before anything moves when a file or a
     limit is wrong.
     """
     from andreev import storage
@@ -302,7 +304,7 @@ def run_experiment(
             proc.rig, proc.book = rig, book
             proc.should_stop = stop.is_set
             proc.emit = lambda topic, record: log.debug("%s: %s", topic, record)
-            proc.progress = Progress() if show_progress else None
+            proc.progress = progress or (Progress() if show_progress else None)
             try:
                 log.info("run started: %s", path)
                 proc.startup()

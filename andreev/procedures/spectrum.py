@@ -34,6 +34,7 @@ class SweepRecord:
         z: tip height while the feedback was held (m).
         timestamp: start of the sweep (s, Unix time).
         g_normal: nominal normal-state conductance I_set/V_set (S).
+        temperature_range: lowest and highest sample reading during the sweep (K).
     """
 
     didv: np.ndarray
@@ -44,6 +45,11 @@ class SweepRecord:
     z: float
     timestamp: float
     g_normal: float
+    temperature_range: tuple[float, float] = (float("nan"), float("nan"))
+
+
+#: sample-temperature readings per sweep (for the suspender), besides start and end
+TEMPERATURE_READS_PER_SWEEP = 10
 
 
 def settle_at_setpoint(rig: Rig, setpoint_bias: float, tip_settle: float, should_stop) -> float:
@@ -85,6 +91,8 @@ def measure_point_by_point(
     gain = float(rig.stm.preamp_gain())
     passes = [bias, bias[::-1]] if backward else [bias]
     records = []
+    temperatures = [temperature_before]
+    every = max(1, bias.size // TEMPERATURE_READS_PER_SWEEP)
     try:
         for values in passes:
             started = time.time()
@@ -98,6 +106,8 @@ def measure_point_by_point(
                 rig.clock.sleep(settle)
                 x[n], y[n] = rig.lockin.read_xy()
                 current[n] = rig.stm.current()
+                if n % every == every - 1:
+                    temperatures.append(rig.sample_temperature())
             order = np.argsort(values, kind="stable")
             records.append(
                 SweepRecord(
@@ -113,9 +123,10 @@ def measure_point_by_point(
             )
     finally:
         restore_setpoint(rig, setpoint_bias)
-    temperature = 0.5 * (temperature_before + rig.sample_temperature())
+    temperatures.append(rig.sample_temperature())
     for record in records:
-        record.temperature = temperature
+        record.temperature = float(np.mean(temperatures))
+        record.temperature_range = (min(temperatures), max(temperatures))
     return records
 
 
@@ -153,7 +164,12 @@ def measure_controller_side(
         channels=CONTROLLER_CHANNELS,
     )
     restore_setpoint(rig, setpoint_bias)
-    temperature = 0.5 * (temperature_before + rig.sample_temperature())
+    temperature_after = rig.sample_temperature()
+    temperature = 0.5 * (temperature_before + temperature_after)
+    extremes = (
+        min(temperature_before, temperature_after),
+        max(temperature_before, temperature_after),
+    )
     records = []
     for suffix in ("", " [bwd]") if backward else ("",):
         lix = np.asarray(data[f"LI Demod 1 X (A){suffix}"], dtype=float)
@@ -171,6 +187,7 @@ def measure_controller_side(
                 z=z,
                 timestamp=started,
                 g_normal=float("nan"),
+                temperature_range=extremes,
             )
         )
     return records

@@ -96,6 +96,18 @@ class TemperatureSeries(_OuterSeries):
             return f"sample at {measured:.4g} K, outside {target:.4g} ± {self._band(target):.2g} K"
         return None
 
+    def sweep_problem(self, index: int, records: list) -> str | None:
+        target = float(self.temperatures[index])
+        band = self._band(target)
+        for record in records:
+            low, high = record.temperature_range
+            if max(abs(low - target), abs(high - target)) > band:
+                return (
+                    f"sample between {low:.4g} and {high:.4g} K during the sweep, outside "
+                    f"{target:.4g} ± {band:.2g} K"
+                )
+        return None
+
     def wait_for_conditions(self, index: int) -> bool:
         target = float(self.temperatures[index])
         trace = self._rig().bridge.wait_until_stable(

@@ -1,0 +1,51 @@
+"""Fixtures shared across the suite: a simulated fridge on loopback ports and a
+station file that points at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from andreev.sim import SimConfig, SimFridge, World
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_STATION = ROOT / "config" / "sim.yaml"
+EXPERIMENTS = ROOT / "config" / "experiments"
+
+
+def make_world(seed: int = 1234, speedup: float = 1000.0) -> World:
+    """A World from config/sim.yaml with the given seed and speedup."""
+    config = SimConfig.from_yaml(SIM_STATION)
+    config.seed = seed
+    config.speedup = speedup
+    return World(config)
+
+
+def station_file_for(fridge: SimFridge, folder: Path, speedup: float = 1000.0) -> Path:
+    """config/sim.yaml with the addresses of ``fridge`` (ports chosen by the OS)."""
+    data = yaml.safe_load(SIM_STATION.read_text())
+    data["instruments"]["lockin"]["address"] = fridge.visa_address("lockin")
+    data["instruments"]["bridge"]["address"] = fridge.visa_address("bridge")
+    host, port = fridge.addresses["stm"]
+    data["instruments"]["stm"]["address"] = f"{host}:{port}"
+    data["clock"]["speedup"] = speedup
+    data.pop("sim", None)
+    path = folder / "station.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def sim_fridge() -> Iterator[SimFridge]:
+    """A started simulated fridge (speedup 1000, seed 1234) on ports chosen by the OS."""
+    with SimFridge(make_world(), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        yield fridge
+
+
+@pytest.fixture
+def sim_station(sim_fridge: SimFridge, tmp_path: Path) -> Path:
+    """A station file pointing at ``sim_fridge``."""
+    return station_file_for(sim_fridge, tmp_path)

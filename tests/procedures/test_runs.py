@@ -1,0 +1,371 @@
+"""Whole runs against the simulated fridge: the demo end to end, SIGKILL + resume,
+SIGINT, limit refusals, the temperature suspender and the overload retake."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from andreev.analysis.peaks import find_andreev_peaks
+from andreev.cli import main as cli_main
+from andreev.physics import G0
+from andreev.procedures.experiment import load_experiment
+from andreev.procedures.runner import LimitError, run_experiment
+from andreev.sim import SimFridge
+from andreev.storage import load
+from tests.conftest import EXPERIMENTS, make_world, station_file_for
+
+SMALL = {
+    "procedure": "TemperatureSeries",
+    "name": "small",
+    "parameters": {
+        "temperatures": [0.05, 0.3],
+        "stable_hold": 30.0,
+        "ladder_start": 1.0e-9,
+        "ladder_stop": 1.0e-7,
+        "ladder_steps": 3,
+        "setpoint_bias": 10.0e-3,
+        "bias_start": -1.5e-3,
+        "bias_stop": 1.5e-3,
+        "bias_points": 121,
+        "lockin_time_constant": 0.003,
+        "tip_settle": 1.0,
+    },
+}
+
+
+def write_experiment(folder: Path, **changes: object) -> Path:
+    data = {**SMALL, "parameters": {**SMALL["parameters"], **changes}}
+    path = folder / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def quiet(*_: object) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- the demo, end to end
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("demo")
+    world = make_world()
+    with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, folder)
+        result = run_experiment(
+            EXPERIMENTS / "demo.yaml", station, out_dir=folder, echo=quiet, show_progress=False
+        )
+    return result, world
+
+
+def test_demo_file_shapes_units_and_nexus(demo_run) -> None:
+    import h5py
+
+    result, world = demo_run
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    outer = ds.attrs["outer_dim"]
+    assert dict(ds.sizes) == {outer: 6, "setpoint": 7, "direction": 1, "bias": 201}
+    assert ds.dIdV.attrs["units"] == "S" and ds.bias.attrs["units"] == "V"
+    assert ds.current.attrs["units"] == "A" and ds.temperature.attrs["units"] == "K"
+    assert ds.attrs["exit_status"] == "completed"
+    assert (ds.status.values == "done").all()
+    for name in ("dIdV", "x", "y", "current"):
+        assert np.isfinite(ds[name].values).all(), name
+    with h5py.File(result.path, "r") as f:
+        assert f["entry"].attrs["NX_class"] == "NXentry"
+        assert f["entry/data"].attrs["signal"] == "dIdV"
+        assert "lockin" in f["entry/station_snapshot/data"][()].decode()
+    assert result.path.with_suffix(".log").exists()
+    assert world.crashes == []
+
+
+def test_demo_temperatures_near_setpoints(demo_run) -> None:
+    ds = load(demo_run[0].path)
+    nominal = ds[ds.attrs["outer_dim"]].values
+    measured = ds.temperature.values[:, :, 0]
+    band = np.maximum(0.02 * nominal, 2e-3)[:, None]
+    assert (np.abs(measured - nominal[:, None]) <= band).all()
+
+
+def test_demo_physics_through_the_whole_chain(demo_run) -> None:
+    """50 mK: in-gap peaks near ±Δc at high setpoints, none at 1 nA; none above Tc."""
+    ds = load(demo_run[0].path)
+    bias = ds.bias.values
+    v_mod = ds.attrs["v_mod_rms"]
+
+    def peaks(i: int, j: int):
+        return find_andreev_peaks(
+            bias,
+            ds.dIdV.values[i, j, 0],
+            temperature=float(ds.temperature.values[i, j, 0]),
+            v_mod_rms=v_mod,
+            gap=0.55e-3,
+        )
+
+    assert not peaks(0, 0).found  # 1 nA: tunnelling
+    for j in (4, 5, 6):
+        found = peaks(0, j)
+        assert found.found and abs(found.gap_c - 0.10e-3) < 15e-6, (j, found)
+    for j in range(7):
+        assert not peaks(5, j).found  # 1.8 K > Tc
+    # dI/dV is G_N-normalised at high bias: the setpoints arrive as G_N = I/V_set
+    g_n = ds.g_normal.values[0, :, 0]
+    edge = ds.dIdV.values[0, :, 0, -1]
+    assert np.allclose(edge / g_n, 1.0, atol=0.25)
+    assert g_n[0] / G0 < 0.002 and g_n[-1] / G0 > 1.0
+
+
+def test_every_figure_from_the_demo_file(demo_run, tmp_path: Path) -> None:
+    assert cli_main(["plot", str(demo_run[0].path), "--out", str(tmp_path)]) == 0
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(pngs) >= 4, pngs
+    for png in tmp_path.glob("*.png"):
+        assert png.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- killed, interrupted
+def _start_run(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "andreev", "run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _run_file(proc: subprocess.Popen) -> Path:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("run file: "):
+            return Path(line.split(": ", 1)[1].strip())
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError("the run never printed its file")
+
+
+def _wait_for_done(path: Path, count: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "run ended too early"
+        try:
+            status = load(path).status.values
+        except Exception:  # the file may be between writes; try again
+            status = np.array([])
+        if np.isin(status, ("done", "retaken")).sum() >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} sweeps done in time")
+
+
+def _drain(proc: subprocess.Popen) -> threading.Thread:
+    thread = threading.Thread(target=proc.stdout.read, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    experiment = write_experiment(tmp_path)
+    with SimFridge(make_world(seed=7), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, tmp_path)
+        proc = _start_run(
+            [str(experiment), "--config", str(station), "--out", str(tmp_path)], tmp_path
+        )
+        path = _run_file(proc)
+        _drain(proc)
+        _wait_for_done(path, 2, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        cut = load(path)
+        done = np.isin(cut.status.values, ("done", "retaken"))
+        assert 2 <= done.sum() < done.size
+        assert np.isfinite(cut.dIdV.values[done]).all()
+        kept = cut.dIdV.values[done].copy()
+
+        resumed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "andreev",
+                "run",
+                "--resume",
+                str(path),
+                "--config",
+                str(station),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = load(path)
+    assert final.attrs["exit_status"] == "completed"
+    assert (final.status.values == "done").all()
+    np.testing.assert_array_equal(final.dIdV.values[done], kept)  # never retaken
+
+    reference_dir = tmp_path / "reference"
+    with SimFridge(make_world(seed=7), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, tmp_path)
+        reference = run_experiment(
+            experiment, station, out_dir=reference_dir, echo=quiet, show_progress=False
+        )
+    ref = load(reference.path)
+    g_n = ref.g_normal.values[..., None]
+    # within noise: the seeded noise streams part ways after the kill, the physics does not
+    diff = (final.dIdV.values - ref.dIdV.values) / g_n
+    noise = np.diff(ref.dIdV.values / g_n, n=2, axis=-1).std(axis=-1) / np.sqrt(6)
+    assert (np.sqrt((diff**2).mean(axis=-1)) < 3 * np.sqrt(2) * noise + 0.01).all()
+    assert np.abs(diff).max() < 0.15
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")
+def test_sigint_mid_sweep_leaves_safe_state_and_aborted_status(tmp_path: Path) -> None:
+    experiment = write_experiment(tmp_path, bias_points=401, safe_heater_range=0)
+    world = make_world()
+    with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, tmp_path)
+        proc = _start_run(
+            [str(experiment), "--config", str(station), "--out", str(tmp_path)], tmp_path
+        )
+        path = _run_file(proc)
+        reader = _drain(proc)
+        _wait_for_done(path, 2, proc)
+        before = sum(1 for cmd in list(fridge.servers["lockin"].received) if cmd.startswith("SNAP"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # be inside a sweep: SNAPs are flowing
+            snaps = sum(
+                1 for cmd in list(fridge.servers["lockin"].received) if cmd.startswith("SNAP")
+            )
+            if snaps > before + 20:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        reader.join(timeout=5)
+        with world.lock:
+            world.advance()
+            junction = world.junction
+            assert junction.feedback is True
+            assert junction.bias == pytest.approx(10e-3, rel=1e-3)
+            assert abs(junction.setpoint) == pytest.approx(1e-9, rel=1e-3)
+            assert world.thermal.output.range == 0
+        assert world.crashes == []
+    ds = load(path)
+    assert ds.attrs["exit_status"] == "aborted"
+    assert "pending" in set(ds.status.values.ravel())
+
+
+# ---------------------------------------------------------------- limits
+def test_outside_limits_refused_before_any_write(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    experiment = write_experiment(tmp_path, ladder_stop=2.0e-6)
+    for server in sim_fridge.servers.values():
+        server.clear_received()
+    with pytest.raises(LimitError, match=r"ladder_stop.*max_setpoint_current"):
+        run_experiment(experiment, sim_station, out_dir=tmp_path, echo=quiet)
+    code = cli_main(["run", str(experiment), "--config", str(sim_station), "--dry-run"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "parameters.ladder_stop" in err and "safety.max_setpoint_current" in err
+    assert cli_main(["run", str(experiment), "--config", str(sim_station)]) == 2
+    for name, server in sim_fridge.servers.items():
+        assert list(server.received) == [], name
+    assert not list(tmp_path.glob("*.h5"))
+
+
+# ---------------------------------------------------------------- suspender, retake
+def _when_sweeping(fridge: SimFridge, snaps: int, action) -> threading.Thread:
+    """Run ``action`` once ``snaps`` more SNAP? reads reached the lock-in (mid-sweep)."""
+    received = fridge.servers["lockin"].received
+
+    def count() -> int:
+        return sum(1 for cmd in list(received) if cmd.startswith("SNAP"))
+
+    start = count()
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + 30
+        while count() < start + snaps and time.monotonic() < deadline:
+            time.sleep(0.002)
+        action()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_with_hook(fridge: SimFridge, station: Path, experiment: Path, out: Path, hook):
+    exp = load_experiment(experiment)
+    calls = []
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        calls.append(done)
+        if done == 1:
+            hook()
+
+    return run_experiment(
+        exp, station, out_dir=out, echo=quiet, show_progress=False, progress=progress
+    )
+
+
+def test_temperature_suspender_pauses_and_retakes(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    world = sim_fridge.world
+    experiment = write_experiment(
+        tmp_path,
+        temperatures=[0.05],
+        temperature_band=0.5e-3,
+        ladder_steps=2,
+        ladder_stop=1.0e-8,
+    )
+
+    def disturb() -> None:
+        def on() -> None:
+            world.faults.no_settle = True
+            threading.Timer(0.5, lambda: setattr(world.faults, "no_settle", False)).start()
+
+        _when_sweeping(sim_fridge, 40, on)
+
+    result = _run_with_hook(sim_fridge, sim_station, experiment, tmp_path, disturb)
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    assert list(ds.status.values.ravel()) == ["done", "retaken"]
+    log = result.path.with_suffix(".log").read_text()
+    assert "outside" in log and "paused" in log
+    assert abs(float(ds.temperature.values[0, 1, 0]) - 0.05) < 0.5e-3
+
+
+def test_overload_is_retaken_after_reranging(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    world = sim_fridge.world
+    experiment = write_experiment(tmp_path, temperatures=[0.05], ladder_steps=2, ladder_stop=1.0e-8)
+
+    def disturb() -> None:
+        def on() -> None:
+            world.faults.force_overload = True
+            threading.Timer(0.05, lambda: setattr(world.faults, "force_overload", False)).start()
+
+        _when_sweeping(sim_fridge, 40, on)
+
+    result = _run_with_hook(sim_fridge, sim_station, experiment, tmp_path, disturb)
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    assert list(ds.status.values.ravel()) == ["done", "retaken"]
+    assert "lock-in overload" in result.path.with_suffix(".log").read_text()
+    assert np.isfinite(ds.dIdV.values).all()
