@@ -43,7 +43,10 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run an experiment YAML against a station")
     p.add_argument(
-        "experiment", type=Path, nargs="?", default=None,
+        "experiment",
+        type=Path,
+        nargs="?",
+        default=None,
         help="experiment YAML (config/experiments/*.yaml); omit with --resume",
     )
     p.add_argument("--config", type=Path, default=DEFAULT_SIM_CONFIG, help="station YAML")

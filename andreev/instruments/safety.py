@@ -45,9 +45,7 @@ class SafetyLimits:
         """Raise SafetyError if ``bias`` (V) is outside ±max_bias, or below
         min_feedback_bias in magnitude while the feedback regulates."""
         if abs(bias) > self.max_bias:
-            raise SafetyError(
-                f"bias {bias:.4g} V exceeds safety.max_bias = ±{self.max_bias:.4g} V"
-            )
+            raise SafetyError(f"bias {bias:.4g} V exceeds safety.max_bias = ±{self.max_bias:.4g} V")
         if feedback_on and abs(bias) < self.min_feedback_bias:
             raise SafetyError(
                 f"bias {bias:.4g} V is below safety.min_feedback_bias = "
