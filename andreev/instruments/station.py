@@ -238,11 +238,49 @@ def close_station(station: Station) -> None:
                 pass
 
 
-def _describe(name: str, instrument: Any) -> list[str]:
-    """One header line and a few ``key: value`` lines of an instrument's settings."""
-    from andreev.instruments.describe import describe_instrument
+#: Settings ``andreev info`` prints, by attribute path; absent ones are skipped, so one
+#: list serves the lock-in, the bridge, the STM controller and any other instrument.
+KEY_SETTINGS = (
+    "time_constant",
+    "filter_slope",
+    "sensitivity",
+    "amplitude",
+    "frequency",
+    "sample.temperature",
+    "sample_heater.output_range",
+    "sample_heater.setpoint",
+    "bias",
+    "setpoint",
+    "feedback",
+    "z",
+    "preamp_gain",
+)
 
-    return describe_instrument(name, instrument)
+
+def describe_instrument(name: str, instrument: Any) -> list[str]:
+    """A header line (identity) and ``key: value unit`` lines of the key settings."""
+    from qcodes.parameters import ParameterBase
+
+    idn = instrument.get_idn()
+    identity = " ".join(str(idn.get(k) or "") for k in ("vendor", "model", "serial", "firmware"))
+    lines = [f"{name}: {identity.strip()} ({type(instrument).__name__})"]
+    if name == "bridge" and hasattr(instrument, "sample_channel_id"):
+        lines.append(f"  sample channel: {instrument.sample_channel_id}")
+    for path in KEY_SETTINGS:
+        target: Any = instrument
+        for part in path.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                break
+        if not isinstance(target, ParameterBase):
+            continue
+        value = target.get()
+        unit = f" {target.unit}" if getattr(target, "unit", "") else ""
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        lines.append(f"  {path}: {shown}{unit}")
+    if hasattr(instrument, "modulation_rms"):
+        lines.append(f"  modulation at the junction: {instrument.modulation_rms:.4g} V rms")
+    return lines
 
 
 def info_main(args: argparse.Namespace) -> int:
@@ -265,7 +303,7 @@ def info_main(args: argparse.Namespace) -> int:
             print(f"{name}: NOT ANSWERING at {address} ({type(exc).__name__}: {exc})")
             continue
         try:
-            for line in _describe(name, station.components[name]):
+            for line in describe_instrument(name, station.components[name]):
                 print(line)
         except Exception as exc:
             failed += 1

@@ -255,8 +255,10 @@ class SweepProcedure(Procedure):
 
     # ---- pymeasure lifecycle ---------------------------------------------------------
     def startup(self) -> None:
-        """Configure the lock-in as the experiment asks."""
+        """Bring the tip to the tunnelling setpoint at V_set (whatever state a cut run left
+        it in), then configure the lock-in as the experiment asks."""
         rig = self._rig()
+        rig.stm.safe_state(float(self.setpoint_bias), float(self.tunnelling_current))
         rig.lockin.frequency(float(self.lockin_frequency))
         rig.lockin.modulation_rms = float(self.modulation_rms)
         rig.lockin.time_constant(float(self.lockin_time_constant))
