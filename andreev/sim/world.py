@@ -238,7 +238,7 @@ class World:
         self._films: OrderedDict[float, FilmModel] = OrderedDict()
         self._gap_waves = self._make_gap_map(config)
         self._input_cache: tuple[tuple, complex] | None = None
-        self._conductance_cache: tuple[tuple, float] | None = None
+        self._curves: dict[tuple, np.ndarray] = {}
         t0 = self.clock.now()
         self.thermal = ThermalModel(config.thermal, np.random.default_rng([config.seed, 1]), t0)
         self.lockin = LockinState(
@@ -335,29 +335,36 @@ class World:
         return self.lockin.amplitude * self.modulation_divider
 
     def conductance(self) -> float:
-        """dI/dV (S) at the present bias, G_N, sample T, v_mod and tip position."""
+        """dI/dV (S) at the present bias, G_N, sample T, v_mod and tip position.
+
+        The film's spectrum is computed once per (G_N, T, v_mod, Δ) on a bias grid of
+        step :data:`CURVE_STEP` and interpolated: G_N and T enter in log bins of
+        :data:`CURVE_LOG_BIN` (0.2 %, far below any physical change), so a sweep at
+        held feedback costs one FFT instead of one per point. Biases beyond the grid
+        are evaluated directly.
+        """
         with self.lock:
             j = self.junction
             gn = float(j.g_normal())
-            t = self.thermal.sample_temperature()
-            gap = self.gap_at(j.x, j.y)
-            key = (
-                float(j.bias),
-                _quantise(gn, 1e-5),
-                _quantise(t, 1e-4),
-                float(self.v_mod_rms()),
-                round(gap, 10),
-            )
-            cached = self._conductance_cache
-            if cached is not None and cached[0] == key:
-                return cached[1]
             if gn <= 0:
-                value = 0.0
-            else:
+                return 0.0
+            t = self.thermal.sample_temperature()
+            v_mod = float(self.v_mod_rms())
+            bias = float(j.bias)
+            if abs(bias) >= CURVE_HALF_WIDTH:
                 film = self._local_film()
-                value = float(np.asarray(film.conductance(j.bias, gn, t, self.v_mod_rms())))
-            self._conductance_cache = (key, value)
-            return value
+                return float(np.asarray(film.conductance(bias, gn, t, v_mod)))
+            gap = round(self.gap_at(j.x, j.y), 10)
+            key = (_log_bin(gn), _log_bin(t), v_mod, gap)
+            curve = self._curves.get(key)
+            if curve is None:
+                gn_q, t_q = math.exp(key[0] * CURVE_LOG_BIN), math.exp(key[1] * CURVE_LOG_BIN)
+                film = self._local_film()
+                curve = np.asarray(film.conductance(CURVE_GRID, gn_q, t_q, v_mod), dtype=float)
+                if len(self._curves) >= CURVE_CACHE_SIZE:
+                    self._curves.pop(next(iter(self._curves)))
+                self._curves[key] = curve
+            return float(np.interp(bias, CURVE_GRID, curve))
 
     def lockin_input(self) -> complex:
         """The SR830 input X + iY (V rms) for the present state."""
@@ -386,9 +393,16 @@ class World:
         return self.junction.crashes
 
 
-def _quantise(value: float, rel: float) -> float:
-    """Round ``value`` to a relative step ``rel`` (for cache keys)."""
-    if value == 0 or not math.isfinite(value):
-        return value
-    step = rel * 10.0 ** math.floor(math.log10(abs(value)))
-    return round(value / step) * step
+#: half-width (V), step (V) and log-bin of the cached conductance curves; cache size
+CURVE_HALF_WIDTH = 4e-3
+CURVE_STEP = 1e-6
+CURVE_GRID = np.linspace(
+    -CURVE_HALF_WIDTH, CURVE_HALF_WIDTH, round(2 * CURVE_HALF_WIDTH / CURVE_STEP) + 1
+)
+CURVE_LOG_BIN = 2e-3
+CURVE_CACHE_SIZE = 16
+
+
+def _log_bin(value: float) -> int:
+    """The log bin of a positive ``value`` (bins of CURVE_LOG_BIN in ln)."""
+    return round(math.log(max(value, 1e-300)) / CURVE_LOG_BIN)
