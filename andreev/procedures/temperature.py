@@ -186,6 +186,16 @@ class ParameterSeries(_OuterSeries):
         name = str(self.outer_parameter).replace(".", "_")
         return OuterAxis(name, str(self.outer_unit), np.asarray(self.outer_values, dtype=float))
 
+    def startup(self) -> None:
+        """Resolve the outer parameter before anything moves (a typo stops the run here)."""
+        try:
+            self._rig().resolve_parameter(str(self.outer_parameter))
+        except (KeyError, AttributeError) as exc:
+            raise ValueError(
+                f"outer_parameter {self.outer_parameter!r} is not a parameter of the station"
+            ) from exc
+        super().startup()
+
     def enter_outer(self, index: int) -> bool:
         rig = self._rig()
         self.back_to_tunnelling()

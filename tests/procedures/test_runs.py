@@ -369,3 +369,82 @@ def test_overload_is_retaken_after_reranging(
     assert list(ds.status.values.ravel()) == ["done", "retaken"]
     assert "lock-in overload" in result.path.with_suffix(".log").read_text()
     assert np.isfinite(ds.dIdV.values).all()
+
+
+# ---------------------------------------------------------------- other outer steppers
+def test_position_series_maps_the_local_gap(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    from andreev.analysis.fits import fit_dynes
+
+    positions = [[0.0, 0.0], [15e-9, 0.0], [0.0, 25e-9]]
+    path = tmp_path / "positions.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "procedure": "PositionSeries",
+                "parameters": {
+                    **{
+                        k: v
+                        for k, v in SMALL["parameters"].items()
+                        if k not in ("temperatures", "stable_hold")
+                    },
+                    "positions": positions,
+                    "ladder_steps": 1,
+                    "ladder_stop": 1.0e-9,
+                    "bias_points": 241,
+                },
+            }
+        )
+    )
+    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    assert ds.attrs["outer_dim"] == "position"
+    np.testing.assert_allclose(ds.position_x.values, [p[0] for p in positions])
+    world = sim_fridge.world
+    for i, (x, y) in enumerate(positions):
+        fit = fit_dynes(
+            ds.bias.values,
+            ds.dIdV.values[i, 0, 0],
+            temperature=float(ds.temperature.values[i, 0, 0]),
+            v_mod_rms=ds.attrs["v_mod_rms"],
+        )
+        assert fit.success
+        assert fit.params["gap"] == pytest.approx(world.gap_at(x, y), rel=0.02)
+    assert world.junction.x == pytest.approx(positions[-1][0])
+    assert world.junction.y == pytest.approx(positions[-1][1])
+
+
+def test_any_qcodes_parameter_can_step_the_outer_loop(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "param.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "procedure": "ParameterSeries",
+                "parameters": {
+                    **{
+                        k: v
+                        for k, v in SMALL["parameters"].items()
+                        if k not in ("temperatures", "stable_hold")
+                    },
+                    "outer_parameter": "lockin.phase",
+                    "outer_values": [0.0, 60.0],
+                    "outer_unit": "deg",
+                    "ladder_steps": 1,
+                    "ladder_stop": 1.0e-9,
+                },
+            }
+        )
+    )
+    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    assert ds.attrs["outer_dim"] == "lockin_phase"
+    np.testing.assert_allclose(ds.lockin_phase.values, [0.0, 60.0])
+    assert ds.lockin_phase.attrs["units"] == "deg"
+    # X carries cos(phase) of the signal: the 60° spectrum is half the 0° one
+    ratio = ds.x.values[1, 0, 0] / ds.x.values[0, 0, 0]
+    assert np.median(ratio) == pytest.approx(0.5, rel=0.05)
