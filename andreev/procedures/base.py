@@ -345,6 +345,7 @@ class SweepProcedure(Procedure):
                 precision=float(self.settle_precision),
                 tip_settle=float(self.tip_settle),
                 should_stop=self.should_stop,
+                on_point=getattr(self.progress, "sweep_progress", None),
             )
             problem = (
                 "lock-in overload" if rig.lockin.overloaded() else self.sweep_problem(i, records)

@@ -164,28 +164,49 @@ class StopFlag:
 
 
 class Progress:
-    """Prints one line per sweep with the run's progress and its ETA (wall time)."""
+    """The run's progress bar with its ETA (wall time), and the current sweep's.
+
+    On a terminal one line is redrawn in place; otherwise (a log, a pipe) one line is
+    printed per finished sweep.
+    """
+
+    width = 30
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self.first_done: int | None = None
+        self.done, self.total, self.eta = 0, 0, 0.0
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def _bar(self, fraction: float) -> str:
+        filled = int(self.width * fraction)
+        return "#" * filled + "-" * (self.width - filled)
+
+    def _line(self, sweep_fraction: float | None) -> str:
+        text = (
+            f"[{self._bar(self.done / self.total)}] {self.done}/{self.total} sweeps "
+            f"({100 * self.done / self.total:.0f} %), ETA {format_duration(self.eta)}"
+        )
+        if sweep_fraction is not None:
+            text += f" | this sweep {100 * sweep_fraction:3.0f} %"
+        return text
 
     def __call__(self, done: int, total: int, world_seconds: float) -> None:
+        """A sweep finished: ``done`` of ``total``; it took ``world_seconds``."""
         if self.first_done is None:
             self.first_done = done - 1
         elapsed = time.monotonic() - self.started
         taken = done - self.first_done
-        eta = elapsed / taken * (total - done) if taken else 0.0
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "-" * (width - filled)
-        print(
-            f"[{bar}] {done}/{total} sweeps ({100 * done / total:.0f} %), "
-            f"ETA {format_duration(eta)}",
-            file=self.stream,
-            flush=True,
-        )
+        self.done, self.total = done, total
+        self.eta = elapsed / taken * (total - done) if taken else 0.0
+        end = "\n" if done == total or not self.live else ""
+        print(("\r" if self.live else "") + self._line(None), end=end, file=self.stream, flush=True)
+
+    def sweep_progress(self, points: int, total_points: int) -> None:
+        """Points of the current sweep taken (redrawn on a terminal only)."""
+        if self.live and self.total:
+            print("\r" + self._line(points / total_points), end="", file=self.stream, flush=True)
 
 
 def snapshot_json(station: Any) -> str:

@@ -78,11 +78,13 @@ def measure_point_by_point(
     precision: float,
     tip_settle: float,
     should_stop: Callable[[], bool],
+    on_point: Callable[[int, int], None] | None = None,
 ) -> list[SweepRecord]:
     """Sweep ``bias`` (V, ascending) point by point; one record per direction.
 
     The lock-in's settling time for ``precision`` is waited at every point (world time).
-    The feedback is restored on every exit path.
+    ``on_point(done, total)`` is called every tenth of the sweep. The feedback is
+    restored on every exit path.
     """
     settle = rig.lockin.settle_time(precision)
     v_mod = rig.lockin.modulation_rms
@@ -108,6 +110,8 @@ def measure_point_by_point(
                 current[n] = rig.stm.current()
                 if n % every == every - 1:
                     temperatures.append(rig.sample_temperature())
+                    if on_point is not None:
+                        on_point(len(records) * values.size + n + 1, len(passes) * values.size)
             order = np.argsort(values, kind="stable")
             records.append(
                 SweepRecord(
