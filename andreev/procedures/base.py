@@ -323,19 +323,25 @@ class SweepProcedure(Procedure):
         rig = self._rig()
         measure = MEASURE[str(self.sweep_mode)]
         g_normal = current / abs(float(self.setpoint_bias))
-        attempts = 0
+        attempts = overloads = 0
+        wait_first = False  # after a temperature excursion: pause until stable again
         while True:
             problem = self.condition_problem(i)
-            if problem is not None:
-                log.warning("paused before sweep (%d, %d): %s", i, j, problem)
+            if problem is not None or wait_first:
+                log.warning(
+                    "paused before sweep (%d, %d): %s",
+                    i,
+                    j,
+                    problem or "waiting for the temperature to settle again",
+                )
                 if not self.wait_for_conditions(i):
                     self._mark(i, j, "failed")
                     return
             # range on the signal at V_set with headroom for the peaks; after an
-            # overload, twice the headroom per retake
+            # overload, twice the headroom per overload
             rig.lockin.autorange_settled(
                 precision=float(self.settle_precision),
-                headroom=float(self.lockin_headroom) * 2.0**attempts,
+                headroom=float(self.lockin_headroom) * 2.0**overloads,
             )
             records = measure(
                 rig,
@@ -347,9 +353,10 @@ class SweepProcedure(Procedure):
                 should_stop=self.should_stop,
                 on_point=getattr(self.progress, "sweep_progress", None),
             )
-            problem = (
-                "lock-in overload" if rig.lockin.overloaded() else self.sweep_problem(i, records)
-            )
+            overloaded = bool(rig.lockin.overloaded())
+            problem = "lock-in overload" if overloaded else self.sweep_problem(i, records)
+            wait_first = problem is not None and not overloaded
+            overloads += overloaded
             status = "retaken" if attempts else "done"
             if problem is not None:
                 attempts += 1
