@@ -23,15 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from andreev.sim.tcp import LineServer
+from andreev.sim.mnemonic import BadCommand as _BadCommand
+from andreev.sim.mnemonic import BadParameter as _BadParameter
+from andreev.sim.mnemonic import MnemonicServer
 from andreev.sim.thermal import HEATER_RANGES, ThermalModel, Zone, ruox_resistance
 
 __all__ = ["IDN", "LS372Server"]
 
 IDN = "LSCI,MODEL372,LSA0000,1.4"
 
-ESR_EXECUTION = 4
-ESR_COMMAND = 5
 
 CHANNELS: tuple[str, ...] = ("A", *(str(i) for i in range(1, 17)))
 
@@ -42,14 +42,6 @@ FIXED_STAGES: dict[str, tuple[str, float]] = {
     "3": ("Cold plate", 0.095),
     "5": ("Magnet", 3.4),
 }
-
-
-class _BadCommand(Exception):
-    """Unknown command or wrong form (ESR bit 5)."""
-
-
-class _BadParameter(Exception):
-    """Bad, missing or out-of-range argument (ESR bit 4)."""
 
 
 def _e(value: float) -> str:
@@ -153,7 +145,7 @@ class _AuxOutput:
     ramp_rate: float = 0.0
 
 
-class LS372Server(LineServer):
+class LS372Server(MnemonicServer):
     """Lake Shore 372 protocol server on top of a :class:`~andreev.sim.world.World`.
 
     Attributes besides :class:`~andreev.sim.tcp.LineServer`'s: ``world``, ``esr``,
@@ -214,34 +206,11 @@ class LS372Server(LineServer):
         return self.world.thermal
 
     # ---- dispatch --------------------------------------------------------------------
-    def handle_command(self, command: str) -> str | None:
-        name, query, args = self._parse(command)
-        try:
-            with self.world.lock:
-                self.world.advance()
-                handler = self._handlers.get(name)
-                if handler is None:
-                    raise _BadCommand
-                return handler(query, args)
-        except _BadCommand:
-            self.esr |= 1 << ESR_COMMAND
-        except _BadParameter:
-            self.esr |= 1 << ESR_EXECUTION
-        return None
-
-    @staticmethod
-    def _parse(command: str) -> tuple[str, bool, list[str]]:
-        text = command.strip()
-        i = 1 if text.startswith("*") else 0
-        while i < len(text) and text[i].isalpha():
-            i += 1
-        name = text[:i].upper()
-        rest = text[i:].strip()
-        query = rest.startswith("?")
-        if query:
-            rest = rest[1:].strip()
-        args = [a.strip() for a in rest.split(",")] if rest else []
-        return name, query, args
+    def execute(self, name: str, query: bool, args: list[str]) -> str | None:
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise _BadCommand
+        return handler(query, args)
 
     # ---- common ----------------------------------------------------------------------
     def _idn(self, query: bool, args: list[str]) -> str:

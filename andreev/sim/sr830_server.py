@@ -20,15 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from andreev.sim.lockin import SENSITIVITIES, LockinState
-from andreev.sim.tcp import LineServer
+from andreev.sim.mnemonic import BadCommand as _BadCommand
+from andreev.sim.mnemonic import BadParameter as _BadParameter
+from andreev.sim.mnemonic import MnemonicServer
 
 __all__ = ["IDN", "SR830Server"]
 
 IDN = "Stanford_Research_Systems,SR830,s/n00000,ver1.07"
 
-# ESR bits
-ESR_EXECUTION = 4
-ESR_COMMAND = 5
 
 #: integer settings of LockinState: mnemonic -> (attribute, min, max)
 _LOCKIN_INTS: dict[str, tuple[str, int, int]] = {
@@ -63,14 +62,6 @@ _SERVER_INTS: dict[str, tuple[int, int, int]] = {
 _ACTIONS = ("STRT", "PAUS", "REST", "TRIG", "*TRG", "SSET", "RSET")
 
 
-class _BadCommand(Exception):
-    """Unknown command or wrong form (ESR bit 5)."""
-
-
-class _BadParameter(Exception):
-    """Bad, missing or out-of-range argument (ESR bit 4)."""
-
-
 def _int(args: list[str], i: int, low: int, high: int) -> int:
     try:
         value = float(args[i])
@@ -95,7 +86,7 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-class SR830Server(LineServer):
+class SR830Server(MnemonicServer):
     """SR830 protocol server on top of a :class:`~andreev.sim.world.World`.
 
     Besides :class:`~andreev.sim.tcp.LineServer`'s attributes: ``world``, ``esr`` (the
@@ -148,33 +139,7 @@ class SR830Server(LineServer):
     def lockin(self) -> LockinState:
         return self.world.lockin
 
-    def handle_command(self, command: str) -> str | None:
-        name, query, args = self._parse(command)
-        try:
-            with self.world.lock:
-                self.world.advance()
-                return self._execute(name, query, args)
-        except _BadCommand:
-            self.esr |= 1 << ESR_COMMAND
-        except _BadParameter:
-            self.esr |= 1 << ESR_EXECUTION
-        return None
-
-    @staticmethod
-    def _parse(command: str) -> tuple[str, bool, list[str]]:
-        text = command.strip()
-        i = 1 if text.startswith("*") else 0
-        while i < len(text) and text[i].isalpha():
-            i += 1
-        name = text[:i].upper()
-        rest = text[i:].strip()
-        query = rest.startswith("?")
-        if query:
-            rest = rest[1:].strip()
-        args = [a.strip() for a in rest.split(",")] if rest else []
-        return name, query, args
-
-    def _execute(self, name: str, query: bool, args: list[str]) -> str | None:
+    def execute(self, name: str, query: bool, args: list[str]) -> str | None:
         if name in _LOCKIN_INTS:
             attr, low, high = _LOCKIN_INTS[name]
             if query:

@@ -1,0 +1,62 @@
+"""Text instruments with mnemonic commands (SR830, Lake Shore 372) on the server side.
+
+Both parse ``NAME[?] arg, arg`` the same way and fail the same IEEE-488.2 way: no
+error text, only ``*ESR?`` bits (5 for an unknown or malformed command, 4 for a bad
+parameter), and a query that fails gets no reply at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from andreev.sim.tcp import LineServer
+
+ESR_EXECUTION = 4
+ESR_COMMAND = 5
+
+
+class BadCommand(Exception):
+    """Unknown command or wrong form (ESR bit 5)."""
+
+
+class BadParameter(Exception):
+    """Bad, missing or out-of-range argument (ESR bit 4)."""
+
+
+def parse_command(command: str) -> tuple[str, bool, list[str]]:
+    """``"SENS? "`` → ("SENS", True, []); ``"PID 0,5,40,0"`` → ("PID", False, [...])."""
+    text = command.strip()
+    i = 1 if text.startswith("*") else 0
+    while i < len(text) and text[i].isalpha():
+        i += 1
+    name = text[:i].upper()
+    rest = text[i:].strip()
+    query = rest.startswith("?")
+    if query:
+        rest = rest[1:].strip()
+    args = [a.strip() for a in rest.split(",")] if rest else []
+    return name, query, args
+
+
+class MnemonicServer(LineServer):
+    """A line server that runs each parsed command on the world, under its lock, after
+    advancing it; errors set ``esr`` bits and produce no reply."""
+
+    world: Any
+    esr: int = 0
+
+    def handle_command(self, command: str) -> str | None:
+        name, query, args = parse_command(command)
+        try:
+            with self.world.lock:
+                self.world.advance()
+                return self.execute(name, query, args)
+        except BadCommand:
+            self.esr |= 1 << ESR_COMMAND
+        except BadParameter:
+            self.esr |= 1 << ESR_EXECUTION
+        return None
+
+    def execute(self, name: str, query: bool, args: list[str]) -> str | None:
+        """Run one command; return the reply (without terminator) or None."""
+        raise NotImplementedError
