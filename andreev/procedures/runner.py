@@ -275,7 +275,9 @@ def run_experiment(
         experiment = experiment_from_text(stored, resume)
     elif not isinstance(experiment, Experiment):
         if experiment is None:
-            raise ConfigError("(command line)", "experiment", "an experiment file is needed")
+            raise ConfigError(
+                "(command line)", "experiment", "give an EXPERIMENT.yaml, or --resume FILE"
+            )
         experiment = load_experiment(experiment)
     check_limits(experiment, station)
     for line in describe_plan(experiment, station):
