@@ -66,6 +66,12 @@ def main() -> None:
             lambda y, t=t: fits.fit_film(BIAS, y, temperature=t, v_mod_rms=V_MOD),
             flm,
         )
+        weak = spectra(lambda t=t: film.conductance(BIAS, 1e-5, t, V_MOD), 0.004)
+        bench(
+            f"fit_film   T = {t} K, G_N = 1e-5 S",
+            lambda y, t=t: fits.fit_film(BIAS, y, temperature=t, v_mod_rms=V_MOD),
+            weak,
+        )
         bench(
             f"find_andreev_peaks T = {t} K",
             lambda y, t=t: peaks.find_andreev_peaks(

@@ -16,8 +16,12 @@ Temperature (K, the per-sweep measured one) and lock-in modulation (V rms, the f
 guessed. Starting values are guessed from the data (gap from the coherence peaks, G_N
 from the high-bias conductance) unless given. Fits are bounded
 (``scipy.optimize.least_squares``, trust-region reflective); errors are one standard
-deviation from the covariance ``(JᵀJ)⁻¹ · s²`` with ``s²`` the residual variance. A fit
-that does not converge returns ``success=False`` and a message; it never raises.
+deviation from the covariance ``(JᵀJ)⁻¹ · s²`` with ``s²`` the residual variance (a
+parameter with no effect at the solution, such as Δc at zero Andreev weight, gets an
+infinite error). A fit that does not converge returns ``success=False`` and a message;
+it never raises. The film fit solves its two linear parameters (G_N and the Andreev
+weight) by linear least squares inside a 3-parameter fit of Δ, Δc, Γ (variable
+projection, analytic Jacobian; see "film engine" below).
 """
 
 from __future__ import annotations
@@ -302,6 +306,121 @@ def _fail(model: str, message: str, t: float, vmod: float, n: int, **extra: floa
     )
 
 
+def _prepare(
+    model: str,
+    bias: np.ndarray,
+    didv: np.ndarray,
+    temperature: float,
+    v_mod_rms: float,
+    sigma: float | np.ndarray | None,
+    n_par: int,
+    extra: Mapping[str, float],
+) -> FitResult | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Validated finite data ``(x, y, sigma, mask, T, V_mod)``, or a failure result."""
+    bias_in = np.asarray(bias, dtype=float)
+    didv_in = np.asarray(didv, dtype=float)
+    n_in = bias_in.size
+    try:
+        temperature = float(temperature)
+        v_mod_rms = float(v_mod_rms)
+    except (TypeError, ValueError) as exc:
+        return _fail(model, f"bad temperature / v_mod_rms: {exc}", math.nan, math.nan, n_in)
+    if not (math.isfinite(temperature) and temperature >= 0.0):
+        return _fail(model, f"bad temperature {temperature!r} K", temperature, v_mod_rms, n_in)
+    if not (math.isfinite(v_mod_rms) and v_mod_rms >= 0.0):
+        return _fail(model, f"bad v_mod_rms {v_mod_rms!r} V", temperature, v_mod_rms, n_in)
+    if bias_in.shape != didv_in.shape:
+        return _fail(model, "bias and dI/dV differ in shape", temperature, v_mod_rms, n_in)
+    ok = np.isfinite(bias_in) & np.isfinite(didv_in)
+    x, y = bias_in[ok], didv_in[ok]
+    if x.size < n_par + 3:
+        return _fail(
+            model,
+            f"only {x.size} finite points for {n_par} parameters",
+            temperature,
+            v_mod_rms,
+            n_in,
+            **extra,
+        )
+    if sigma is None:
+        sig = noise_sigma(y[np.argsort(x)])
+        if not (math.isfinite(sig) and sig > 0):
+            sig = max(1e-6 * float(np.max(np.abs(y))), 1e-30)
+        sig_arr = np.full(x.size, sig)
+    else:
+        sig_arr = np.broadcast_to(np.asarray(sigma, dtype=float), bias_in.shape)[ok]
+        if not np.all(np.isfinite(sig_arr) & (sig_arr > 0)):
+            return _fail(model, "sigma must be finite and > 0", temperature, v_mod_rms, n_in)
+    return x, y, sig_arr, ok, temperature, v_mod_rms
+
+
+def _result(
+    model: str,
+    names: Sequence[str],
+    p: np.ndarray,
+    fun: np.ndarray,
+    jac: np.ndarray,
+    scale: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    ls: object,
+    max_nfev: int,
+    ok: np.ndarray,
+    sig_arr: np.ndarray,
+    temperature: float,
+    v_mod_rms: float,
+    extra: Mapping[str, float],
+) -> FitResult:
+    """FitResult from the solution ``p``, the weighted residual ``fun`` = (model − y)/σ and
+    the Jacobian of ``fun`` in the scaled parameters p/scale (errors from (JᵀJ)⁻¹·s²)."""
+    dof = max(fun.size - len(names), 1)
+    chi2 = float(np.sum(fun**2))
+    s2 = chi2 / dof
+    # a parameter without any effect (e.g. Δc when the Andreev weight sits at 0) gets an
+    # infinite error; the others their errors from the covariance of the rest
+    live = np.any(jac != 0, axis=0)
+    err = np.full(len(names), np.inf)
+    try:
+        cov_q = np.linalg.inv(jac[:, live].T @ jac[:, live]) * s2
+        err[live] = np.sqrt(np.abs(np.diag(cov_q))) * scale[live]
+    except np.linalg.LinAlgError:
+        pass
+    err = np.where(np.isfinite(err), err, np.inf)
+
+    res_full = np.full(ok.size, np.nan)
+    res_full[ok] = -fun * sig_arr  # data − model
+    messages = []
+    success = bool(ls.success) and ls.status > 0 and math.isfinite(chi2)
+    if ls.status == 0:
+        messages.append(f"did not converge within {max_nfev} model evaluations")
+    elif not ls.success:
+        messages.append(f"least_squares failed: {ls.message}")
+    else:
+        messages.append("converged")
+    at_bound = [
+        k
+        for k, v, a, b_ in zip(names, p, lo, hi, strict=True)
+        if abs(v - a) <= 1e-6 * (b_ - a) or abs(v - b_) <= 1e-6 * (b_ - a)
+    ]
+    if at_bound:
+        messages.append("at bound: " + ", ".join(at_bound))
+    if not np.all(np.isfinite(err)):
+        messages.append("covariance singular (errors inf)")
+    return FitResult(
+        model=model,
+        params={k: float(v) for k, v in zip(names, p, strict=True)},
+        errors={k: float(e) for k, e in zip(names, err, strict=True)},
+        success=success,
+        message="; ".join(messages),
+        chi2_red=s2,
+        residuals=res_full,
+        temperature=temperature,
+        v_mod_rms=v_mod_rms,
+        nfev=int(ls.nfev),
+        extra=dict(extra),
+    )
+
+
 def _fit(
     model: str,
     bias: np.ndarray,
@@ -317,40 +436,12 @@ def _fit(
 ) -> FitResult:
     names, fn = _MODELS[model]
     extra = dict(extra or {})
-    bias_in = np.asarray(bias, dtype=float)
-    didv_in = np.asarray(didv, dtype=float)
-    n_in = bias_in.size
+    n_in = np.size(bias)
+    prep = _prepare(model, bias, didv, temperature, v_mod_rms, sigma, len(names), extra)
+    if isinstance(prep, FitResult):
+        return prep
+    x, y, sig_arr, ok, temperature, v_mod_rms = prep
     try:
-        temperature = float(temperature)
-        v_mod_rms = float(v_mod_rms)
-        if not (math.isfinite(temperature) and temperature >= 0.0):
-            return _fail(model, f"bad temperature {temperature!r} K", temperature, v_mod_rms, n_in)
-        if not (math.isfinite(v_mod_rms) and v_mod_rms >= 0.0):
-            return _fail(model, f"bad v_mod_rms {v_mod_rms!r} V", temperature, v_mod_rms, n_in)
-        if bias_in.shape != didv_in.shape:
-            return _fail(model, "bias and dI/dV differ in shape", temperature, v_mod_rms, n_in)
-        ok = np.isfinite(bias_in) & np.isfinite(didv_in)
-        x, y = bias_in[ok], didv_in[ok]
-        n_par = len(names)
-        if x.size < n_par + 3:
-            return _fail(
-                model,
-                f"only {x.size} finite points for {n_par} parameters",
-                temperature,
-                v_mod_rms,
-                n_in,
-                **extra,
-            )
-        if sigma is None:
-            sig = noise_sigma(y[np.argsort(x)])
-            if not (math.isfinite(sig) and sig > 0):
-                sig = max(1e-6 * float(np.max(np.abs(y))), 1e-30)
-            sig_arr = np.full(x.size, sig)
-        else:
-            sig_arr = np.broadcast_to(np.asarray(sigma, dtype=float), bias_in.shape)[ok]
-            if not np.all(np.isfinite(sig_arr) & (sig_arr > 0)):
-                return _fail(model, "sigma must be finite and > 0", temperature, v_mod_rms, n_in)
-
         lo = np.array([bounds[k][0] for k in names], dtype=float)
         hi = np.array([bounds[k][1] for k in names], dtype=float)
         start = np.array([p0[k] for k in names], dtype=float)
@@ -392,53 +483,457 @@ def _fit(
                 max_nfev=max_nfev,
             )
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        return _fail(
-            model, f"fit error: {exc}", float(temperature), float(v_mod_rms), n_in, **extra
-        )
+        return _fail(model, f"fit error: {exc}", temperature, v_mod_rms, n_in, **extra)
+    return _result(
+        model,
+        names,
+        ls.x * scale,
+        ls.fun,
+        ls.jac,
+        scale,
+        lo,
+        hi,
+        ls,
+        max_nfev,
+        ok,
+        sig_arr,
+        temperature,
+        v_mod_rms,
+        extra,
+    )
 
-    p = ls.x * scale
-    dof = max(x.size - len(names), 1)
-    chi2 = float(np.sum(ls.fun**2))
-    s2 = chi2 / dof
-    jac = ls.jac
+
+# ---------------------------------------------------------------------------- film engine
+#
+# The film model is linear in two of its five parameters:
+#     G(V) = G_N · φ1(V; Δ, Γ) + G_N·w · φ2(V; Δc),
+#     φ1 = Dynes(Δ, Γ) ⊗ (-f') ⊗ lock-in,   φ2 = 2 A_BTK(Δc, Z_A, Γ_A) ⊗ (-f') ⊗ lock-in.
+# ``physics.smeared`` is linear in g0 on a given grid, and the grid depends only on T,
+# V_mod and the feature width, so evaluating the two channels with FilmModel's feature
+# width min(Γ, Γ_A) reproduces FilmModel.conductance to rounding. The fit is by variable
+# projection: a 3-parameter nonlinear fit of (Δ, Δc, Γ) in which (G_N, G_N·w) are solved
+# by bounded linear least squares at every evaluation, with the analytic Jacobian of the
+# projected residual (Kaufman) built from the analytic derivatives of the two channels:
+# an iteration costs 5 smearings (2 values, 3 derivatives) instead of the 2 + 5 of a
+# numeric 5-parameter Jacobian, and ~4 iterations suffice from the start refined by
+# ``_refine_film_start``. Δ, Δc, Γ are fitted as logarithms. The reported residuals and
+# χ² are those of FilmModel.conductance (the channel sum, equal to it to ~1e-13; the
+# model itself when the Andreev weight is 0, as it then uses a coarser grid), the errors
+# come from the full 5-parameter Jacobian at the solution.
+
+_NL_NAMES = ("gap", "gap_c", "gamma")
+# relative tolerance on χ² (and on the ln-parameter step): for ~1000 points the fit stops
+# once an iteration lowers χ² by less than ~0.01, i.e. ≪ 1 standard error from the optimum
+_FILM_TOL = 1e-5
+_TINY = 1e-12  # eV, as physics: the smallest broadening / feature width
+
+
+def _z_of(e: np.ndarray, gamma: float) -> np.ndarray:
+    """E + iΓ as andreev.physics builds it (Γ ≥ 1e-12 eV at E = 0 only)."""
+    return e + 1j * np.where(e == 0, max(gamma, _TINY), max(gamma, 0.0))
+
+
+def _dynes_derivatives(e: np.ndarray, gap: float, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """∂N/∂Δ and ∂N/∂Γ (1/eV) of the Dynes DOS N = Re[z/s], s = sqrt(z-Δ)sqrt(z+Δ).
+
+    ∂(z/s)/∂Δ = zΔ/s³ and ∂(z/s)/∂Γ = i·d(z/s)/dz = -iΔ²/s³.
+    """
+    z = _z_of(e, gamma)
+    r = 1.0 / (np.sqrt(z - gap) * np.sqrt(z + gap))
+    r3 = gap * (r * r * r)
+    return np.real(z * r3), gap * np.imag(r3)
+
+
+def _andreev_derivative(e: np.ndarray, gap_c: float, barrier: float, gamma: float) -> np.ndarray:
+    """∂A/∂Δc (1/eV) of the BTK Andreev probability of ``physics.andreev_coefficients``.
+
+    With s = sqrt(z-Δc)sqrt(z+Δc), w = s/z, u²v² = Δc²/(4z²) and D = 1/2 + (1/2 + Z²)w,
+    A = Δc²/(4|z|²|D|²), so ∂ln A/∂Δc = 2/Δc + (1 + 2Z²)·Δc·Re[1/(s z D)].
+    """
+    z = _z_of(e, gamma)
+    sz = np.sqrt(z - gap_c) * np.sqrt(z + gap_c) * z
+    c = 0.5 + barrier * barrier
+    zd = 0.5 * z * z + c * sz  # z²·D
+    zd2 = zd.real * zd.real + zd.imag * zd.imag
+    a = (
+        gap_c * gap_c * (z.real * z.real + z.imag * z.imag) / (4.0 * zd2)
+    )  # |z|²/|z²D|² = 1/(|z|²|D|²)
+    q = np.real(z * z / (sz * zd))  # Re[1/(s z D)] = Re[z²/(s z · z² D)]
+    return a * (2.0 / gap_c + 2.0 * c * gap_c * q)
+
+
+class _FilmChannels:
+    """The two smeared channels of the film model (and their derivatives) at fixed T, V_mod."""
+
+    def __init__(self, bias: np.ndarray, t: float, vmod: float, barrier: float, gamma_a: float):
+        self.bias, self.t, self.vmod = bias, t, vmod
+        self.za, self.ga = float(barrier), float(gamma_a)
+        self._last_dynes: tuple[tuple | None, np.ndarray] = (None, np.empty(0))
+        self._last_andreev: tuple[tuple | None, np.ndarray] = (None, np.empty(0))
+
+    def width(self, gap_c: float, gamma: float) -> float:
+        """FilmModel's feature width (eV) for these Δc, Γ (so both share its grid)."""
+        fw = max(gamma, 0.0)
+        return min(fw, max(self.ga, _TINY)) if gap_c > 0 else fw
+
+    def _smear(self, g0: Callable[[np.ndarray], np.ndarray], fw: float) -> np.ndarray:
+        """[g0 - 1] ⊗ kernels: ``physics.smeared`` of 1 + f minus 1 (f with asymptote 0)."""
+        return physics.smeared(self.bias, g0, self.t, self.vmod, feature_width=fw) - 1.0
+
+    def dynes(self, gap: float, gamma: float, fw: float) -> np.ndarray:
+        """φ1: the smeared Dynes channel (→ 1 far out) on the grid of width ``fw``."""
+        key = (gap, gamma, fw)
+        if self._last_dynes[0] != key:
+            phi1 = 1.0 + self._smear(lambda e: physics.dynes_dos(e, gap, gamma), fw)
+            self._last_dynes = (key, phi1)
+        return self._last_dynes[1]
+
+    def andreev(self, gap_c: float, fw: float) -> np.ndarray:
+        """φ2: the smeared 2A channel (→ 0 far out) on the grid of width ``fw``."""
+        key = (gap_c, fw)
+        if self._last_andreev[0] != key:
+            za, ga = self.za, self.ga
+            if gap_c > 0:
+                phi2 = self._smear(
+                    lambda e: 1.0 + 2.0 * physics.andreev_coefficients(e, gap_c, za, ga)[0], fw
+                )
+            else:
+                phi2 = np.zeros(self.bias.shape)
+            self._last_andreev = (key, phi2)
+        return self._last_andreev[1]
+
+    def values(self, gap: float, gap_c: float, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        """φ1 and φ2 on FilmModel's grid for these parameters."""
+        fw = self.width(gap_c, gamma)
+        return self.dynes(gap, gamma, fw), self.andreev(gap_c, fw)
+
+    def derivatives(
+        self, gap: float, gap_c: float, gamma: float, scale: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """∂φ1/∂Δ, ∂φ2/∂Δc, ∂φ1/∂Γ, each times its parameter ``scale`` (on the same grid)."""
+        fw = self.width(gap_c, gamma)
+        memo: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
+
+        def dynes_part(e: np.ndarray, i: int) -> np.ndarray:
+            hit = memo.get("d")
+            if hit is None or hit[0].shape != e.shape or not np.array_equal(hit[0], e):
+                hit = memo["d"] = (e, _dynes_derivatives(e, gap, gamma))
+            return 1.0 + hit[1][i] * (scale[0] if i == 0 else scale[2])
+
+        d_gap = self._smear(lambda e: dynes_part(e, 0), fw)
+        d_gamma = self._smear(lambda e: dynes_part(e, 1), fw)
+        if gap_c > 0:
+            za, ga = self.za, self.ga
+            d_gap_c = self._smear(
+                lambda e: 1.0 + 2.0 * scale[1] * _andreev_derivative(e, gap_c, za, ga), fw
+            )
+        else:
+            d_gap_c = np.zeros_like(d_gap)
+        return d_gap, d_gap_c, d_gamma
+
+
+def _bounded_linear(
+    a: np.ndarray, b: np.ndarray, g_lim: tuple[float, float], w_lim: tuple[float, float]
+) -> tuple[float, float, np.ndarray]:
+    """min ‖a·c − b‖ over c = (g, g·w), g ∈ g_lim, w ∈ w_lim (g_lim[0] ≥ 0).
+
+    The feasible set is a convex quadrilateral in (c1, c2). Returns g, w and the directions
+    (2×k, k = 2 inside, 1 on an edge, 0 at a corner) in which c is still free.
+    """
+    gl, gh = g_lim
+    wl, wh = w_lim
+    h = a.T @ a
+    rhs = a.T @ b
+
+    def cost(c: np.ndarray) -> float:
+        return float(c @ h @ c - 2.0 * rhs @ c)
+
+    def split(c: np.ndarray, w_default: float) -> tuple[float, float]:
+        g = float(c[0])
+        return g, (float(c[1]) / g if g > 0 else w_default)
+
     try:
-        cov_q = np.linalg.inv(jac.T @ jac) * s2
-        err = np.sqrt(np.abs(np.diag(cov_q))) * scale
+        c, *_ = np.linalg.lstsq(a, b, rcond=None)
     except np.linalg.LinAlgError:
-        err = np.full(len(names), np.inf)
-    err = np.where(np.isfinite(err), err, np.inf)
+        c = np.array([np.nan, np.nan])
+    if np.all(np.isfinite(c)):
+        g, w = split(c, 0.5 * (wl + wh))
+        if gl <= g <= gh and wl <= w <= wh and g > 0:
+            return g, w, np.eye(2)
+    corners = [np.array([g_, g_ * w_]) for g_, w_ in ((gl, wl), (gh, wl), (gh, wh), (gl, wh))]
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for k in range(4):
+        p, q = corners[k], corners[(k + 1) % 4]
+        d = q - p
+        dhd = float(d @ h @ d)
+        tt = float(np.clip((rhs @ d - p @ h @ d) / dhd, 0.0, 1.0)) if dhd > 0 else 0.0
+        cand = p + tt * d
+        f = cost(cand)
+        if best is None or f < best[0]:
+            free = d[:, None] / max(float(np.linalg.norm(d)), 1e-300) if 0 < tt < 1 else None
+            best = (f, cand, free if free is not None else np.zeros((2, 0)))
+    assert best is not None
+    g, w = split(best[1], wl)
+    return g, min(max(w, wl), wh), best[2]
 
-    res_full = np.full(n_in, np.nan)
-    res_full[ok] = -ls.fun * sig_arr  # data − model
-    messages = []
-    success = bool(ls.success) and ls.status > 0 and math.isfinite(chi2)
-    if ls.status == 0:
-        messages.append(f"did not converge within {max_nfev} model evaluations")
-    elif not ls.success:
-        messages.append(f"least_squares failed: {ls.message}")
-    else:
-        messages.append("converged")
-    at_bound = [
-        k
-        for k, v, a, b_ in zip(names, p, lo, hi, strict=True)
-        if abs(v - a) <= 1e-6 * (b_ - a) or abs(v - b_) <= 1e-6 * (b_ - a)
-    ]
-    if at_bound:
-        messages.append("at bound: " + ", ".join(at_bound))
-    if not np.all(np.isfinite(err)):
-        messages.append("covariance singular (errors inf)")
-    return FitResult(
-        model=model,
-        params={k: float(v) for k, v in zip(names, p, strict=True)},
-        errors={k: float(e) for k, e in zip(names, err, strict=True)},
-        success=success,
-        message="; ".join(messages),
-        chi2_red=s2,
-        residuals=res_full,
-        temperature=temperature,
-        v_mod_rms=v_mod_rms,
-        nfev=int(ls.nfev),
-        extra=dict(extra),
+
+def _parabola_min(u: np.ndarray, c: np.ndarray) -> float:
+    """Abscissa of the least of ``c`` over decreasing ``u``, refined by the vertex of the
+    parabola through it and its neighbours (kept within them)."""
+    i = int(np.argmin(c))
+    if 0 < i < u.size - 1 and np.all(np.isfinite(c[i - 1 : i + 2])):
+        d1 = (c[i - 1] - c[i]) / (u[i - 1] - u[i])
+        d2 = (c[i] - c[i + 1]) / (u[i] - u[i + 1])
+        curv = (d1 - d2) / (u[i - 1] - u[i + 1])
+        if curv > 0:
+            return float(np.clip(0.5 * (u[i - 1] + u[i]) - d1 / (2.0 * curv), u[i + 1], u[i - 1]))
+    return float(u[i])
+
+
+def _refine_film_start(
+    ch: _FilmChannels,
+    x: np.ndarray,
+    wy: np.ndarray,
+    inv_sig: np.ndarray,
+    start: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    refine: Sequence[str],
+    g_lim: tuple[float, float],
+    w_lim: tuple[float, float],
+) -> np.ndarray:
+    """Better guessed (Δ, Δc, Γ) for the film fit, from a coarse projected grid search.
+
+    The guesses are rough: Γ from the zero-bias conductance, which the Andreev channel
+    raises several-fold; Δ from the coherence peaks, which thermal smearing moves out;
+    Δc from the in-gap peaks when resolved, else Δ/5. Each parameter named in ``refine``
+    gets a few candidates — Γ0·(1, 0.3, 0.1); Δc0·(1, 0.7, 0.45); for Δ, the Dynes channel
+    moved in bias by the shift of its own peak and around it (φ1(|V| + δ) stands for the
+    channel at Δ − δ, at no smearing cost) — and the projected χ² (G_N and the weight
+    solved linearly) on the grid picks the best, refined by a parabola along each axis.
+    Costs one smearing per Γ and per Δc candidate.
+    """
+    gap, gap_c, gamma = (float(v) for v in start)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    ax = np.abs(x)
+    yy = float(wy @ wy)
+    w = inv_sig[:, 0]
+    g_cands = gamma * (np.array([1.0, 0.3, 0.1]) if "gamma" in refine else np.ones(1))
+    g_cands = np.clip(g_cands, lo[2], hi[2])
+    c_cands = gap_c * (np.array([1.0, 0.7, 0.45]) if "gap_c" in refine else np.ones(1))
+    c_cands = np.clip(c_cands, lo[1], hi[1])
+    rel = np.array([0.08, 0.04, 0.0, -0.04, -0.08]) if "gap" in refine else np.zeros(1)
+    # channels share FilmModel's grid: its width is min(Γ, Γ_A) for every candidate here
+    # unless Γ < Γ_A, when the Andreev channels are recomputed per Γ
+    fw_of = [ch.width(min(c_cands), gm) for gm in g_cands]
+    phi2w: dict[tuple[int, float], np.ndarray] = {}
+
+    def andreev_w(j: int, fw: float) -> np.ndarray:
+        key = (j, fw)
+        if key not in phi2w:
+            phi2w[key] = ch.andreev(float(c_cands[j]), fw) * w
+        return phi2w[key]
+
+    def cost(a1: np.ndarray, a2: np.ndarray) -> float:
+        h11, h12, h22 = a1 @ a1, a1 @ a2, a2 @ a2
+        b1, b2 = a1 @ wy, a2 @ wy
+        det = h11 * h22 - h12 * h12
+        if det > 0:
+            g = (b1 * h22 - b2 * h12) / det
+            c2 = (h11 * b2 - h12 * b1) / det
+            if g_lim[0] <= g <= g_lim[1] and g > 0 and w_lim[0] <= c2 / g <= w_lim[1]:
+                return yy - (g * b1 + c2 * b2)
+        g, wt, _ = _bounded_linear(np.column_stack([a1, a2]), wy, g_lim, w_lim)
+        r = g * (a1 + wt * a2) - wy
+        return float(r @ r)
+
+    costs = np.empty((g_cands.size, rel.size, c_cands.size))
+    shifts = np.empty((g_cands.size, rel.size))
+    for i, gm in enumerate(g_cands):
+        phi1 = ch.dynes(gap, float(gm), fw_of[i])
+        peak = 0.0
+        if "gap" in refine:
+            pos = xs[np.argmax(phi1[order] * (xs > 0))]
+            neg = xs[np.argmax(phi1[order] * (xs < 0))]
+            peak = 0.5 * (pos - neg) - gap
+            peak = peak if abs(peak) < 0.5 * gap else 0.0
+        shifts[i] = np.clip(peak + gap * rel, gap - hi[0], gap - lo[0])
+        ys1 = phi1[order]
+        for k, d in enumerate(shifts[i]):
+            a1 = (np.interp(ax + d, xs, ys1) if d != 0 else phi1) * w
+            for j in range(c_cands.size):
+                costs[i, k, j] = cost(a1, andreev_w(j, fw_of[i]))
+    if not np.all(np.isfinite(costs)):
+        return start
+    i, k, j = np.unravel_index(int(np.argmin(costs)), costs.shape)
+    ug = _parabola_min(np.log(g_cands), costs[:, k, j]) if g_cands.size == 3 else 0.0
+    uc = _parabola_min(np.log(c_cands), costs[i, k, :]) if c_cands.size == 3 else 0.0
+    d = _parabola_min(shifts[i], costs[i, :, j]) if rel.size > 1 else 0.0
+    gamma = float(np.clip(math.exp(ug), lo[2], hi[2])) if g_cands.size == 3 else gamma
+    gap_c = float(np.clip(math.exp(uc), lo[1], hi[1])) if c_cands.size == 3 else gap_c
+    gap = float(np.clip(gap - d, lo[0], hi[0]))
+    return np.array([gap, gap_c, gamma])
+
+
+def _fit_film(
+    bias: np.ndarray,
+    didv: np.ndarray,
+    *,
+    temperature: float,
+    v_mod_rms: float,
+    p0: Mapping[str, float],
+    bounds: Mapping[str, tuple[float, float]],
+    sigma: float | np.ndarray | None,
+    max_nfev: int,
+    extra: Mapping[str, float],
+    refine: Sequence[str] = (),
+) -> FitResult:
+    """Variable-projection fit of the film model (see the comment above ``_FilmChannels``)."""
+    model = "film"
+    names = _MODELS[model][0]
+    extra = dict(extra)
+    prep = _prepare(model, bias, didv, temperature, v_mod_rms, sigma, len(names), extra)
+    if isinstance(prep, FitResult):
+        return prep
+    x, y, sig_arr, ok, temperature, v_mod_rms = prep
+    n_in = np.size(bias)
+    try:
+        start5 = np.array([p0[k] for k in names], dtype=float)
+        if not np.all(np.isfinite(start5)):
+            return _fail(
+                model,
+                f"no usable starting values {dict(p0)}",
+                temperature,
+                v_mod_rms,
+                n_in,
+                **extra,
+            )
+        lo = np.array([bounds[k][0] for k in _NL_NAMES], dtype=float)
+        hi = np.array([bounds[k][1] for k in _NL_NAMES], dtype=float)
+        start = np.array([p0[k] for k in _NL_NAMES], dtype=float)
+        # Δ, Δc, Γ > 0 are fitted as q = ln(θ): the broadening in particular may start
+        # several times off, and steps in ln Γ follow its scale
+        lo = np.maximum(lo, 1e-300)
+        if not np.all(hi > lo):
+            return _fail(model, "empty bounds", temperature, v_mod_rms, n_in, **extra)
+        eps = 1e-9 * (hi - lo)
+        start = np.clip(start, lo + eps, hi - eps)
+        g_lim = (max(float(bounds["g_normal"][0]), 0.0), float(bounds["g_normal"][1]))
+        w_lim = (float(bounds["andreev_weight"][0]), float(bounds["andreev_weight"][1]))
+        if not (g_lim[0] <= g_lim[1] and w_lim[0] <= w_lim[1]):
+            return _fail(
+                model,
+                "empty bounds for g_normal / andreev_weight",
+                temperature,
+                v_mod_rms,
+                n_in,
+                **extra,
+            )
+        ch = _FilmChannels(
+            x, temperature, v_mod_rms, extra["barrier_andreev"], extra["gamma_andreev"]
+        )
+        wy = y / sig_arr
+        inv_sig = 1.0 / sig_arr[:, None]
+        states: dict[bytes, dict] = {}
+
+        def state(q: np.ndarray) -> dict:
+            key = np.asarray(q, dtype=float).tobytes()
+            st = states.get(key)
+            if st is None:
+                theta = start if np.array_equal(q, q0) else np.exp(q)
+                phi1, phi2 = ch.values(*theta)
+                a = np.column_stack([phi1, phi2]) * inv_sig
+                g, w, free = _bounded_linear(a, wy, g_lim, w_lim)
+                r = g * (a[:, 0] + w * a[:, 1]) - wy
+                if len(states) > 16:
+                    states.clear()
+                st = states[key] = {"theta": theta, "a": a, "g": g, "w": w, "free": free, "r": r}
+                st["phi"] = (phi1, phi2)
+            return st
+
+        def resid(q: np.ndarray) -> np.ndarray:
+            return state(q)["r"]
+
+        def model_jac(st: dict) -> np.ndarray:
+            """Scaled ∂(model/σ)/∂(Δ, Δc, Γ) at fixed linear parameters."""
+            if "dm" not in st:
+                d_gap, d_gap_c, d_gamma = ch.derivatives(*st["theta"], st["theta"])
+                g, w = st["g"], st["w"]
+                st["dm"] = np.column_stack([g * d_gap, g * w * d_gap_c, g * d_gamma]) * inv_sig
+            return st["dm"]
+
+        def jac(q: np.ndarray) -> np.ndarray:
+            st = state(q)
+            m = model_jac(st)
+            af = st["a"] @ st["free"]
+            if af.shape[1]:
+                qm, _ = np.linalg.qr(af)
+                m = m - qm @ (qm.T @ m)
+            return m
+
+        if refine:
+            start = _refine_film_start(
+                ch, x, wy, inv_sig, start, lo + eps, hi - eps, refine, g_lim, w_lim
+            )
+        q0 = np.log(start)
+        with np.errstate(all="ignore"):
+            if not np.all(np.isfinite(resid(q0))):
+                return _fail(
+                    model,
+                    "model is not finite at the starting values",
+                    temperature,
+                    v_mod_rms,
+                    n_in,
+                    **extra,
+                )
+            ls = least_squares(
+                resid,
+                q0,
+                jac=jac,
+                bounds=(np.log(lo), np.log(hi)),
+                method="trf",
+                x_scale=1.0,
+                ftol=_FILM_TOL,
+                xtol=_FILM_TOL,
+                max_nfev=max_nfev,
+            )
+            st = state(ls.x)
+            theta, g, w = st["theta"], st["g"], st["w"]
+            p = np.array([theta[0], theta[1], theta[2], w, g])
+            if g > 0 and w > 0 and theta[1] > 0:
+                # FilmModel.conductance on the same grid: equal to rounding (~1e-13)
+                fitted = g * (st["phi"][0] + w * st["phi"][1])
+            else:  # FilmModel drops the Andreev channel and uses a coarser grid
+                fitted = _film_model(x, p, temperature, v_mod_rms, **extra)
+            fun = (fitted - y) / sig_arr
+            # full 5-parameter Jacobian (scaled) at the solution, for the covariance
+            sw = abs(w) if w != 0 else max(abs(w_lim[1]), 1e-12)
+            sg = abs(g) if g != 0 else max(abs(g_lim[1]), 1e-12)
+            a = st["a"]
+            j5 = np.column_stack([model_jac(st), g * sw * a[:, 1], sg * (a[:, 0] + w * a[:, 1])])
+            scale5 = np.concatenate([theta, [sw, sg]])
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        return _fail(model, f"fit error: {exc}", temperature, v_mod_rms, n_in, **extra)
+
+    lo5 = np.array([bounds[k][0] for k in names], dtype=float)
+    hi5 = np.array([bounds[k][1] for k in names], dtype=float)
+    return _result(
+        model,
+        names,
+        p,
+        fun,
+        j5,
+        scale5,
+        lo5,
+        hi5,
+        ls,
+        max_nfev,
+        ok,
+        sig_arr,
+        temperature,
+        v_mod_rms,
+        extra,
     )
 
 
@@ -589,6 +1084,10 @@ def fit_film(
 
     The Andreev channel's Z (``barrier_andreev``) and Γ_A (``gamma_andreev``, eV) are held
     fixed. Units as ``fit_dynes``; ``andreev_weight`` is a_A·w(G_N), dimensionless.
+    ``g_normal`` and ``andreev_weight`` are solved linearly at every step, so a ``p0`` for
+    them only sets the default G_N bound (10 × G_N); ``gap``, ``gap_c``, ``gamma`` from
+    ``p0`` are used as given, the guessed ones first refined by a coarse search.
+    ``max_nfev`` counts model evaluations (each one smearing of both channels).
     """
     bad = _check_input("film", bias, didv, temperature, v_mod_rms, 8)
     if bad is not None:
@@ -617,8 +1116,7 @@ def fit_film(
         bounds,
     )
     extra = {"barrier_andreev": float(barrier_andreev), "gamma_andreev": float(gamma_andreev)}
-    return _fit(
-        "film",
+    return _fit_film(
         bias,
         didv,
         temperature=temperature,
@@ -628,4 +1126,5 @@ def fit_film(
         sigma=sigma,
         max_nfev=max_nfev,
         extra=extra,
+        refine=[k for k in _NL_NAMES if not (p0 and p0.get(k) is not None)],
     )
