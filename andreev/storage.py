@@ -98,7 +98,9 @@ __all__ = [
 
 STATUS_NAMES: tuple[str, ...] = ("pending", "done", "failed", "retaken")
 """Per-sweep states; their index is the stored enum value."""
-EXIT_STATUSES: tuple[str, ...] = ("running", "completed", "aborted", "failed")
+#: "incomplete": the run went through its plan but some sweeps are failed (resume
+#: retakes them)
+EXIT_STATUSES: tuple[str, ...] = ("running", "completed", "incomplete", "aborted", "failed")
 FINISHED: frozenset[str] = frozenset({"done", "retaken"})
 
 SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: relative slack on every comparison: values read back over float32 wire formats
+#: (Nanonis) differ from what was set by up to ~6e-8, far below any physical margin
+RELATIVE_SLACK = 1e-6
+
 
 class SafetyError(ValueError):
     """A requested value lies outside a configured safety limit; nothing was written."""
@@ -35,7 +39,7 @@ class SafetyLimits:
 
     def check_setpoint(self, current: float) -> None:
         """Raise SafetyError if ``|current|`` (A) exceeds max_setpoint_current."""
-        if abs(current) > self.max_setpoint_current:
+        if abs(current) > self.max_setpoint_current * (1 + RELATIVE_SLACK):
             raise SafetyError(
                 f"setpoint current {current:.4g} A exceeds safety.max_setpoint_current "
                 f"= {self.max_setpoint_current:.4g} A"
@@ -44,9 +48,9 @@ class SafetyLimits:
     def check_bias(self, bias: float, feedback_on: bool = False) -> None:
         """Raise SafetyError if ``bias`` (V) is outside ±max_bias, or below
         min_feedback_bias in magnitude while the feedback regulates."""
-        if abs(bias) > self.max_bias:
+        if abs(bias) > self.max_bias * (1 + RELATIVE_SLACK):
             raise SafetyError(f"bias {bias:.4g} V exceeds safety.max_bias = ±{self.max_bias:.4g} V")
-        if feedback_on and abs(bias) < self.min_feedback_bias:
+        if feedback_on and abs(bias) < self.min_feedback_bias * (1 - RELATIVE_SLACK):
             raise SafetyError(
                 f"bias {bias:.4g} V is below safety.min_feedback_bias = "
                 f"{self.min_feedback_bias:.4g} V: the feedback cannot regulate near zero bias"
@@ -54,7 +58,7 @@ class SafetyLimits:
 
     def check_temperature(self, temperature: float) -> None:
         """Raise SafetyError if the setpoint ``temperature`` (K) exceeds max_temperature."""
-        if not 0 <= temperature <= self.max_temperature:
+        if not 0 <= temperature <= self.max_temperature * (1 + RELATIVE_SLACK):
             raise SafetyError(
                 f"temperature setpoint {temperature:.4g} K outside 0 … "
                 f"safety.max_temperature = {self.max_temperature:.4g} K"

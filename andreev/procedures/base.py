@@ -171,7 +171,11 @@ class SweepProcedure(Procedure):
     def limit_problems(
         self, safety: SafetyLimits, station_extra: dict[str, Any]
     ) -> list[LimitProblem]:
-        """Every value of the plan checked against the safety limits (nothing moves)."""
+        """Every value of the plan checked against the safety limits (nothing moves).
+
+        ``station_extra`` maps instrument names to their ``init`` sections of the
+        station file (the lock-in's modulation_divider, the bridge's bands).
+        """
         problems = []
         for key, value in (("bias_start", self.bias_start), ("bias_stop", self.bias_stop)):
             if abs(value) > safety.max_bias:
@@ -201,6 +205,24 @@ class SweepProcedure(Procedure):
                         f"{safety.max_setpoint_current:g} A",
                     )
                 )
+        divider = float((station_extra.get("lockin") or {}).get("modulation_divider", 1e-3))
+        slvl = float(self.modulation_rms) / divider
+        if not 0.004 <= slvl <= 5.0:
+            problems.append(
+                LimitProblem(
+                    "modulation_rms",
+                    f"{self.modulation_rms:g} V needs an SR830 amplitude of "
+                    f"{slvl:g} V with modulation_divider {divider:g}; the SR830 gives 0.004 … 5 V",
+                )
+            )
+        if np.sqrt(2) * float(self.modulation_rms) > safety.max_bias:
+            problems.append(
+                LimitProblem(
+                    "modulation_rms",
+                    f"peak modulation {np.sqrt(2) * self.modulation_rms:g} V "
+                    f"exceeds safety.max_bias = {safety.max_bias:g} V",
+                )
+            )
         if self.safe_heater_range > safety.max_heater_range:
             problems.append(
                 LimitProblem(
@@ -279,18 +301,14 @@ class SweepProcedure(Procedure):
                 log.warning("outer step %d skipped: conditions could not be reached", i)
                 for j in range(n_set):
                     for k in range(n_dir):
-                        if book.sweep_status()[i, j, k] != "done":
+                        if book.sweep_status()[i, j, k] not in ("done", "retaken"):
                             book.set_status(i, j, k, "failed")
                 continue
             for j, current in enumerate(setpoints):
                 if self._all_done(i, j):
                     continue
                 self._check_stop()
-                rig.stm.approach_setpoint(
-                    float(current),
-                    steps_per_decade=int(self.approach_steps_per_decade),
-                    settle=float(self.approach_settle),
-                )
+                self.approach(float(current))
                 started = rig.clock.now()
                 self._take_sweep(i, j, float(current))
                 done += 1
@@ -310,15 +328,23 @@ class SweepProcedure(Procedure):
         ):
             try:
                 action()
-            except Exception as exc:  # keep going: make the other instrument safe too
+            except BaseException as exc:  # even a KeyboardInterrupt: make the other safe too
                 log.exception("safe state failed")
                 errors.append(exc)
         if errors:
             raise errors[0]
 
+    def approach(self, current: float) -> None:
+        """Walk the setpoint to ``current`` (A) with the driver's safe approach."""
+        self._rig().stm.approach_setpoint(
+            float(current),
+            steps_per_decade=int(self.approach_steps_per_decade),
+            settle=float(self.approach_settle),
+        )
+
     # ---- one sweep ---------------------------------------------------------------------
     def _take_sweep(self, i: int, j: int, current: float) -> None:
-        from andreev.procedures.spectrum import MEASURE
+        from andreev.procedures.spectrum import MEASURE, NotRegulating
 
         rig = self._rig()
         measure = MEASURE[str(self.sweep_mode)]
@@ -329,30 +355,42 @@ class SweepProcedure(Procedure):
             problem = self.condition_problem(i)
             if problem is not None or wait_first:
                 log.warning(
-                    "paused before sweep (%d, %d): %s",
+                    "paused before sweep (%d, %d): %s; tip back to tunnelling meanwhile",
                     i,
                     j,
                     problem or "waiting for the temperature to settle again",
                 )
+                self.approach(float(self.tunnelling_current))
                 if not self.wait_for_conditions(i):
                     self._mark(i, j, "failed")
                     return
+                self.approach(current)
             # range on the signal at V_set with headroom for the peaks; after an
             # overload, twice the headroom per overload
             rig.lockin.autorange_settled(
                 precision=float(self.settle_precision),
                 headroom=float(self.lockin_headroom) * 2.0**overloads,
             )
-            records = measure(
-                rig,
-                self.bias_values(),
-                setpoint_bias=float(self.setpoint_bias),
-                backward=bool(self.backward),
-                precision=float(self.settle_precision),
-                tip_settle=float(self.tip_settle),
-                should_stop=self.should_stop,
-                on_point=getattr(self.progress, "sweep_progress", None),
-            )
+            try:
+                records = measure(
+                    rig,
+                    self.bias_values(),
+                    setpoint_bias=float(self.setpoint_bias),
+                    backward=bool(self.backward),
+                    precision=float(self.settle_precision),
+                    tip_settle=float(self.tip_settle),
+                    should_stop=self.should_stop,
+                    on_point=getattr(self.progress, "sweep_progress", None),
+                )
+            except NotRegulating as exc:
+                attempts += 1
+                log.warning("sweep (%d, %d) not taken: %s (attempt %d)", i, j, exc, attempts)
+                if attempts > int(self.max_retakes):
+                    self._mark(i, j, "failed")
+                    return
+                self.approach(float(self.tunnelling_current))
+                self.approach(current)
+                continue
             overloaded = bool(rig.lockin.overloaded())
             problem = "lock-in overload" if overloaded else self.sweep_problem(i, records)
             wait_first = problem is not None and not overloaded

@@ -69,7 +69,7 @@ def format_duration(seconds: float) -> str:
 
 def check_limits(experiment: Experiment, station: StationConfig) -> None:
     """Raise LimitError listing every plan value outside the safety limits."""
-    extra = dict(station.instruments.get("bridge", {}).get("init") or {})
+    extra = {name: dict(sec.get("init") or {}) for name, sec in station.instruments.items()}
     problems = experiment.procedure.limit_problems(station.safety, extra)
     if problems:
         lines = [f"{experiment.path}: parameters.{p.key}: {p.message}" for p in problems]
@@ -127,6 +127,9 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
+        #: set while the instruments are being made safe: signals are then only logged,
+        #: so a second Ctrl-C cannot cut the safe state short
+        self.shutting_down = False
 
     def set(self, reason: str = "stop requested") -> None:
         if not self._event.is_set():
@@ -147,6 +150,10 @@ class StopFlag:
 
         def handler(signum: int, frame: Any) -> None:
             name = signal.Signals(signum).name
+            if self.shutting_down:
+                log.warning("%s received while making the instruments safe: finishing that", name)
+                self.set(name)
+                return
             if self.is_set() and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             log.warning("%s received: stopping after the current point", name)
@@ -300,6 +307,7 @@ def run_experiment(
         if resume is not None:
             path = resume
             book = storage.RunWriter.open(path)
+            check_same_grid(proc, book, path)
         else:
             path = _new_run_path(Path(out_dir), experiment.name)
             axis = proc.outer_axis()
@@ -332,7 +340,10 @@ def run_experiment(
                 log.info("run started: %s", path)
                 proc.startup()
                 proc.execute()
-                exit_status = "completed"
+                unfinished = book.first_unfinished()
+                exit_status = "completed" if unfinished is None else "incomplete"
+                if unfinished is not None:
+                    log.warning("run ended with unfinished sweeps, first at %s", unfinished)
             except (Aborted, KeyboardInterrupt):
                 exit_status = "aborted"
                 log.warning("run aborted (%s)", stop.reason or "interrupt")
@@ -341,10 +352,11 @@ def run_experiment(
                 log.exception("run failed")
                 raise
             finally:
+                stop.shutting_down = True
                 try:
                     proc.shutdown()
                     log.info("instruments in the safe state")
-                except Exception:
+                except BaseException:
                     log.exception("could not reach the safe state")
                     exit_status = "failed"
     finally:
@@ -355,6 +367,33 @@ def run_experiment(
     if exit_status != "completed" and path is not None:
         echo(f"continue with: andreev run --resume {path} --config {station.path}")
     return RunResult(path, exit_status)
+
+
+def check_same_grid(proc: Any, book: Any, path: Path) -> None:
+    """Refuse to resume when the procedure rebuilt from the stored experiment does not
+    lay out the same grid as the file (another software version, say): its sweeps would
+    land at the wrong indices."""
+    import numpy as np
+
+    axis = proc.outer_axis()
+    mismatched = [
+        name
+        for name, mine, theirs in (
+            ("outer axis", axis.values, book.outer_values),
+            ("setpoints", proc.setpoints(), book.setpoints),
+            ("bias", proc.bias_values(), book.bias),
+        )
+        if np.shape(mine) != np.shape(theirs) or not np.allclose(mine, theirs, rtol=1e-9)
+    ]
+    if tuple(proc.directions()) != tuple(book.directions):
+        mismatched.append("directions")
+    if mismatched:
+        raise ConfigError(
+            path,
+            "(resume)",
+            f"the stored experiment no longer gives the file's grid ({', '.join(mismatched)} "
+            "differ); resume with the software version that started the run",
+        )
 
 
 def _exit_code(status: str) -> int:

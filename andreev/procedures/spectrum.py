@@ -52,21 +52,70 @@ class SweepRecord:
 TEMPERATURE_READS_PER_SWEEP = 10
 
 
-def settle_at_setpoint(rig: Rig, setpoint_bias: float, tip_settle: float, should_stop) -> float:
-    """With the feedback regulating at ``setpoint_bias`` (V), wait ``tip_settle`` (s), then
-    hold the feedback; return the held tip height z (m)."""
+class NotRegulating(RuntimeError):
+    """The tunnelling current did not reach the setpoint before the feedback was to be
+    held (tip withdrawn, pinned at a Z limit, feedback saturated): no sweep is taken."""
+
+
+#: how far (decades) the current may be from the setpoint when the feedback is held
+REGULATION_TOLERANCE = 0.3
+#: how long (in units of tip_settle, at least 10 s) to wait for regulation at most
+REGULATION_PATIENCE = 10.0
+
+
+def regulate(rig: Rig, setpoint_bias: float, tip_settle: float, should_stop) -> None:
+    """Bias to V_set (V), feedback on, and wait until the current sits at the setpoint:
+    ``tip_settle`` (s) at least, then up to ``REGULATION_PATIENCE`` times longer.
+
+    Raises:
+        NotRegulating: the current stayed more than REGULATION_TOLERANCE decades off.
+    """
     rig.stm.bias(setpoint_bias)
     rig.stm.feedback(True)
     rig.sleep(tip_settle, should_stop)
-    z = float(rig.stm.z())
-    rig.stm.feedback(False)
-    return z
+    target = abs(float(rig.stm.setpoint()))
+    waited, patience = 0.0, max(REGULATION_PATIENCE * tip_settle, 10.0)
+    step = max(tip_settle, 0.5)
+    while True:
+        measured = abs(float(rig.stm.current()))
+        off = abs(np.log10(max(measured, 1e-16) / target))
+        if off <= REGULATION_TOLERANCE:
+            return
+        if waited >= patience:
+            raise NotRegulating(
+                f"current {measured:.3g} A is {off:.1f} decades from the setpoint "
+                f"{target:.3g} A after {waited + tip_settle:.3g} s of regulation"
+            )
+        rig.sleep(step, should_stop)
+        waited += step
 
 
 def restore_setpoint(rig: Rig, setpoint_bias: float) -> None:
     """Bias back to V_set (V) with the feedback held, then the feedback on again."""
     rig.stm.bias(setpoint_bias)
     rig.stm.feedback(True)
+
+
+class _SweepContext:
+    """What both sweep modes read before and after a sweep: settling per point, the
+    modulation, the preamp gain, the held z and the sample temperatures."""
+
+    def __init__(
+        self, rig: Rig, precision: float, setpoint_bias: float, tip_settle: float, should_stop
+    ) -> None:
+        self.settle = rig.lockin.settle_time(precision)
+        self.v_mod = rig.lockin.modulation_rms
+        self.temperatures = [rig.sample_temperature()]
+        regulate(rig, setpoint_bias, tip_settle, should_stop)
+        self.gain = float(rig.stm.preamp_gain())
+        self.z = float(rig.stm.z())
+
+    def finish(self, rig: Rig, records: list[SweepRecord]) -> list[SweepRecord]:
+        self.temperatures.append(rig.sample_temperature())
+        for record in records:
+            record.temperature = float(np.mean(self.temperatures))
+            record.temperature_range = (min(self.temperatures), max(self.temperatures))
+        return records
 
 
 def measure_point_by_point(
@@ -83,19 +132,15 @@ def measure_point_by_point(
     """Sweep ``bias`` (V, ascending) point by point; one record per direction.
 
     The lock-in's settling time for ``precision`` is waited at every point (world time).
-    ``on_point(done, total)`` is called every tenth of the sweep. The feedback is
-    restored on every exit path.
+    ``on_point(done, total)`` is called every tenth of the sweep. The feedback is held
+    for the sweep and restored on every exit path.
     """
-    settle = rig.lockin.settle_time(precision)
-    v_mod = rig.lockin.modulation_rms
-    temperature_before = rig.sample_temperature()
-    z = settle_at_setpoint(rig, setpoint_bias, tip_settle, should_stop)
-    gain = float(rig.stm.preamp_gain())
+    ctx = _SweepContext(rig, precision, setpoint_bias, tip_settle, should_stop)
     passes = [bias, bias[::-1]] if backward else [bias]
-    records = []
-    temperatures = [temperature_before]
+    records: list[SweepRecord] = []
     every = max(1, bias.size // TEMPERATURE_READS_PER_SWEEP)
     try:
+        rig.stm.feedback(False)
         for values in passes:
             started = time.time()
             x = np.empty(values.size)
@@ -105,33 +150,39 @@ def measure_point_by_point(
                 if should_stop():
                     raise Aborted("stop requested during a sweep")
                 rig.stm.bias(float(v))
-                rig.clock.sleep(settle)
+                rig.clock.sleep(ctx.settle)
                 x[n], y[n] = rig.lockin.read_xy()
                 current[n] = rig.stm.current()
                 if n % every == every - 1:
-                    temperatures.append(rig.sample_temperature())
+                    ctx.temperatures.append(rig.sample_temperature())
                     if on_point is not None:
                         on_point(len(records) * values.size + n + 1, len(passes) * values.size)
             order = np.argsort(values, kind="stable")
             records.append(
                 SweepRecord(
-                    didv=x[order] / (v_mod * gain),
+                    didv=x[order] / (ctx.v_mod * ctx.gain),
                     x=x[order],
                     y=y[order],
                     current=current[order],
                     temperature=float("nan"),
-                    z=z,
+                    z=ctx.z,
                     timestamp=started,
                     g_normal=float("nan"),
                 )
             )
     finally:
         restore_setpoint(rig, setpoint_bias)
-    temperatures.append(rig.sample_temperature())
-    for record in records:
-        record.temperature = float(np.mean(temperatures))
-        record.temperature_range = (min(temperatures), max(temperatures))
-    return records
+    return ctx.finish(rig, records)
+
+
+def _channel(data: dict[str, np.ndarray], name: str, backward: bool) -> np.ndarray:
+    """The controller's row for signal ``name`` ("Current (A)"), forward or backward
+    (whatever the software version calls it: "Current [bwd] (A)", "Current (A) [bwd]")."""
+    stem = name.split(" (")[0]
+    for key, values in data.items():
+        if key.startswith(stem) and ("[bwd]" in key) == backward:
+            return np.asarray(values, dtype=float)
+    raise KeyError(f"the controller returned no {'backward ' if backward else ''}{name!r}")
 
 
 def measure_controller_side(
@@ -143,58 +194,50 @@ def measure_controller_side(
     precision: float,
     tip_settle: float,
     should_stop: Callable[[], bool],
+    on_point: Callable[[int, int], None] | None = None,
 ) -> list[SweepRecord]:
     """Let the STM controller run the sweep (``BiasSpectr``); one record per direction.
 
-    The controller's own lock-in demodulates the current (A rms); X and Y are stored
-    referred to the preamp output (× gain, V) so both modes share units.
+    The feedback is held by andreev before the sweep (whatever the controller's own
+    Z-hold option says) and restored on every exit path. The controller's lock-in
+    demodulates the current (A rms); X and Y are stored referred to the preamp output
+    (× gain, V) so both modes share units. ``on_point`` is not called (the controller
+    reports nothing until the sweep is over).
     """
-    settle = rig.lockin.settle_time(precision)
-    v_mod = rig.lockin.modulation_rms
-    temperature_before = rig.sample_temperature()
-    rig.stm.bias(setpoint_bias)
-    rig.stm.feedback(True)
-    rig.sleep(tip_settle, should_stop)
-    z = float(rig.stm.z())
-    gain = float(rig.stm.preamp_gain())
+    ctx = _SweepContext(rig, precision, setpoint_bias, tip_settle, should_stop)
     started = time.time()
-    data = rig.stm.bias_spectroscopy(
-        float(bias[0]),
-        float(bias[-1]),
-        int(bias.size),
-        backward=backward,
-        settling=settle,
-        integration=0.0,
-        channels=CONTROLLER_CHANNELS,
-    )
-    restore_setpoint(rig, setpoint_bias)
-    temperature_after = rig.sample_temperature()
-    temperature = 0.5 * (temperature_before + temperature_after)
-    extremes = (
-        min(temperature_before, temperature_after),
-        max(temperature_before, temperature_after),
-    )
+    try:
+        rig.stm.feedback(False)
+        data = rig.stm.bias_spectroscopy(
+            float(bias[0]),
+            float(bias[-1]),
+            int(bias.size),
+            backward=backward,
+            settling=ctx.settle,
+            integration=0.0,
+            channels=CONTROLLER_CHANNELS,
+        )
+    finally:
+        restore_setpoint(rig, setpoint_bias)
+    swept = np.asarray(data["Bias calc (V)"], dtype=float)
+    order = np.argsort(swept, kind="stable")
     records = []
-    for suffix in ("", " [bwd]") if backward else ("",):
-        lix = np.asarray(data[f"LI Demod 1 X (A){suffix}"], dtype=float)
-        liy = np.asarray(data[f"LI Demod 1 Y (A){suffix}"], dtype=float)
-        cur = np.asarray(data[f"Current (A){suffix}"], dtype=float)
-        swept = np.asarray(data["Bias calc (V)"], dtype=float)
-        order = np.argsort(swept, kind="stable")
+    for bwd in (False, True) if backward else (False,):
+        lix = _channel(data, "LI Demod 1 X (A)", bwd)[order]
+        liy = _channel(data, "LI Demod 1 Y (A)", bwd)[order]
         records.append(
             SweepRecord(
-                didv=lix[order] / v_mod,
-                x=lix[order] * gain,
-                y=liy[order] * gain,
-                current=cur[order],
-                temperature=temperature,
-                z=z,
+                didv=lix / ctx.v_mod,
+                x=lix * ctx.gain,
+                y=liy * ctx.gain,
+                current=_channel(data, "Current (A)", bwd)[order],
+                temperature=float("nan"),
+                z=ctx.z,
                 timestamp=started,
                 g_normal=float("nan"),
-                temperature_range=extremes,
             )
         )
-    return records
+    return ctx.finish(rig, records)
 
 
 MEASURE = {"point": measure_point_by_point, "controller": measure_controller_side}

@@ -26,12 +26,7 @@ class _OuterSeries(SetpointLadder):
 
     def back_to_tunnelling(self) -> None:
         """Walk the setpoint back to the tunnelling value with the feedback on."""
-        rig = self._rig()
-        rig.stm.approach_setpoint(
-            float(self.tunnelling_current),
-            steps_per_decade=int(self.approach_steps_per_decade),
-            settle=float(self.approach_settle),
-        )
+        self.approach(float(self.tunnelling_current))
 
 
 class TemperatureSeries(_OuterSeries):
@@ -135,7 +130,7 @@ class TemperatureSeries(_OuterSeries):
                         f"{safety.max_temperature:g} K",
                     )
                 )
-        for band in station_extra.get("bands") or []:
+        for band in (station_extra.get("bridge") or {}).get("bands") or []:
             if any(t <= band["upper"] for t in self.temperatures) and (
                 band["range"] > safety.max_heater_range
             ):

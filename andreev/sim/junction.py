@@ -304,7 +304,10 @@ class Junction:
     def _boundary_z(self, regime: str, rate: float) -> float | None:
         """z where the present zero-slope regime ends when moving at ``rate``."""
         if regime == "floor" and rate < 0:
-            g = self.params.regulation_floor / max(abs(self.bias), 1e-30)
+            # the film's I/G at this bias (below V inside the gap), not plain Ohm's law
+            g_now = self.g_normal()
+            per_g = abs(self._current_per_conductance(g_now)) if g_now > 0 else 0.0
+            g = self.params.regulation_floor / max(per_g or abs(self.bias), 1e-30)
             return self.z_for_conductance(g) if g > 0 else None
         if regime == "clip" and rate > 0 and not self.force_clip:
             g = self.clip_current / max(abs(self.bias), 1e-30)
@@ -348,7 +351,11 @@ class Junction:
                 boundary = self._boundary_z(regime, rate)
                 if boundary is not None and abs(boundary - self.z) < abs(dz):
                     # step just past the boundary so the next step sees the new regime
-                    dz = boundary - self.z + math.copysign(1e-14, rate)
+                    # (at least max_step/100, so an approximate boundary cannot pin the tip)
+                    nudge = math.copysign(min(abs(dz), self.params.max_step / 100.0), rate)
+                    dz = boundary - self.z + nudge
+                    if dz * rate <= 0:
+                        dz = nudge
                     h = dz / rate
             z_new = self._clamp(self.z + dz)
             if z_new != self.z + dz and dz != 0:

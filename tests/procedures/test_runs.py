@@ -448,3 +448,109 @@ def test_any_qcodes_parameter_can_step_the_outer_loop(
     # X carries cos(phase) of the signal: the 60° spectrum is half the 0° one
     ratio = ds.x.values[1, 0, 0] / ds.x.values[0, 0, 0]
     assert np.median(ratio) == pytest.approx(0.5, rel=0.05)
+
+
+# ---------------------------------------------------------------- more exit paths
+def test_controller_side_sweeps_both_directions(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "controller.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "procedure": "SetpointLadder",
+                "parameters": {
+                    **{
+                        k: v
+                        for k, v in SMALL["parameters"].items()
+                        if k not in ("temperatures", "stable_hold")
+                    },
+                    "sweep_mode": "controller",
+                    "backward": True,
+                    "ladder_steps": 2,
+                    "ladder_stop": 1.0e-8,
+                },
+            }
+        )
+    )
+    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    assert result.exit_status == "completed"
+    ds = load(result.path)
+    assert dict(ds.sizes)["direction"] == 2
+    assert np.isfinite(ds.dIdV.values).all()
+    g = ds.dIdV.values / ds.g_normal.values[..., None]
+    # forward and backward see the same film; the gap is there in both
+    np.testing.assert_allclose(g[:, :, 0], g[:, :, 1], atol=0.05)
+    assert (g[..., ds.bias.size // 2] < 0.3).all() and (g[..., -1] > 0.8).all()
+    with sim_fridge.world.lock:
+        assert sim_fridge.world.junction.feedback
+
+
+def test_a_temperature_that_never_settles_ends_incomplete(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path
+) -> None:
+    sim_fridge.world.faults.no_settle = True
+    experiment = write_experiment(
+        tmp_path, temperatures=[0.3], stable_timeout=120.0, ladder_steps=1
+    )
+    lines: list[str] = []
+    result = run_experiment(
+        experiment, sim_station, out_dir=tmp_path, echo=lines.append, show_progress=False
+    )
+    assert result.exit_status == "incomplete"
+    ds = load(result.path)
+    assert ds.attrs["exit_status"] == "incomplete"
+    assert (ds.status.values == "failed").all()
+    assert any("--resume" in line for line in lines)
+    assert "not stable" in result.path.with_suffix(".log").read_text()
+
+
+def test_resume_refuses_a_different_grid(tmp_path: Path) -> None:
+    from andreev.configfile import ConfigError
+    from andreev.procedures.runner import check_same_grid
+    from andreev.storage import RunWriter
+
+    proc = load_experiment(write_experiment(tmp_path)).procedure
+    axis = proc.outer_axis()
+    book = RunWriter.create(
+        tmp_path / "run.h5",
+        outer_name=axis.name,
+        outer_values=axis.values,
+        outer_unit=axis.unit,
+        setpoints=proc.setpoints(),
+        bias=proc.bias_values(),
+        directions=proc.directions(),
+        setpoint_bias=0.01,
+        v_mod_rms=1e-5,
+        config_yaml="",
+        snapshot={},
+    )
+    try:
+        check_same_grid(proc, book, tmp_path / "run.h5")  # the same grid passes
+        proc.bias_points = 101
+        with pytest.raises(ConfigError, match="bias"):
+            check_same_grid(proc, book, tmp_path / "run.h5")
+    finally:
+        book.close("aborted")
+
+
+def test_no_sweep_when_the_tip_cannot_reach_the_setpoint(
+    sim_fridge: SimFridge, sim_station: Path
+) -> None:
+    from andreev.instruments.station import close_station, open_station
+    from andreev.procedures.rig import Rig
+    from andreev.procedures.spectrum import NotRegulating, regulate
+
+    station, config = open_station(sim_station)
+    try:
+        rig = Rig.from_station(station, config.safety, config.clock())
+        rig.stm.bias(10e-3)
+        rig.stm.feedback(True)
+        rig.sleep(1.0)
+        z = float(rig.stm.z())
+        rig.stm.z_limits((z + 5e-9, z - 1e-12))  # the tip may not come any closer
+        rig.stm.setpoint(2.5e-9)  # 0.4 decades up: needs ~0.4 Å closer
+        with pytest.raises(NotRegulating, match="decades from the setpoint"):
+            regulate(rig, 10e-3, 1.0, lambda: False)
+    finally:
+        close_station(station)
