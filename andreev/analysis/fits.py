@@ -994,28 +994,22 @@ def fit_dynes(
     ``sigma`` (S) point noise (estimated from the data when None); ``p0``/``bounds`` override
     the automatic start / limits per parameter (``gap``, ``gamma`` eV, ``g_normal`` S).
     """
-    bad = _check_input("dynes", bias, didv, temperature, v_mod_rms, 6)
-    if bad is not None:
-        return bad
-    b, g = _sorted_finite(bias, didv)
-    vmax = float(np.max(np.abs(b)))
-    guess = _guarded("dynes", b, temperature, v_mod_rms, lambda: guess_dynes(b, g))
-    if isinstance(guess, FitResult):
-        return guess
-    start = _merge(guess, p0)
-    g_n = abs(start["g_normal"]) or float(np.max(np.abs(g)))
-    lim = _merge(
-        {"gap": (1e-7, vmax), "gamma": (1e-9, vmax), "g_normal": (0.0, 10.0 * g_n)}, bounds
-    )
-    return _fit(
+    return _fit_guessed(
         "dynes",
         bias,
         didv,
+        guess_dynes,
+        lambda vmax, g_n: {
+            "gap": (1e-7, vmax),
+            "gamma": (1e-9, vmax),
+            "g_normal": (0.0, 10.0 * g_n),
+        },
+        min_points=6,
         temperature=temperature,
         v_mod_rms=v_mod_rms,
-        p0=start,
-        bounds=lim,
         sigma=sigma,
+        p0=p0,
+        bounds=bounds,
         max_nfev=max_nfev,
     )
 
@@ -1035,33 +1029,62 @@ def fit_btk(
 
     Units as ``fit_dynes``; ``barrier`` is the dimensionless Z.
     """
-    bad = _check_input("btk", bias, didv, temperature, v_mod_rms, 7)
-    if bad is not None:
-        return bad
-    b, g = _sorted_finite(bias, didv)
-    vmax = float(np.max(np.abs(b)))
-    guess = _guarded("btk", b, temperature, v_mod_rms, lambda: guess_btk(b, g))
-    if isinstance(guess, FitResult):
-        return guess
-    start = _merge(guess, p0)
-    g_n = abs(start["g_normal"]) or float(np.max(np.abs(g)))
-    lim = _merge(
-        {
+    return _fit_guessed(
+        "btk",
+        bias,
+        didv,
+        guess_btk,
+        lambda vmax, g_n: {
             "gap": (1e-7, vmax),
             "barrier": (0.0, 50.0),
             "gamma": (1e-9, vmax),
             "g_normal": (0.0, 10.0 * g_n),
         },
-        bounds,
+        min_points=7,
+        temperature=temperature,
+        v_mod_rms=v_mod_rms,
+        sigma=sigma,
+        p0=p0,
+        bounds=bounds,
+        max_nfev=max_nfev,
     )
+
+
+def _fit_guessed(
+    model: str,
+    bias: np.ndarray,
+    didv: np.ndarray,
+    guess_fn: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    limits: Callable[[float, float], dict[str, tuple[float, float]]],
+    *,
+    min_points: int,
+    temperature: float,
+    v_mod_rms: float,
+    sigma: float | np.ndarray | None,
+    p0: Mapping[str, float] | None,
+    bounds: Mapping[str, tuple[float, float]] | None,
+    max_nfev: int,
+) -> FitResult:
+    """The common path of the Dynes and BTK fits: check the input, guess a start,
+    bound the parameters (``limits(vmax, g_n)`` overridden by ``bounds``), fit."""
+    bad = _check_input(model, bias, didv, temperature, v_mod_rms, min_points)
+    if bad is not None:
+        return bad
+    b, g = _sorted_finite(bias, didv)
+    vmax = float(np.max(np.abs(b)))
+    guess = _guarded(model, b, temperature, v_mod_rms, lambda: guess_fn(b, g))
+    if isinstance(guess, FitResult):
+        return guess
+    start = _merge(guess, p0)
+    g_n = abs(start["g_normal"]) or float(np.max(np.abs(g)))
     return _fit(
-        "btk",
+        model,
         bias,
         didv,
         temperature=temperature,
         v_mod_rms=v_mod_rms,
         p0=start,
-        bounds=lim,
+        bounds=_merge(limits(vmax, g_n), bounds),
         sigma=sigma,
         max_nfev=max_nfev,
     )

@@ -26,6 +26,8 @@ from typing import Any
 from andreev.sim.mnemonic import BadCommand as _BadCommand
 from andreev.sim.mnemonic import BadParameter as _BadParameter
 from andreev.sim.mnemonic import MnemonicServer
+from andreev.sim.mnemonic import float_arg as _float
+from andreev.sim.mnemonic import int_arg as _int
 from andreev.sim.thermal import HEATER_RANGES, ThermalModel, Zone, ruox_resistance
 
 __all__ = ["IDN", "LS372Server"]
@@ -47,26 +49,6 @@ FIXED_STAGES: dict[str, tuple[str, float]] = {
 def _e(value: float) -> str:
     """The 372's number format, ``+1.23456E+00``."""
     return f"{value:+.5E}"
-
-
-def _int(args: list[str], i: int, low: int, high: int) -> int:
-    try:
-        value = float(args[i])
-    except (IndexError, ValueError):
-        raise _BadParameter from None
-    if not value.is_integer() or not low <= value <= high:
-        raise _BadParameter
-    return int(value)
-
-
-def _float(args: list[str], i: int, low: float, high: float) -> float:
-    try:
-        value = float(args[i])
-    except (IndexError, ValueError):
-        raise _BadParameter from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise _BadParameter
-    return value
 
 
 def _nargs(args: list[str], *counts: int) -> None:

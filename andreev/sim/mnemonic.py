@@ -7,6 +7,7 @@ parameter), and a query that fails gets no reply at all.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from andreev.sim.tcp import LineServer
@@ -36,6 +37,28 @@ def parse_command(command: str) -> tuple[str, bool, list[str]]:
         rest = rest[1:].strip()
     args = [a.strip() for a in rest.split(",")] if rest else []
     return name, query, args
+
+
+def int_arg(args: list[str], i: int, low: int, high: int) -> int:
+    """Argument ``i`` as an integer within [low, high], else BadParameter."""
+    try:
+        value = float(args[i])
+    except (IndexError, ValueError):
+        raise BadParameter from None
+    if not value.is_integer() or not low <= value <= high:
+        raise BadParameter
+    return int(value)
+
+
+def float_arg(args: list[str], i: int, low: float, high: float) -> float:
+    """Argument ``i`` as a finite number within [low, high], else BadParameter."""
+    try:
+        value = float(args[i])
+    except (IndexError, ValueError):
+        raise BadParameter from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise BadParameter
+    return value
 
 
 class MnemonicServer(LineServer):

@@ -23,6 +23,8 @@ from andreev.sim.lockin import SENSITIVITIES, LockinState
 from andreev.sim.mnemonic import BadCommand as _BadCommand
 from andreev.sim.mnemonic import BadParameter as _BadParameter
 from andreev.sim.mnemonic import MnemonicServer
+from andreev.sim.mnemonic import float_arg as _float
+from andreev.sim.mnemonic import int_arg as _int
 
 __all__ = ["IDN", "SR830Server"]
 
@@ -60,26 +62,6 @@ _SERVER_INTS: dict[str, tuple[int, int, int]] = {
     "LIAE": (0, 255, 0),
 }
 _ACTIONS = ("STRT", "PAUS", "REST", "TRIG", "*TRG", "SSET", "RSET")
-
-
-def _int(args: list[str], i: int, low: int, high: int) -> int:
-    try:
-        value = float(args[i])
-    except (IndexError, ValueError):
-        raise _BadParameter from None
-    if not value.is_integer() or not low <= value <= high:
-        raise _BadParameter
-    return int(value)
-
-
-def _float(args: list[str], i: int, low: float, high: float) -> float:
-    try:
-        value = float(args[i])
-    except (IndexError, ValueError):
-        raise _BadParameter from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise _BadParameter
-    return value
 
 
 def _g(value: float) -> str:
