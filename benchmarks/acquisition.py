@@ -91,19 +91,8 @@ def new_writer(path: Path, bias: np.ndarray, n_sweeps: int, station_snapshot: di
 
 
 def write(book: RunWriter, i: int, record) -> None:
-    book.write_sweep(
-        i,
-        0,
-        0,
-        didv=record.didv,
-        x=record.x,
-        y=record.y,
-        current=record.current,
-        temperature=record.temperature,
-        z=record.z,
-        timestamp=record.timestamp,
-        g_normal=SETPOINT_CURRENT / SETPOINT_BIAS,
-    )
+    record.g_normal = SETPOINT_CURRENT / SETPOINT_BIAS
+    record.write_to(book, i, 0, 0)
 
 
 def make_runners(rig: Rig, bias: np.ndarray, books: dict[str, RunWriter], exp) -> dict:

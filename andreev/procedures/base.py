@@ -402,25 +402,9 @@ class SweepProcedure(Procedure):
                 log.warning("sweep (%d, %d) disturbed: %s (attempt %d)", i, j, problem, attempts)
             for k, record in enumerate(records):
                 record.g_normal = g_normal
-                self._write(i, j, k, record, status)
+                record.write_to(self._book(), i, j, k, status)
             if problem is None or attempts > int(self.max_retakes):
                 return
-
-    def _write(self, i: int, j: int, k: int, record: SweepRecord, status: str) -> None:
-        self._book().write_sweep(
-            i,
-            j,
-            k,
-            didv=record.didv,
-            x=record.x,
-            y=record.y,
-            current=record.current,
-            temperature=record.temperature,
-            z=record.z,
-            timestamp=record.timestamp,
-            g_normal=record.g_normal,
-            status=status,
-        )
 
     def _mark(self, i: int, j: int, status: str) -> None:
         for k in range(len(self.directions())):

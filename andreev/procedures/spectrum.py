@@ -12,11 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from andreev.procedures.base import SweepProcedure
 from andreev.procedures.rig import Aborted, Rig
+
+if TYPE_CHECKING:
+    from andreev.storage import RunWriter
 
 #: Nanonis signal names recorded by a controller-side sweep.
 CONTROLLER_CHANNELS = ("Current (A)", "LI Demod 1 X (A)", "LI Demod 1 Y (A)")
@@ -46,6 +50,23 @@ class SweepRecord:
     timestamp: float
     g_normal: float
     temperature_range: tuple[float, float] = (float("nan"), float("nan"))
+
+    def write_to(self, book: RunWriter, i: int, j: int, k: int, status: str = "done") -> None:
+        """Store this sweep at (outer i, setpoint j, direction k) of a run file."""
+        book.write_sweep(
+            i,
+            j,
+            k,
+            didv=self.didv,
+            x=self.x,
+            y=self.y,
+            current=self.current,
+            temperature=self.temperature,
+            z=self.z,
+            timestamp=self.timestamp,
+            g_normal=self.g_normal,
+            status=status,
+        )
 
 
 #: sample-temperature readings per sweep (for the suspender), besides start and end
