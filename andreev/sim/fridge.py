@@ -46,6 +46,9 @@ class SimFridge:
             "bridge": LS372Server(world, host, wanted["bridge"]),
             "stm": NanonisServer(world, host, wanted["stm"]),
         }
+        for name, settings in world.config.server_faults.items():
+            for key, value in settings.items():
+                setattr(self.servers[name].faults, key, value)
 
     def start(self) -> SimFridge:
         """Start every server (stopping those already started if one fails); returns self."""

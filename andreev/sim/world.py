@@ -14,7 +14,9 @@ such as ``config/sim.yaml``. Keys of ``sim:`` (unknown keys are errors naming th
   (A/√Hz of the current preamp, times its gain at the lock-in input).
 - ``gap_map``: ``variation`` (relative amplitude of Δ(x, y), ≤ 0.15 default), ``length``
   (m, correlation length), ``modes`` (number of random plane waves).
-- ``faults``: ``no_settle``, ``force_overload``, ``force_clip`` (bools).
+- ``faults``: ``no_settle``, ``force_overload``, ``force_clip`` (bools), and per server
+  (``lockin``, ``bridge``, ``stm``) ``drop_next``, ``delay`` (wall s), ``garbage_next``,
+  ``silent``, applied when a SimFridge starts serving the world.
 
 :class:`World` is thread-safe: servers hold ``world.lock`` (an RLock) while they read or
 change state and call ``world.advance()`` *before* changing anything, so the elapsed time
@@ -94,6 +96,8 @@ class SimConfig:
     lockin: LockinParams = field(default_factory=LockinParams)
     gap_map: GapMapParams = field(default_factory=GapMapParams)
     faults: WorldFaults = field(default_factory=WorldFaults)
+    #: per-server fault settings ({"lockin": {"delay": 0.1}, …}), applied by SimFridge
+    server_faults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(
@@ -152,7 +156,11 @@ class SimConfig:
         if "gap_map" in sim:
             cfg.gap_map = _section("sim.gap_map", GapMapParams, sim["gap_map"])
         if "faults" in sim:
-            cfg.faults = _section("sim.faults", WorldFaults, sim["faults"])
+            faults = dict(sim["faults"] or {})
+            for name in SERVER_NAMES:
+                if name in faults:
+                    cfg.server_faults[name] = _server_faults(f"sim.faults.{name}", faults.pop(name))
+            cfg.faults = _section("sim.faults", WorldFaults, faults)
         return cfg
 
     @classmethod
@@ -209,6 +217,19 @@ def _coerce(where: str, template: Any, values: dict[str, Any]) -> dict[str, Any]
         else:
             out[key] = value
     return out
+
+
+SERVER_NAMES = ("lockin", "bridge", "stm")
+
+
+def _server_faults(where: str, values: Any) -> dict[str, Any]:
+    """A server's fault settings (``drop_next``, ``delay``, ``garbage_next``, ``silent``)."""
+    from andreev.sim.tcp import ServerFaults
+
+    values = dict(values or {})
+    allowed = {f.name for f in dataclasses.fields(ServerFaults) if not f.name.startswith("_")}
+    _check_keys(where, values, allowed)
+    return _coerce(where, ServerFaults(), values)
 
 
 def _section(where: str, cls: type, values: Any) -> Any:

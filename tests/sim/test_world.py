@@ -5,7 +5,9 @@ from __future__ import annotations
 import cmath
 import itertools
 import math
+import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,30 @@ def test_thread_safe_advance(world):
         th.join()
     assert not errors
     assert world.crashes == world.junction.crashes
+
+
+def test_server_faults_from_the_config_reach_the_servers():
+
+    from andreev.sim import SimFridge
+
+    config = SimConfig.from_dict(
+        {
+            "speedup": 1000,
+            "faults": {"no_settle": True, "lockin": {"delay": 0.2}, "stm": {"drop_next": 1}},
+        }
+    )
+    assert config.faults.no_settle and config.server_faults["lockin"] == {"delay": 0.2}
+    with SimFridge(World(config)) as fridge:
+        assert fridge.servers["lockin"].faults.delay == 0.2
+        assert fridge.servers["stm"].faults.drop_next == 1
+        assert fridge.servers["bridge"].faults.delay == 0.0
+        with socket.create_connection(fridge.addresses["lockin"], timeout=5) as s:
+            t0 = time.monotonic()
+            s.sendall(b"*IDN?\n")
+            assert s.recv(100).startswith(b"Stanford")
+            assert time.monotonic() - t0 >= 0.19
+
+
+def test_server_fault_keys_are_checked():
+    with pytest.raises(ValueError, match=r"sim\.faults\.bridge\.lag"):
+        SimConfig.from_dict({"faults": {"bridge": {"lag": 1}}})
