@@ -334,10 +334,17 @@ def test_temperature_suspender_pauses_and_retakes(
         ladder_stop=1.0e-8,
     )
 
+    setpoints_while_paused: list[float] = []
+
     def disturb() -> None:
         def on() -> None:
             world.faults.no_settle = True
-            threading.Timer(0.5, lambda: setattr(world.faults, "no_settle", False)).start()
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:  # watch the tip while the run waits
+                with world.lock:
+                    setpoints_while_paused.append(abs(world.junction.setpoint))
+                time.sleep(0.01)
+            world.faults.no_settle = False
 
         _when_sweeping(sim_fridge, 40, on)
 
@@ -348,6 +355,9 @@ def test_temperature_suspender_pauses_and_retakes(
     log = result.path.with_suffix(".log").read_text()
     assert "outside" in log and "paused" in log
     assert abs(float(ds.temperature.values[0, 1, 0]) - 0.05) < 0.5e-3
+    # the sweep was at 10 nA; while paused the tip waited at the tunnelling 1 nA
+    assert max(setpoints_while_paused) == pytest.approx(1e-8, rel=1e-3)
+    assert min(setpoints_while_paused) == pytest.approx(1e-9, rel=1e-3)
 
 
 def test_overload_is_retaken_after_reranging(
@@ -554,3 +564,18 @@ def test_no_sweep_when_the_tip_cannot_reach_the_setpoint(
             regulate(rig, 10e-3, 1.0, lambda: False)
     finally:
         close_station(station)
+
+
+# ---------------------------------------------------------------- signals
+def test_second_ctrl_c_interrupts_a_run_but_not_its_safe_state() -> None:
+    from andreev.procedures.runner import StopFlag
+
+    flag = StopFlag()
+    with flag.installed():
+        signal.raise_signal(signal.SIGINT)
+        assert flag.is_set() and flag.reason == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # the impatient second Ctrl-C
+        flag.shutting_down = True
+        signal.raise_signal(signal.SIGINT)  # while making the instruments safe: logged only
+    assert flag.is_set()
