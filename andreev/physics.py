@@ -12,6 +12,7 @@ direct-quadrature reference used by the tests and the benchmark.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -237,9 +238,19 @@ def _smear_sorted(
     grid = h * np.arange(i_lo, i_lo + n)
     y = _bin_values(grid, h, g0, anti[0], anti[1], n_sub) - 1.0
     nfft = _fft.next_fast_len(n, real=True)
-    k = 2.0 * math.pi * np.fft.rfftfreq(nfft, d=h)
-    ys = _fft.irfft(_fft.rfft(y, nfft) * _transfer(k, kt, vp), nfft)[:n]
+    ys = _fft.irfft(_fft.rfft(y, nfft) * _grid_transfer(nfft, h, kt, vp), nfft)[:n]
     return 1.0 + _cubic_interp(lo, h, ys, b)
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_transfer(nfft: int, h: float, kt: float, vp: float) -> np.ndarray:
+    """The smearing transfer on the rfft frequencies of an ``nfft``-point grid of step
+    ``h`` (eV), cached: fits and the simulator smear many spectra on the same grid with
+    the same temperature and modulation (its Bessel function dominates small grids)."""
+    k = 2.0 * math.pi * np.fft.rfftfreq(nfft, d=h)
+    out = _transfer(k, kt, vp)
+    out.flags.writeable = False
+    return out
 
 
 def smeared(
