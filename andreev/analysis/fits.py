@@ -132,16 +132,6 @@ _MODELS: dict[str, tuple[tuple[str, ...], ModelFn]] = {
     "film": (("gap", "gap_c", "gamma", "andreev_weight", "g_normal"), _film_model),
 }
 
-PARAM_UNITS: dict[str, str] = {
-    "gap": "eV",
-    "gamma": "eV",
-    "gap_c": "eV",
-    "g_normal": "S",
-    "barrier": "1",
-    "andreev_weight": "1",
-}
-
-
 # ---------------------------------------------------------------------------- helpers
 
 

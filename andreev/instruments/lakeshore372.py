@@ -450,16 +450,6 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             except SafetyError as exc:
                 raise SafetyError(f"{self.name}: refused {command.strip()!r}: {exc}") from None
 
-    def write_raw(self, cmd: str) -> None:
-        """Send ``cmd`` after the safety check; reconnects if the link was lost."""
-        self._guard(cmd)
-        super().write_raw(cmd)
-
-    def ask_raw(self, cmd: str) -> str:
-        """Query ``cmd`` after the safety check; reconnects if the link was lost."""
-        self._guard(cmd)
-        return super().ask_raw(cmd)
-
     # -- scanner, status -------------------------------------------------------------
 
     def scan(self, channel: int, autoscan: bool = False) -> None:
@@ -545,14 +535,12 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
 
         Checks ``temperature`` ≤ safety.max_temperature and the band's heater range ≤
         safety.max_heater_range before any write; then puts the sample heater in
-        closed loop on the sample channel (``OUTMODE`` only if it differs), writes the
-        band's PID, ``SETP`` and finally ``RANGE``. Returns the band used.
+        closed loop on the sample channel (``OUTMODE`` only if it differs), writes ``SETP``,
+        then the band's PID and ``RANGE`` (:meth:`apply_band`). Returns the band used.
         """
-        if self.safety is not None:
+        if self.safety is not None:  # both checks before the first write (OUTMODE)
             self.safety.check_temperature(temperature)
-        band = self.band_for(temperature)
-        if self.safety is not None:
-            self.safety.check_heater_range(band.range)
+            self.safety.check_heater_range(self.band_for(temperature).range)
         heater = self.sample_heater
         heater.output_group.update()
         wanted_input = _parse_input_channel(self.sample_channel_id)
@@ -562,10 +550,8 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             heater.output_group.set_parameters(
                 {"mode": "closed_loop", "input_channel": wanted_input}
             )
-        heater.pid_group.set_parameters({"P": band.P, "I": band.I, "D": band.D})
         heater.setpoint(float(temperature))
-        self._set_range(band.range)
-        return band
+        return self.apply_band(temperature)
 
     def safe_state(self, heater_range: int | None = None) -> None:
         """Turn the sample heater to a safe range (default ``safe_heater_range``, 0 = off).

@@ -208,16 +208,6 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
                     f"above safety.max_bias = {self.safety.max_bias:.4g} V"
                 )
 
-    def write_raw(self, cmd: str) -> None:
-        """Send ``cmd`` after the safety check (amplitude); reconnects if needed."""
-        self._guard(cmd)
-        super().write_raw(cmd)
-
-    def ask_raw(self, cmd: str) -> str:
-        """Query ``cmd`` after the safety check; reconnects if needed."""
-        self._guard(cmd)
-        return super().ask_raw(cmd)
-
     # -- measurement helpers ------------------------------------------------------------
 
     def settle_time(self, precision: float = 0.999) -> float:
@@ -317,8 +307,8 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         self.amplitude(float(value) / self.modulation_divider)
 
     def didv_from_x(
-        self, x: float, preamp_gain: float, *, modulation_rms: float | None = None
-    ) -> float:
+        self, x: float | np.ndarray, preamp_gain: float, *, modulation_rms: float | None = None
+    ) -> float | np.ndarray:
         """Differential conductance (S) from the in-phase output.
 
         ``dI/dV = X / (modulation_rms × preamp_gain)``: X in V rms, preamp_gain in V/A,

@@ -223,8 +223,14 @@ class ReconnectingVisaMixin:
 
     # -- qcodes hooks ----------------------------------------------------------------
 
+    def _guard(self, cmd: str) -> None:
+        """Raise SafetyError if ``cmd`` must not reach the instrument (drivers override;
+        called before every write and query, so no code path can bypass it)."""
+
     def write_raw(self, cmd: str) -> None:
-        """Send ``cmd``; re-open the connection and resend once if it was lost."""
+        """Send ``cmd`` (after :meth:`_guard`); re-open the connection and resend once if
+        it was lost."""
+        self._guard(cmd)
 
         def action() -> None:
             super(ReconnectingVisaMixin, self).write_raw(cmd)  # type: ignore[misc]
@@ -232,7 +238,8 @@ class ReconnectingVisaMixin:
         self._with_reconnect(cmd, action)
 
     def ask_raw(self, cmd: str) -> str:
-        """Query ``cmd``; reconnect and retry once on a lost connection.
+        """Query ``cmd`` (after :meth:`_guard`); reconnect and retry once on a lost
+        connection.
 
         Raises:
             InstrumentTimeoutError: no reply within the timeout (not retried).
@@ -249,6 +256,7 @@ class ReconnectingVisaMixin:
                 self._wait_for_reply(None if inf else timeout_ms / 1e3)
                 return self._visa_handle.read()
 
+        self._guard(cmd)
         self.visa_log.debug(f"Querying: {cmd}")  # type: ignore[attr-defined]
         response = self._with_reconnect(cmd, action)
         self.visa_log.debug(f"Response: {response}")  # type: ignore[attr-defined]

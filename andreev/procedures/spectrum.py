@@ -181,7 +181,7 @@ def measure_point_by_point(
             order = np.argsort(values, kind="stable")
             records.append(
                 SweepRecord(
-                    didv=x[order] / (ctx.v_mod * ctx.gain),
+                    didv=rig.lockin.didv_from_x(x[order], ctx.gain, modulation_rms=ctx.v_mod),
                     x=x[order],
                     y=y[order],
                     current=current[order],

@@ -187,13 +187,6 @@ class LS372Server(MnemonicServer):
     def thermal(self) -> ThermalModel:
         return self.world.thermal
 
-    # ---- dispatch --------------------------------------------------------------------
-    def execute(self, name: str, query: bool, args: list[str]) -> str | None:
-        handler = self._handlers.get(name)
-        if handler is None:
-            raise _BadCommand
-        return handler(query, args)
-
     # ---- common ----------------------------------------------------------------------
     def _idn(self, query: bool, args: list[str]) -> str:
         if not query:

@@ -67,6 +67,8 @@ class MnemonicServer(LineServer):
 
     world: Any
     esr: int = 0
+    #: mnemonic -> handler(query, args) returning the reply or None
+    _handlers: dict[str, Any]
 
     def handle_command(self, command: str) -> str | None:
         name, query, args = parse_command(command)
@@ -81,5 +83,9 @@ class MnemonicServer(LineServer):
         return None
 
     def execute(self, name: str, query: bool, args: list[str]) -> str | None:
-        """Run one command; return the reply (without terminator) or None."""
-        raise NotImplementedError
+        """Run one command through ``_handlers``; return the reply (without terminator)
+        or None."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise BadCommand
+        return handler(query, args)

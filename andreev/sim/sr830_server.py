@@ -146,10 +146,7 @@ class SR830Server(MnemonicServer):
             if name in ("SSET", "RSET"):
                 _int(args, 0, 1, 9)
             return None
-        handler = self._handlers.get(name)
-        if handler is None:
-            raise _BadCommand
-        return handler(query, args)
+        return super().execute(name, query, args)
 
     # ---- status ----------------------------------------------------------------------
     def _idn(self, query: bool, args: list[str]) -> str:

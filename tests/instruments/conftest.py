@@ -48,23 +48,25 @@ def safety() -> SafetyLimits:
     return SafetyLimits()
 
 
-@pytest.fixture
-def make_lockin(fridge: SimFridge) -> Iterator[Any]:
-    """Factory of SR830 drivers on the fridge's lock-in (closed at teardown)."""
-    made: list[SR830] = []
+def _factory(fridge: SimFridge, cls: type, role: str, **defaults: Any) -> Iterator[Any]:
+    """Yield a maker of ``cls`` drivers on the fridge's ``role``; close them all after."""
+    made: list[Any] = []
 
-    def make(**kwargs: Any) -> SR830:
-        kwargs.setdefault("clock", Clock(SPEEDUP))
-        kwargs.setdefault("timeout", 2.0)
-        inst = SR830(
-            f"lockin_{next(_names)}", fridge.visa_address("lockin"), visalib="@py", **kwargs
-        )
+    def make(**kwargs: Any) -> Any:
+        kwargs = {"clock": Clock(SPEEDUP), "timeout": 2.0, **defaults, **kwargs}
+        inst = cls(f"{role}_{next(_names)}", fridge.visa_address(role), visalib="@py", **kwargs)
         made.append(inst)
         return inst
 
     yield make
     for inst in made:
         inst.close()
+
+
+@pytest.fixture
+def make_lockin(fridge: SimFridge) -> Iterator[Any]:
+    """Factory of SR830 drivers on the fridge's lock-in (closed at teardown)."""
+    yield from _factory(fridge, SR830, "lockin")
 
 
 @pytest.fixture
@@ -75,21 +77,7 @@ def lockin(make_lockin: Any, safety: SafetyLimits) -> SR830:
 @pytest.fixture
 def make_bridge(fridge: SimFridge) -> Iterator[Any]:
     """Factory of Lake Shore 372 drivers on the fridge's bridge (closed at teardown)."""
-    made: list[LakeshoreModel372] = []
-
-    def make(**kwargs: Any) -> LakeshoreModel372:
-        kwargs.setdefault("clock", Clock(SPEEDUP))
-        kwargs.setdefault("timeout", 2.0)
-        kwargs.setdefault("bands", station_bands())
-        inst = LakeshoreModel372(
-            f"bridge_{next(_names)}", fridge.visa_address("bridge"), visalib="@py", **kwargs
-        )
-        made.append(inst)
-        return inst
-
-    yield make
-    for inst in made:
-        inst.close()
+    yield from _factory(fridge, LakeshoreModel372, "bridge", bands=station_bands())
 
 
 @pytest.fixture

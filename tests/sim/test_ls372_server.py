@@ -10,6 +10,8 @@ import pytest
 
 from andreev.sim import SimConfig, World
 from andreev.sim.ls372_server import LS372Server
+from tests.sim.textwire import ask as wire_ask
+from tests.sim.textwire import silent
 
 NUMBER = rb"[-+]\d\.\d{5}E[-+]\d{2}"
 
@@ -33,27 +35,9 @@ def conn(server):
     sock.close()
 
 
-def ask(sock: socket.socket, text: str, lines: int = 1) -> bytes:
-    sock.sendall(text.encode())
-    data = b""
-    while data.count(b"\r\n") < lines:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def silent(sock: socket.socket, text: str) -> bool:
-    sock.sendall(text.encode())
-    sock.settimeout(0.3)
-    try:
-        sock.recv(100)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(2.0)
-    return False
+def ask(sock, text: str, lines: int = 1) -> bytes:
+    """Replies of the 372 end in CR LF."""
+    return wire_ask(sock, text, lines, terminator=b"\r\n")
 
 
 def test_idn_golden_with_either_line_ending(conn):

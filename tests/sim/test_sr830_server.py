@@ -9,6 +9,7 @@ import pytest
 
 from andreev.sim import SimConfig, World
 from andreev.sim.sr830_server import SR830Server
+from tests.sim.textwire import ask, silent
 
 NUMBER = r"-?\d+(\.\d+)?(e[-+]\d+)?"
 
@@ -30,30 +31,6 @@ def conn(server):
     sock = socket.create_connection(server.address, timeout=2.0)
     yield sock
     sock.close()
-
-
-def ask(sock: socket.socket, text: str, lines: int = 1) -> bytes:
-    sock.sendall(text.encode())
-    data = b""
-    while data.count(b"\n") < lines:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def silent(sock: socket.socket, text: str) -> bool:
-    """True if ``text`` gets no reply within 0.3 s."""
-    sock.sendall(text.encode())
-    sock.settimeout(0.3)
-    try:
-        sock.recv(100)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(2.0)
-    return False
 
 
 def test_idn_golden(conn):

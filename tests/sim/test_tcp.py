@@ -8,6 +8,7 @@ import time
 import pytest
 
 from andreev.sim.tcp import LineServer
+from tests.sim.textwire import read_lines
 
 
 class EchoServer(LineServer):
@@ -29,16 +30,6 @@ def server():
 def connect(srv, timeout: float = 1.0) -> socket.socket:
     sock = socket.create_connection(srv.address, timeout=timeout)
     return sock
-
-
-def read_lines(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while data.count(b"\n") < n:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_address_and_port_zero(server):
