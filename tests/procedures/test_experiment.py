@@ -101,3 +101,33 @@ def test_plan_lines_name_the_axes() -> None:
     experiment = load_experiment(ROOT / "config" / "experiments" / "overnight.yaml")
     text = "\n".join(describe_plan(experiment, load_station_config(SIM_STATION)))
     assert "temperature: 17 step(s)" in text
+
+
+def test_modulation_is_checked_before_anything_moves(tmp_path: Path) -> None:
+    # 10 mV rms at the junction needs SLVL = 10 V with the sim's 1e-3 divider: the SR830
+    # gives at most 5 V, so the dry run refuses it and names the key
+    path = write(tmp_path, "procedure: BiasSpectrum\nparameters:\n  modulation_rms: 0.01\n")
+    with pytest.raises(LimitError, match=r"modulation_rms.*0\.004 … 5 V"):
+        check_limits(load_experiment(path), load_station_config(SIM_STATION))
+
+
+def test_progress_bar_shows_run_and_current_sweep() -> None:
+    import io
+
+    from andreev.procedures.runner import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(stream)
+        progress(1, 4, 10.0)
+        progress.sweep_progress(50, 200)
+        progress(2, 4, 10.0)
+    text = terminal.getvalue()
+    assert "\r[" in text and "1/4 sweeps (25 %)" in text and "this sweep  25 %" in text
+    assert "2/4 sweeps (50 %), ETA" in text
+    lines = log.getvalue().splitlines()  # not a terminal: one plain line per sweep
+    assert len(lines) == 2 and "this sweep" not in log.getvalue() and "\r" not in log.getvalue()

@@ -388,6 +388,20 @@ def test_position_series_maps_the_local_gap(
     from andreev.analysis.fits import fit_dynes
 
     positions = [[0.0, 0.0], [15e-9, 0.0], [0.0, 25e-9]]
+    world = sim_fridge.world
+    seen: list[tuple[float, float, float]] = []  # (x, y, setpoint) while the run goes
+    running = threading.Event()
+    running.set()
+
+    def watch() -> None:
+        while running.is_set():
+            with world.lock:
+                j = world.junction
+                seen.append((j.x, j.y, abs(j.setpoint)))
+            time.sleep(0.0005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     path = tmp_path / "positions.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -400,19 +414,26 @@ def test_position_series_maps_the_local_gap(
                         if k not in ("temperatures", "stable_hold")
                     },
                     "positions": positions,
-                    "ladder_steps": 1,
-                    "ladder_stop": 1.0e-9,
+                    "ladder_steps": 2,
+                    "ladder_stop": 1.0e-8,
                     "bias_points": 241,
                 },
             }
         )
     )
     result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    running.clear()
+    watcher.join()
     assert result.exit_status == "completed"
+    # the tip moved laterally only in tunnelling: at each new position the first
+    # setpoint seen is the tunnelling 1 nA, although the previous one ended at 10 nA
+    for x, y in positions[1:]:
+        first = next(sp for (sx, sy, sp) in seen if (sx, sy) == (x, y))
+        assert first == pytest.approx(1e-9, rel=1e-3)
+    assert max(sp for *_, sp in seen) == pytest.approx(1e-8, rel=1e-3)
     ds = load(result.path)
     assert ds.attrs["outer_dim"] == "position"
     np.testing.assert_allclose(ds.position_x.values, [p[0] for p in positions])
-    world = sim_fridge.world
     for i, (x, y) in enumerate(positions):
         fit = fit_dynes(
             ds.bias.values,
