@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 INSTRUMENT_KEYS = frozenset(
     {"type", "address", "port", "init", "parameters", "add_parameters", "enable_forced_reconnect"}
 )
-#: The instrument roles the procedures look for.
+#: The station names the procedures look for (lock-in, bridge, STM controller).
 ROLES = ("lockin", "bridge", "stm")
 TOP_LEVEL_KEYS = frozenset({"instruments", "safety", "clock", "sim"})
 
@@ -76,7 +76,6 @@ class StationConfig:
     speedup: float = 1.0
     sim: dict[str, Any] | None = None
     text: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def clock(self) -> Clock:
         """A new :class:`Clock` running at this station's speedup."""

@@ -42,7 +42,9 @@ class Rig:
     @classmethod
     def from_station(cls, station: Station, safety: SafetyLimits, clock: Clock) -> Rig:
         """Pick the instruments named lockin, bridge and stm out of ``station``."""
-        missing = [role for role in ("lockin", "bridge", "stm") if role not in station.components]
+        from andreev.instruments.station import ROLES
+
+        missing = [role for role in ROLES if role not in station.components]
         if missing:
             raise KeyError(f"station has no instrument named {', '.join(missing)}")
         comps = station.components
