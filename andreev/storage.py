@@ -83,6 +83,7 @@ import h5py
 import numpy as np
 
 import andreev
+from andreev.errors import RunLockedError
 
 if TYPE_CHECKING:
     import xarray
@@ -120,10 +121,6 @@ _LONG_NAMES = {
 _TIME_DTYPE = "S40"
 _EXIT_DTYPE = "S16"
 _STALE_FLAGS_MESSAGE = "already open for write"
-
-
-class RunLockedError(RuntimeError):
-    """Another live process holds the run's writer lock."""
 
 
 def _now_iso() -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from andreev.errors import SafetyError
+
+__all__ = ["DEFAULT_LIMITS", "SafetyError", "SafetyLimits"]
+
 #: relative slack on every comparison: values read back over float32 wire formats
 #: (Nanonis) differ from what was set by up to ~6e-8, far below any physical margin
 RELATIVE_SLACK = 1e-6
-
-
-class SafetyError(ValueError):
-    """A requested value lies outside a configured safety limit; nothing was written."""
 
 
 @dataclass(frozen=True)

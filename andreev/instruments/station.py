@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from andreev.clock import Clock
-from andreev.configfile import ConfigError, check_keys, check_number, read_yaml
+from andreev.config import ConfigError, check_keys, check_number, read_yaml
 from andreev.instruments.safety import SafetyLimits
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from andreev.configfile import ConfigError, check_keys, read_yaml
+from andreev.config import ConfigError, check_keys, read_yaml
 from andreev.procedures.base import SweepProcedure
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.spectrum import BiasSpectrum

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from andreev.clock import Clock
+from andreev.errors import Aborted
 from andreev.instruments.safety import SafetyLimits
 
 if TYPE_CHECKING:
@@ -14,10 +15,6 @@ if TYPE_CHECKING:
     from andreev.instruments.lakeshore372 import LakeshoreModel372
     from andreev.instruments.nanonis import NanonisSTM
     from andreev.instruments.sr830 import SR830
-
-
-class Aborted(Exception):
-    """The run was asked to stop (Ctrl-C, SIGTERM, the GUI's abort button)."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from andreev.configfile import ConfigError
+from andreev.config import ConfigError
 from andreev.instruments.station import StationConfig, load_station_config
 from andreev.procedures.experiment import (
     Experiment,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from andreev.configfile import ConfigError
+from andreev.config import ConfigError
 from andreev.instruments.safety import SafetyError
 from andreev.instruments.station import close_station, info_main, load_station_config, open_station
 from andreev.sim import SimFridge

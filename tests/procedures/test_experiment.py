@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from andreev.configfile import ConfigError
+from andreev.config import ConfigError
 from andreev.instruments.station import load_station_config
 from andreev.procedures.experiment import PROCEDURES, load_experiment
 from andreev.procedures.runner import LimitError, check_limits, describe_plan, run_experiment

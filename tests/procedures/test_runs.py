@@ -537,7 +537,7 @@ def test_a_temperature_that_never_settles_ends_incomplete(
 
 
 def test_resume_refuses_a_different_grid(tmp_path: Path) -> None:
-    from andreev.configfile import ConfigError
+    from andreev.config import ConfigError
     from andreev.procedures.runner import check_same_grid
     from andreev.storage import RunWriter
 

@@ -1,4 +1,5 @@
-"""Strict reading of the project's YAML files (station and experiment).
+"""The one set of validation rules for the project's YAML files (station, experiment,
+sim section) and the strict YAML reader.
 
 Every error names the file, the key (dotted path) and what is allowed, and is raised
 before anything is connected or moved.
@@ -12,15 +13,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration file is invalid; the message names the file, key and allowed values."""
-
-    def __init__(self, path: Path | str, key: str, problem: str) -> None:
-        self.path = Path(path)
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{self.path}: {key}: {problem}")
+from andreev.errors import ConfigError
 
 
 def check_number(
