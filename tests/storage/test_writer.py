@@ -1,14 +1,11 @@
-"""Tests of andreev.storage: layout, units, NeXus attrs, SWMR, kill -9 recovery, resume."""
+"""RunWriter: every dataset round-trips with its units, NeXus layout, name clashes, settling
+traces, statuses, invalid writes, and an fsync per commit."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import h5py
@@ -16,62 +13,17 @@ import numpy as np
 import pytest
 
 import andreev
-from andreev.storage import (
-    STATUS_NAMES,
-    RunLockedError,
-    RunWriter,
-    load,
-    load_settling,
+from andreev.storage import STATUS_NAMES, RunLockedError, RunWriter, load, load_settling
+from tests.storage.runs import (
+    BIAS,
+    CONFIG,
+    DIRS,
+    SETPOINTS,
+    TEMPS,
+    check_sweep,
+    make_run,
+    sweep,
 )
-
-TEMPS = [0.05, 0.5, 1.5]
-SETPOINTS = [1e-9, 1e-7]
-BIAS = np.linspace(-2e-3, 2e-3, 7)
-DIRS = ("forward", "backward")
-SNAPSHOT = {"station": {"instruments": {"lockin": {"amplitude": np.float64(0.1)}}}}
-CONFIG = "experiment:\n  kind: temperature_series\n  temperatures: [0.05, 0.5, 1.5]\n"
-
-
-def make_run(path: Path, **overrides) -> RunWriter:
-    kwargs = dict(
-        outer_name="temperature",
-        outer_values=TEMPS,
-        outer_unit="K",
-        setpoints=SETPOINTS,
-        bias=BIAS,
-        directions=DIRS,
-        setpoint_bias=10e-3,
-        v_mod_rms=20e-6,
-        config_yaml=CONFIG,
-        snapshot=SNAPSHOT,
-        extra_attrs={"sample": "InO-7", "seed": 1234},
-    )
-    kwargs.update(overrides)
-    return RunWriter.create(path, **kwargs)
-
-
-def sweep(i: int, j: int, k: int, n: int = BIAS.size) -> dict:
-    """Distinct, index-coded values for sweep (i, j, k)."""
-    base = 100 * i + 10 * j + k + 1
-    return dict(
-        didv=base * 1e-6 + np.arange(n) * 1e-9,
-        x=base * 1e-3 + np.arange(n) * 1e-6,
-        y=-base * 1e-3 + np.arange(n) * 1e-6,
-        current=base * 1e-12 * np.arange(n),
-        temperature=TEMPS[i] + 0.001 * (j + k),
-        z=base * 1e-10,
-        timestamp=1.7e9 + base,
-        g_normal=base * 1e-7,
-    )
-
-
-def check_sweep(ds, i: int, j: int, k: int) -> None:
-    expected = sweep(i, j, k)
-    sel = dict(temperature_nominal=i, setpoint=j, direction=k)
-    for name, var in (("didv", "dIdV"), ("x", "x"), ("y", "y"), ("current", "current")):
-        np.testing.assert_array_equal(ds[var].isel(sel).values, expected[name])
-    for name in ("temperature", "z", "timestamp", "g_normal"):
-        assert float(ds[name].isel(sel)) == expected[name]
 
 
 def test_round_trip_every_dataset_with_units(tmp_path: Path) -> None:
@@ -342,135 +294,6 @@ def test_invalid_writes_raise(tmp_path: Path) -> None:
     assert not (tmp_path / "f.h5.lock").exists()
 
 
-READER = textwrap.dedent(
-    """
-    import sys, h5py, numpy as np
-    f = h5py.File(sys.argv[1], "r", libver="latest", swmr=True)
-    status, didv = f["entry/data/status"], f["entry/data/dIdV"]
-    print("open", flush=True)
-    for line in sys.stdin:
-        i, j, k = map(int, line.split())
-        status.refresh()
-        didv.refresh()
-        print(int(status[i, j, k]), repr(float(didv[i, j, k, 0])), flush=True)
-    """
-)
-
-
-def test_live_reader_follows_the_run(tmp_path: Path) -> None:
-    path = tmp_path / "live.h5"
-    w = make_run(path)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert reader.stdout.readline().strip() == "open"
-
-        def ask(i: int, j: int, k: int) -> tuple[str, float]:
-            reader.stdin.write(f"{i} {j} {k}\n")
-            reader.stdin.flush()
-            code, value = reader.stdout.readline().split()
-            return STATUS_NAMES[int(code)], float(value)
-
-        status, value = ask(0, 1, 1)
-        assert status == "pending" and np.isnan(value)
-        w.write_sweep(0, 1, 1, **sweep(0, 1, 1))
-        assert ask(0, 1, 1) == ("done", sweep(0, 1, 1)["didv"][0])
-        w.write_sweep(2, 0, 0, **sweep(2, 0, 0))
-        w.set_status(0, 1, 1, "failed")
-        assert ask(2, 0, 0) == ("done", sweep(2, 0, 0)["didv"][0])
-        assert ask(0, 1, 1)[0] == "failed"
-        # load() of the live file from the writing process itself
-        ds = load(path)
-        assert ds.attrs["exit_status"] == "running"
-        assert ds.attrs["end_time"] == ""
-        check_sweep(ds, 2, 0, 0)
-    finally:
-        reader.stdin.close()
-        reader.wait(timeout=10)
-        w.close()
-    assert reader.returncode == 0
-
-
-WRITER = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    sys.path.insert(0, sys.argv[2])
-    import test_storage as t
-    from pathlib import Path
-    w = t.make_run(Path(sys.argv[1]), directions=("forward",))
-    w.write_settling_trace(0, [0.0, 1.0], [0.06, 0.05], [3.0, 2.0])
-    w.write_sweep(0, 0, 0, **t.sweep(0, 0, 0))
-    w.write_sweep(0, 1, 0, **t.sweep(0, 1, 0))
-    # the sweep in flight: data written but never committed
-    w._data["dIdV"][1, 0, 0, :] = 7.0
-    print("ready", flush=True)
-    time.sleep(60)
-    """
-)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_kill9_recovery_and_resume(tmp_path: Path) -> None:
-    path = tmp_path / "killed.h5"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(Path(__file__).parent)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        with pytest.raises(RunLockedError, match="another live process"):
-            RunWriter.open(path)  # must not hijack a live writer
-        assert load(path)["status"].values[0, :, 0].tolist() == ["done", "done"]
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
-
-    # The dead writer left the superblock marked open: plain HDF5 refuses to write.
-    with pytest.raises(OSError, match="already open for write"):
-        h5py.File(path, "r+")
-
-    ds = load(path)
-    assert ds.attrs["exit_status"] == "running"
-    assert ds["status"].values[..., 0].tolist() == [
-        ["done", "done"],
-        ["pending", "pending"],
-        ["pending", "pending"],
-    ]
-    check_sweep(ds, 0, 0, 0)
-    check_sweep(ds, 0, 1, 0)
-    assert load_settling(path)[0]["temperature"].values.tolist() == [0.06, 0.05]
-
-    with RunWriter.open(path) as w:
-        assert w.first_unfinished() == (1, 0, 0)
-        assert w.directions == ("forward",)
-        assert w.outer_dim == "temperature_nominal"
-        while (idx := w.first_unfinished()) is not None:
-            w.write_sweep(*idx, **sweep(*idx))
-        w.write_settling_trace(2, [0.0], [1.5], [40.0])
-    assert not path.with_name(path.name + ".recovering").exists()
-
-    ds = load(path)
-    assert ds.attrs["exit_status"] == "completed"
-    assert len(ds.attrs["resumed_at"]) == 1
-    assert (ds["status"].values == "done").all()
-    for i in range(3):
-        for j in range(2):
-            check_sweep(ds, i, j, 0)
-    assert ds.attrs["config_yaml"] == CONFIG
-    assert ds.attrs["sample"] == "InO-7"
-    assert [t.sizes["t"] for t in load_settling(path)] == [2, 0, 1]
-    with h5py.File(path, "r+") as f:  # the file is an ordinary, clean HDF5 file again
-        assert f["entry/settling/outer_000/t"].maxshape == (None,)
-
-
 def test_every_commit_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "run.h5"
     w = make_run(path)
@@ -490,40 +313,3 @@ def test_every_commit_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert synced == [fd] * 4
     w.close()
     assert len(synced) == 5
-
-
-def test_analysis_results_round_trip_and_replace(tmp_path):
-    from andreev.storage import ResultGroup, RunWriter, read_analysis, write_analysis
-
-    path = tmp_path / "run.h5"
-    RunWriter.create(
-        path,
-        outer_name="step",
-        outer_values=[0.0],
-        outer_unit="",
-        setpoints=[1e-9],
-        bias=[-1e-3, 0.0, 1e-3],
-        setpoint_bias=2e-3,
-        v_mod_rms=1e-5,
-        config_yaml="procedure: BiasSpectrum\n",
-        snapshot={},
-    ).close()
-    assert read_analysis(path) is None
-    results = ResultGroup(
-        attrs={"dims": ["step", "setpoint", "direction"]},
-        datasets={
-            "gap": (np.array([[[5e-4]]]), "eV", "single-particle gap"),
-            "model": (np.array([[["dynes"]]]), "", "model chosen"),
-        },
-        groups={"closing": ResultGroup(attrs={"success": False})},
-    )
-    write_analysis(path, results)
-    write_analysis(path, results)  # replaces, never appends
-    back = read_analysis(path)
-    assert back is not None
-    values, units, long_name = back.datasets["gap"]
-    assert units == "eV" and long_name == "single-particle gap"
-    np.testing.assert_allclose(values, 5e-4)
-    assert back.datasets["model"][0][0, 0, 0] == "dynes"
-    assert not back.groups["closing"].attrs["success"]
-    assert back.attrs["program"] == "andreev analyze"

@@ -1,0 +1,43 @@
+"""One HDF5 (NeXus-shaped) file per run, written in SWMR mode, with resume after a crash.
+
+The package, by job:
+
+- :mod:`~andreev.storage.schema`: names, units, status codes and the file layout.
+- :mod:`~andreev.storage.layout`: creating the empty structure of a new run.
+- :mod:`~andreev.storage.writer`: :class:`RunWriter` (create, write sweeps and settling
+  traces, statuses, close; durable on return).
+- :mod:`~andreev.storage.recovery`: the writer lock, fsync, re-opening a file left by a
+  killed writer (an ``h5clear``-like rebuild).
+- :mod:`~andreev.storage.reader`: :func:`load`, :func:`load_settling`,
+  :func:`read_config_yaml` (live, finished and killed-writer files).
+- :mod:`~andreev.storage.results`: analysis results under ``/entry/analysis``
+  (:class:`ResultGroup`, :func:`write_analysis`, :func:`read_analysis`).
+"""
+
+from andreev.errors import RunLockedError
+from andreev.storage.reader import load, load_settling, read_config_yaml
+from andreev.storage.results import ResultGroup, read_analysis, write_analysis
+from andreev.storage.schema import (
+    EXIT_STATUSES,
+    FINISHED,
+    PER_SWEEP,
+    SIGNALS,
+    STATUS_NAMES,
+)
+from andreev.storage.writer import RunWriter
+
+__all__ = [
+    "EXIT_STATUSES",
+    "FINISHED",
+    "PER_SWEEP",
+    "SIGNALS",
+    "STATUS_NAMES",
+    "ResultGroup",
+    "RunLockedError",
+    "RunWriter",
+    "load",
+    "load_settling",
+    "read_analysis",
+    "read_config_yaml",
+    "write_analysis",
+]

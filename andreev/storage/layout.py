@@ -1,0 +1,173 @@
+"""Creating the empty structure of a new run file (see :mod:`andreev.storage.schema`).
+
+SWMR forbids new objects and attribute changes once it is switched on, so everything a
+run will ever hold is created here, before: every dataset (NaN-filled), one resizable
+settling group per outer index (the number of outer steps is known at creation, trace
+lengths are not), and start/end time and exit status as datasets, not attributes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+import andreev
+from andreev.storage.schema import (
+    EXIT_DTYPE,
+    FIXED_AXES,
+    LONG_NAMES,
+    PER_SWEEP,
+    SETTLING,
+    SIGNALS,
+    STATUS_DTYPE,
+    STATUS_NAMES,
+    TIME_DTYPE,
+    now_iso,
+    settling_name,
+)
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Everything a new run file is made from (validated by ``RunWriter.create``).
+
+    Attributes:
+        outer_name: the outer stepper's name as given; ``dim`` the name stored (clashes).
+        outer: (values, unit) of the outer axis.
+        setpoints: A; bias: V (the grid of every sweep); directions: forward[, backward].
+        setpoint_bias, v_mod_rms: V.
+        config_yaml: the experiment file's text; snapshot_json: the station snapshot.
+        extra_attrs: attributes of /entry; extra: stored name → (values, unit, given name)
+            of the extra per-outer coordinates.
+    """
+
+    outer_name: str
+    dim: str
+    outer: tuple[np.ndarray, str]
+    setpoints: np.ndarray
+    bias: np.ndarray
+    directions: tuple[str, ...]
+    setpoint_bias: float
+    v_mod_rms: float
+    config_yaml: str
+    snapshot_json: str
+    extra_attrs: dict[str, Any]
+    extra: dict[str, tuple[np.ndarray, str, str]]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(n_outer, n_setpoint, n_direction, n_bias)."""
+        return (self.outer[0].size, self.setpoints.size, len(self.directions), self.bias.size)
+
+
+def write_layout(f: h5py.File, path: Path, run: RunLayout) -> None:
+    """Create every group, dataset and attribute of a new run in the open file ``f``."""
+    f.attrs["default"] = "entry"
+    f.attrs["creator"] = f"andreev {andreev.__version__}"
+    f.attrs["file_name"] = path.name
+    f.attrs["HDF5_Version"] = h5py.version.hdf5_version
+    f.attrs["h5py_version"] = h5py.version.version
+    entry = _write_entry(f, run)
+    data = entry.create_group("data")
+    _write_data_attrs(data, run)
+    _write_measured(data, run.shape)
+    _write_axes(data, run)
+    _write_settling(entry, run)
+
+
+def _write_entry(f: h5py.File, run: RunLayout) -> h5py.Group:
+    entry = f.create_group("entry")
+    entry.attrs["NX_class"] = "NXentry"
+    entry.attrs["default"] = "data"
+    for key, value in run.extra_attrs.items():
+        entry.attrs[key] = value
+    entry.create_dataset("start_time", data=np.bytes_(now_iso().encode()), dtype=TIME_DTYPE)
+    entry.create_dataset("end_time", data=np.bytes_(b""), dtype=TIME_DTYPE)
+    entry.create_dataset("exit_status", data=np.bytes_(b"running"), dtype=EXIT_DTYPE)
+    prog = entry.create_dataset("program_name", data="andreev")
+    prog.attrs["version"] = andreev.__version__
+    for name, value in (("setpoint_bias", run.setpoint_bias), ("v_mod_rms", run.v_mod_rms)):
+        entry.create_dataset(name, data=value).attrs["units"] = "V"
+    for name, mime, text in (
+        ("experiment_config", "application/yaml", run.config_yaml),
+        ("station_snapshot", "application/json", run.snapshot_json),
+    ):
+        note = entry.create_group(name)
+        note.attrs["NX_class"] = "NXnote"
+        note.create_dataset("type", data=mime)
+        note.create_dataset("data", data=text, dtype=h5py.string_dtype("utf-8"))
+    return entry
+
+
+def _write_data_attrs(data: h5py.Group, run: RunLayout) -> None:
+    data.attrs["NX_class"] = "NXdata"
+    data.attrs["signal"] = "dIdV"
+    data.attrs["auxiliary_signals"] = [s for s in SIGNALS if s != "dIdV"]
+    data.attrs["axes"] = [run.dim, *FIXED_AXES]
+    data.attrs["outer_name"] = run.outer_name
+    for i, axis in enumerate([run.dim, *FIXED_AXES]):
+        data.attrs[f"{axis}_indices"] = i
+    for name in run.extra:
+        data.attrs[f"{name}_indices"] = 0
+
+
+def _write_measured(data: h5py.Group, shape: tuple[int, int, int, int]) -> None:
+    """The NaN-filled signal and per-sweep datasets and the all-pending status."""
+    n_o, n_s, n_d, n_b = shape
+    for name, unit in SIGNALS.items():
+        ds = data.create_dataset(
+            name, shape=shape, dtype="f8", chunks=(1, 1, 1, n_b), fillvalue=np.nan
+        )
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = LONG_NAMES[name]
+    sweep_shape = (n_o, n_s, n_d)
+    for name, unit in PER_SWEEP.items():
+        ds = data.create_dataset(
+            name, shape=sweep_shape, dtype="f8", chunks=(1, n_s, n_d), fillvalue=np.nan
+        )
+        ds.attrs["units"] = unit
+    status = data.create_dataset(
+        "status", shape=sweep_shape, dtype=STATUS_DTYPE, chunks=(1, n_s, n_d), fillvalue=0
+    )
+    status.attrs["units"] = ""
+    status.attrs["mapping"] = json.dumps({n: i for i, n in enumerate(STATUS_NAMES)})
+
+
+def _write_axes(data: h5py.Group, run: RunLayout) -> None:
+    outer_ds = data.create_dataset(run.dim, data=run.outer[0])
+    outer_ds.attrs["units"] = run.outer[1]
+    outer_ds.attrs["long_name"] = run.outer_name
+    data.create_dataset("setpoint", data=run.setpoints).attrs["units"] = "A"
+    data.create_dataset(
+        "direction", data=list(run.directions), dtype=h5py.string_dtype("utf-8")
+    ).attrs["units"] = ""
+    data.create_dataset("bias", data=run.bias).attrs["units"] = "V"
+    for name, (values, unit, given) in run.extra.items():
+        ds = data.create_dataset(name, data=values)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = given
+
+
+def _write_settling(entry: h5py.Group, run: RunLayout) -> None:
+    settling = entry.create_group("settling")
+    settling.attrs["NX_class"] = "NXcollection"
+    n_o = run.shape[0]
+    for i in range(n_o):
+        g = settling.create_group(settling_name(i, n_o))
+        g.attrs["NX_class"] = "NXdata"
+        g.attrs["signal"] = "temperature"
+        g.attrs["auxiliary_signals"] = ["heater"]
+        g.attrs["axes"] = ["t"]
+        g.attrs["t_indices"] = 0
+        g.attrs["outer_index"] = i
+        g.attrs[run.dim] = run.outer[0][i]
+        for name, unit in SETTLING.items():
+            ds = g.create_dataset(
+                name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,), fillvalue=np.nan
+            )
+            ds.attrs["units"] = unit

@@ -1,0 +1,150 @@
+"""Reading run files: live (SWMR), finished, or left by a killed writer, into xarray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from andreev.storage.schema import PER_SWEEP, RESERVED_ATTRS, SIGNALS, STATUS_NAMES, text
+
+if TYPE_CHECKING:
+    import xarray
+
+__all__ = ["load", "load_settling", "open_read", "read_config_yaml"]
+
+
+def open_read(path: str | os.PathLike[str]) -> h5py.File:
+    """Open a run file read-only in SWMR mode (works on live and killed-writer files)."""
+    return h5py.File(Path(path), "r", libver="latest", swmr=True)
+
+
+def read_config_yaml(path: str | os.PathLike[str]) -> str:
+    """The experiment YAML stored in a run file (works on a file left by a killed writer)."""
+    with open_read(path) as f:
+        return text(f["entry/experiment_config/data"][()])
+
+
+def _var_attrs(ds: h5py.Dataset) -> dict[str, str]:
+    attrs = {"units": text(ds.attrs.get("units", ""))}
+    if "long_name" in ds.attrs:
+        attrs["long_name"] = text(ds.attrs["long_name"])
+    return attrs
+
+
+def _coords(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
+    """The four axes plus the extra per-outer coordinates (``<name>_indices`` = 0)."""
+    coords: dict[str, Any] = {}
+    for axis in axes:
+        ds = data[axis]
+        values = ds[()]
+        if axis == "direction":
+            values = np.asarray([text(v) for v in values])
+        coords[axis] = (axis, values, _var_attrs(ds))
+    for key in data.attrs:
+        name = key.removesuffix("_indices")
+        if key.endswith("_indices") and name not in axes and name in data:
+            ds = data[name]
+            coords[name] = (axes[0], ds[()], _var_attrs(ds))
+    return coords
+
+
+def _data_vars(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
+    dims4 = tuple(axes)
+    dims3 = dims4[:3]
+    data_vars: dict[str, Any] = {}
+    for name in SIGNALS:
+        ds = data[name]
+        data_vars[name] = (dims4, ds[()], {"units": text(ds.attrs["units"])})
+    for name in PER_SWEEP:
+        ds = data[name]
+        data_vars[name] = (dims3, ds[()], {"units": text(ds.attrs["units"])})
+    codes = np.asarray(data["status"][()], dtype=np.intp)
+    data_vars["status"] = (
+        dims3,
+        np.asarray(STATUS_NAMES)[codes],
+        {"units": "", "allowed": list(STATUS_NAMES)},
+    )
+    return data_vars
+
+
+def _run_attrs(entry: h5py.Group, axes: list[str], path: str | os.PathLike[str]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "start_time": text(entry["start_time"][()]),
+        "end_time": text(entry["end_time"][()]),
+        "exit_status": text(entry["exit_status"][()]),
+        "program_name": text(entry["program_name"][()]),
+        "program_version": text(entry["program_name"].attrs["version"]),
+        "config_yaml": text(entry["experiment_config/data"][()]),
+        "snapshot_json": text(entry["station_snapshot/data"][()]),
+        "setpoint_bias": float(entry["setpoint_bias"][()]),
+        "v_mod_rms": float(entry["v_mod_rms"][()]),
+        "outer_name": text(entry["data"].attrs["outer_name"]),
+        "outer_dim": axes[0],
+        "path": str(Path(path)),
+    }
+    attrs["resumed_at"] = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
+    for key, value in entry.attrs.items():
+        if key in RESERVED_ATTRS:
+            continue
+        attrs[key] = text(value) if isinstance(value, bytes | np.bytes_) else value
+    return attrs
+
+
+def load(path: str | os.PathLike[str]) -> xarray.Dataset:
+    """Read a run (live, finished, or left by a killed writer) into an ``xarray.Dataset``.
+
+    Data variables ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) on (outer, setpoint,
+    direction, bias); ``temperature`` (K, measured), ``z`` (m), ``timestamp`` (s, Unix),
+    ``g_normal`` (S), ``status`` (str) on (outer, setpoint, direction). Coordinates: the
+    outer one (named ``attrs["outer_dim"]``, see :meth:`RunWriter.create` on name
+    clashes) plus any extra per-outer coordinates, ``setpoint`` (A), ``direction``,
+    ``bias`` (V). Every variable has ``attrs["units"]``. Dataset attrs: ``start_time``,
+    ``end_time``, ``exit_status``, ``program_name``, ``program_version``, ``config_yaml``,
+    ``snapshot_json``, ``setpoint_bias`` (V), ``v_mod_rms`` (V), ``outer_name``,
+    ``outer_dim``, ``resumed_at``, ``path`` and the run's extra attrs.
+    """
+    import xarray as xr
+
+    with open_read(path) as f:
+        entry = f["entry"]
+        data = entry["data"]
+        axes = [text(a) for a in data.attrs["axes"]]
+        coords = _coords(data, axes)
+        data_vars = _data_vars(data, axes)
+        attrs = _run_attrs(entry, axes, path)
+    return xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+
+
+def load_settling(path: str | os.PathLike[str]) -> list[xarray.Dataset]:
+    """Settling traces of a run, one ``xarray.Dataset`` per outer index (empty ones included).
+
+    Each has ``temperature`` (K) and ``heater`` (%) on dimension ``t`` (s), and attrs
+    ``outer_index`` and the outer value. Safe on live and killed-writer files.
+    """
+    import xarray as xr
+
+    out = []
+    with open_read(path) as f:
+        settling = f["entry/settling"]
+        for name in sorted(settling):
+            g = settling[name]
+            arrays = {k: g[k][()] for k in ("t", "temperature", "heater")}
+            n = min(a.size for a in arrays.values())  # a live writer may be mid-resize
+            attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.attrs.items()}
+            for key in ("NX_class", "signal", "auxiliary_signals", "axes", "t_indices"):
+                attrs.pop(key, None)
+            out.append(
+                xr.Dataset(
+                    {
+                        k: ("t", arrays[k][:n], {"units": text(g[k].attrs["units"])})
+                        for k in ("temperature", "heater")
+                    },
+                    coords={"t": ("t", arrays["t"][:n], {"units": "s"})},
+                    attrs=attrs,
+                )
+            )
+    return out

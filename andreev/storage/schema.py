@@ -1,0 +1,107 @@
+"""The run file's schema: names, status codes, units, dtypes and small shared helpers.
+
+Dimensions of a run are ``(outer, setpoint, direction, bias)``; ``outer`` is the outer
+stepper ("temperature", "position", a qcodes parameter's name, or "step"). Units are SI
+(V, A, S, K, s) and stored as a ``units`` attribute on every dataset.
+
+File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
+:meth:`andreev.storage.RunWriter.create`)::
+
+    /                                 attrs: default="entry", creator, file_name, HDF5_Version
+    └── entry                         NXentry; attrs: default="data", + extra_attrs
+        ├── start_time                ISO 8601 text (fixed length)
+        ├── end_time                  ISO 8601 text, "" while running
+        ├── exit_status               running | completed | incomplete | aborted | failed
+        ├── program_name              "andreev", attr version
+        ├── setpoint_bias             V (bias at which the setpoint current is regulated)
+        ├── v_mod_rms                 V (lock-in modulation at the junction, rms)
+        ├── experiment_config         NXnote: type "application/yaml", data (text)
+        ├── station_snapshot          NXnote: type "application/json", data (text)
+        ├── data                      NXdata: signal="dIdV", auxiliary_signals=[x, y, current],
+        │   │                         axes=[<outer>, "setpoint", "direction", "bias"], *_indices
+        │   ├── dIdV, x, y, current   (n_outer, n_setpoint, n_direction, n_bias) S, V, V, A
+        │   ├── temperature, z,       (n_outer, n_setpoint, n_direction) K, m, s (Unix), S
+        │   │   timestamp, g_normal
+        │   ├── status                (n_outer, n_setpoint, n_direction) HDF5 enum (uint8),
+        │   │                         attr mapping (JSON): pending 0, done 1, failed 2, retaken 3
+        │   ├── <outer>, setpoint (A), direction (text), bias (V)   axis datasets
+        │   └── extra outer coords    (n_outer,) e.g. position_x (m), attr <name>_indices = 0
+        ├── settling                  NXcollection, one NXdata per outer index
+        │   └── outer_000 …           t (s), temperature (K), heater (%) resizable (maxshape None)
+        └── analysis                  NXprocess, written later by :func:`write_analysis`
+
+Every float dataset is NaN until written. A backward sweep is stored on the same ``bias``
+grid as a forward one: element ``k`` of every array belongs to ``bias[k]`` whatever the
+direction, so the caller reverses backward readings into grid order.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import h5py
+import numpy as np
+
+STATUS_NAMES: tuple[str, ...] = ("pending", "done", "failed", "retaken")
+"""Per-sweep states; their index is the stored enum value."""
+#: "incomplete": the run went through its plan but some sweeps are failed (resume
+#: retakes them)
+EXIT_STATUSES: tuple[str, ...] = ("running", "completed", "incomplete", "aborted", "failed")
+FINISHED: frozenset[str] = frozenset({"done", "retaken"})
+
+SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
+"""Per-point datasets on (outer, setpoint, direction, bias) and their units."""
+PER_SWEEP: dict[str, str] = {"temperature": "K", "z": "m", "timestamp": "s", "g_normal": "S"}
+"""Per-sweep scalar datasets on (outer, setpoint, direction) and their units."""
+FIXED_AXES = ("setpoint", "direction", "bias")
+RESERVED: frozenset[str] = frozenset({*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES})
+#: attributes of /entry that ``extra_attrs`` may not set
+RESERVED_ATTRS: frozenset[str] = frozenset({"NX_class", "default", "resumed_at"})
+#: settling traces: dataset name → units
+SETTLING: dict[str, str] = {"t": "s", "temperature": "K", "heater": "%"}
+
+STATUS_DTYPE = h5py.enum_dtype({n: i for i, n in enumerate(STATUS_NAMES)}, basetype="u1")
+LONG_NAMES = {
+    "dIdV": "dI/dV",
+    "x": "lock-in X",
+    "y": "lock-in Y",
+    "current": "tunnel current",
+}
+TIME_DTYPE = "S40"
+EXIT_DTYPE = "S16"
+
+
+def now_iso() -> str:
+    """The local time now, ISO 8601 with microseconds and the UTC offset."""
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="microseconds")
+
+
+def text(value: Any) -> str:
+    """A stored string (bytes, numpy bytes, 0-d array or str) as str."""
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return text(value[()])
+    return str(value)
+
+
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` fallback for numpy arrays and scalars (anything else: its str)."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def settling_name(i: int, n_outer: int) -> str:
+    """Name of outer step ``i``'s settling group (``outer_000`` …, wider if needed)."""
+    return f"outer_{i:0{max(3, len(str(n_outer - 1)))}d}"
+
+
+def status_code(status: str) -> int:
+    """The stored enum value of a sweep status; ValueError for an unknown one."""
+    if status not in STATUS_NAMES:
+        raise ValueError(f"status must be one of {STATUS_NAMES}, got {status!r}")
+    return STATUS_NAMES.index(status)

@@ -1,0 +1,69 @@
+"""Reading a live run: a separate SWMR reader follows the writer; load() of a live file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from andreev.storage import STATUS_NAMES, load
+from tests.storage.runs import (
+    check_sweep,
+    make_run,
+    sweep,
+)
+
+READER = textwrap.dedent(
+    """
+    import sys, h5py, numpy as np
+    f = h5py.File(sys.argv[1], "r", libver="latest", swmr=True)
+    status, didv = f["entry/data/status"], f["entry/data/dIdV"]
+    print("open", flush=True)
+    for line in sys.stdin:
+        i, j, k = map(int, line.split())
+        status.refresh()
+        didv.refresh()
+        print(int(status[i, j, k]), repr(float(didv[i, j, k, 0])), flush=True)
+    """
+)
+
+
+def test_live_reader_follows_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "live.h5"
+    w = make_run(path)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+
+        def ask(i: int, j: int, k: int) -> tuple[str, float]:
+            reader.stdin.write(f"{i} {j} {k}\n")
+            reader.stdin.flush()
+            code, value = reader.stdout.readline().split()
+            return STATUS_NAMES[int(code)], float(value)
+
+        status, value = ask(0, 1, 1)
+        assert status == "pending" and np.isnan(value)
+        w.write_sweep(0, 1, 1, **sweep(0, 1, 1))
+        assert ask(0, 1, 1) == ("done", sweep(0, 1, 1)["didv"][0])
+        w.write_sweep(2, 0, 0, **sweep(2, 0, 0))
+        w.set_status(0, 1, 1, "failed")
+        assert ask(2, 0, 0) == ("done", sweep(2, 0, 0)["didv"][0])
+        assert ask(0, 1, 1)[0] == "failed"
+        # load() of the live file from the writing process itself
+        ds = load(path)
+        assert ds.attrs["exit_status"] == "running"
+        assert ds.attrs["end_time"] == ""
+        check_sweep(ds, 2, 0, 0)
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=10)
+        w.close()
+    assert reader.returncode == 0
