@@ -7,6 +7,7 @@ before anything is connected or moved.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,17 @@ def check_number(
 ) -> float | int:
     """Return ``value`` as ``kind`` if it is a number within [low, high], else raise ConfigError.
 
-    Booleans are refused (YAML's ``yes`` is not a number).
+    One rule for every file: a number is a YAML number. Booleans are refused (YAML's
+    ``yes`` is not a number), and so is a number written as a string (``"1e-3"`` in
+    quotes): the message says to write it without quotes. NaN and infinities are outside
+    every range.
     """
     unit_text = f" {unit}" if unit else ""
     allowed = f"{'an integer' if kind is int else 'a number'} from {low:g} to {high:g}{unit_text}"
+    if isinstance(value, str):
+        raise ConfigError(
+            path, key, f"expected {allowed}, got the string {value!r}: write it without quotes"
+        )
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(path, key, f"expected {allowed}, got {value!r}")
     if kind is int and not float(value).is_integer():
@@ -40,17 +48,24 @@ def check_number(
     return kind(value)
 
 
+def unknown_key_problem(key: Any, allowed: Iterable[str]) -> str:
+    """``unknown key; did you mean 'x'? allowed: …`` (the hint only for a close match)."""
+    names = sorted(allowed)
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key; {hint}allowed: {', '.join(names)}"
+
+
 def check_keys(path: Path, where: str, mapping: Any, allowed: Iterable[str]) -> dict[str, Any]:
-    """Require ``mapping`` to be a dict whose keys are all in ``allowed``."""
-    allowed = sorted(allowed)
+    """Require ``mapping`` to be a dict whose keys are all in ``allowed``; an unknown key's
+    error suggests the closest allowed one ("did you mean …?")."""
+    names = sorted(allowed)
     if not isinstance(mapping, dict):
         raise ConfigError(path, where, f"expected a mapping, got {type(mapping).__name__}")
     for key in mapping:
-        if key not in allowed:
+        if key not in names:
             raise ConfigError(
-                path,
-                f"{where}.{key}" if where else str(key),
-                f"unknown key; allowed: {', '.join(allowed)}",
+                path, f"{where}.{key}" if where else str(key), unknown_key_problem(key, names)
             )
     return mapping
 
@@ -69,3 +84,14 @@ def read_yaml(path: Path | str) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         raise ConfigError(path, "(file)", "expected a YAML mapping at the top level")
     return data, text
+
+
+SPEEDUP_RANGE: tuple[float, float] = (1.0, 1.0e6)
+"""Allowed ``speedup`` (world seconds per wall second) wherever it is set: the station's
+``clock.speedup``, the sim section's ``speedup`` and ``andreev sim --speedup``. 1 is real
+time (a real fridge); the simulated fridge runs up to 1e6 times faster."""
+
+
+def check_speedup(path: Path, key: str, value: Any) -> float:
+    """``value`` as a speedup within :data:`SPEEDUP_RANGE`, else ConfigError."""
+    return float(check_number(path, key, value, float, *SPEEDUP_RANGE))

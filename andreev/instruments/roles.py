@@ -17,9 +17,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-#: the role names of a station file's ``instruments:`` section (defined here only)
-LOCKIN, BRIDGE, STM = "lockin", "bridge", "stm"
-ROLES: tuple[str, ...] = (LOCKIN, BRIDGE, STM)
+# the role names of a station file's ``instruments:`` section: defined once, by the
+# station schema, and re-exported here beside the Protocols
+from andreev.config.station import BRIDGE, LOCKIN, ROLES, STM  # noqa: F401 (re-export)
 
 
 @dataclass

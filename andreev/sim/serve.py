@@ -1,39 +1,53 @@
-"""``andreev sim``: serve the simulated fridge until SIGINT or SIGTERM.
+"""Serving the simulated fridge for ``andreev sim``: load its config, start the servers,
+report their addresses, stop on SIGINT or SIGTERM.
 
-Prints one line per instrument, ``NAME HOST:PORT`` (``lockin``, ``bridge``, ``stm``), and
-flushes, so a parent process can read the addresses (useful with ports 0).
+Nothing here prints or exits: :mod:`andreev.cli.sim` prints the addresses this module
+returns and turns errors into an exit status.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import signal
-import sys
 import threading
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["main"]
+from andreev.config.rules import check_speedup
+
+if TYPE_CHECKING:
+    from andreev.sim.fridge import SimFridge
+    from andreev.sim.world import SimConfig
+
+__all__ = ["addresses", "load_config", "start", "stop_on_signals"]
+
+#: where a command-line value "comes from" in a ConfigError
+COMMAND_LINE = Path("(command line)")
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the simulator described by ``args.config`` (``args.speedup`` and ``args.seed``
-    override the file); returns the exit status (0 after a clean stop, 2 on a bad config)."""
-    from andreev.sim.fridge import INSTRUMENTS, SimFridge
-    from andreev.sim.world import SimConfig, World
+def load_config(
+    path: Path | str, *, speedup: float | None = None, seed: int | None = None
+) -> SimConfig:
+    """The simulator's config from the station/sim file ``path``; ``speedup`` (world s per
+    wall s, within ``andreev.config.SPEEDUP_RANGE``) and ``seed`` override the file's.
 
-    try:
-        config = SimConfig.from_yaml(args.config)
-    except (OSError, ValueError) as exc:
-        print(f"andreev sim: {exc}", file=sys.stderr)
-        return 2
-    if getattr(args, "speedup", None) is not None:
-        if not args.speedup > 0:
-            print("andreev sim: --speedup must be > 0", file=sys.stderr)
-            return 2
-        config.speedup = float(args.speedup)
-    if getattr(args, "seed", None) is not None:
-        config.seed = int(args.seed)
+    Raises ConfigError (or the ValueError/OSError of the file's loader) on a bad value.
+    """
+    from andreev.sim.world import SimConfig
 
+    config = SimConfig.from_yaml(path)
+    if speedup is not None:
+        config.speedup = check_speedup(COMMAND_LINE, "--speedup", speedup)
+    if seed is not None:
+        config.seed = int(seed)
+    return config
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT, SIGTERM (and Ctrl-Break on Windows) while in the block;
+    the previous handlers are restored on leaving it."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
@@ -47,28 +61,25 @@ def main(args: argparse.Namespace) -> int:
         signals.append(signal.SIGBREAK)
     for sig in signals:
         previous[sig] = signal.signal(sig, _on_signal)
-
-    world = World(config)
-    fridge = SimFridge(world, ports=dict(config.ports))
     try:
-        fridge.start()
-    except OSError as exc:
-        print(f"andreev sim: cannot start the servers: {exc}", file=sys.stderr)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        return 1
-    try:
-        for name in INSTRUMENTS:
-            host, port = fridge.addresses[name]
-            print(f"{name} {host}:{port}")
-        sys.stdout.flush()
-        # wake up regularly so signals are handled promptly on every platform
-        while not stop.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        pass
+        yield stop
     finally:
-        fridge.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+
+
+def start(config: SimConfig) -> SimFridge:
+    """A started simulated fridge (its servers listening); OSError if a port is taken."""
+    from andreev.sim.fridge import SimFridge
+    from andreev.sim.world import World
+
+    fridge = SimFridge(World(config), ports=dict(config.ports))
+    fridge.start()
+    return fridge
+
+
+def addresses(fridge: SimFridge) -> dict[str, tuple[str, int]]:
+    """(host, port) of each instrument, in the order lockin, bridge, stm."""
+    from andreev.sim.fridge import INSTRUMENTS
+
+    return {name: fridge.addresses[name] for name in INSTRUMENTS}

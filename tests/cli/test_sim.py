@@ -57,8 +57,21 @@ def test_andreev_sim_serves_until_signal(tmp_path, sig):
 def test_bad_config_exits_2(tmp_path):
     from argparse import Namespace
 
-    from andreev.sim.serve import main
+    from andreev.cli.sim import main
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("sim:\n  sede: 1\n")
     assert main(Namespace(config=bad, speedup=None, seed=None)) == 2
+
+
+@pytest.mark.parametrize("speedup", [0.0, 0.5, 2e6])
+def test_speedup_outside_the_one_range_exits_2(tmp_path, capsys, speedup):
+    from argparse import Namespace
+
+    from andreev.cli.sim import main
+    from andreev.config import SPEEDUP_RANGE
+
+    cfg = config_with_free_ports(tmp_path)
+    assert main(Namespace(config=cfg, speedup=speedup, seed=None)) == 2
+    err = capsys.readouterr().err
+    assert "--speedup" in err and f"from {SPEEDUP_RANGE[0]:g} to {SPEEDUP_RANGE[1]:g}" in err

@@ -1,0 +1,92 @@
+"""The one set of validation rules: numbers, keys with "did you mean …?", the speedup range."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from andreev.config import (
+    SPEEDUP_RANGE,
+    ConfigError,
+    check_keys,
+    check_number,
+    check_speedup,
+    read_yaml,
+)
+
+FILE = Path("station.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "expected"),
+    [(1, float, 1.0), (2.5, float, 2.5), (3, int, 3), (4.0, int, 4), (0, float, 0.0)],
+)
+def test_numbers_in_range_pass_as_their_kind(value, kind, expected) -> None:
+    got = check_number(FILE, "a.b", value, kind, 0, 10)
+    assert got == expected and type(got) is kind
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "problem"),
+    [
+        ("0.5", float, "got the string '0.5': write it without quotes"),
+        ("big", float, "got the string 'big'"),
+        (True, float, "expected a number from 0 to 10 V, got True"),
+        (None, float, "expected a number"),
+        ([1], float, "expected a number"),
+        (2.5, int, "expected an integer from 0 to 10 V, got 2.5"),
+        (11, float, "11 is outside the allowed range: a number from 0 to 10 V"),
+        (-1e-9, float, "outside the allowed range"),
+        (math.nan, float, "outside the allowed range"),
+        (math.inf, float, "outside the allowed range"),
+    ],
+)
+def test_bad_numbers_name_file_key_and_allowed(value, kind, problem) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_number(FILE, "a.b", value, kind, 0, 10, "V")
+    assert str(info.value).startswith("station.yaml: a.b: "), info.value
+    assert problem in str(info.value), info.value
+
+
+def test_unknown_key_suggests_the_closest_allowed_one() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_keys(FILE, "safety", {"max_bais": 1}, ["max_bias", "max_temperature"])
+    assert str(info.value) == (
+        "station.yaml: safety.max_bais: unknown key; did you mean 'max_bias'? "
+        "allowed: max_bias, max_temperature"
+    )
+
+
+def test_unknown_key_without_a_close_one_lists_the_allowed() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_keys(FILE, "", {"magnets": {}}, ["clock", "instruments"])
+    assert str(info.value) == "station.yaml: magnets: unknown key; allowed: clock, instruments"
+
+
+def test_check_keys_wants_a_mapping() -> None:
+    with pytest.raises(ConfigError, match="clock: expected a mapping, got list"):
+        check_keys(FILE, "clock", [1], ["speedup"])
+    assert check_keys(FILE, "clock", {"speedup": 1}, ["speedup"]) == {"speedup": 1}
+
+
+def test_one_speedup_range() -> None:
+    low, high = SPEEDUP_RANGE
+    assert low == 1.0 and high == 1e6
+    assert check_speedup(FILE, "clock.speedup", 1000) == 1000.0
+    for bad in (0, 0.5, 2e6, "1000"):
+        with pytest.raises(ConfigError, match=r"clock\.speedup"):
+            check_speedup(FILE, "clock.speedup", bad)
+
+
+def test_read_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match=r"x.yaml: \(file\): not valid YAML"):
+        read_yaml(path)
+    path.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="expected a YAML mapping"):
+        read_yaml(path)
+    path.write_text("a: 1\n")
+    assert read_yaml(path) == ({"a": 1}, "a: 1\n")
