@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from andreev.config.station import StationConfig
 
 
-def add_info(sub: argparse._SubParsersAction) -> None:
+def add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``info`` command to the sub-command parsers ``sub``."""
     p = sub.add_parser(
         "info",

@@ -9,7 +9,7 @@ from pathlib import Path
 from andreev.cli.common import DEFAULT_SIM_CONFIG
 
 
-def add_sim(sub: argparse._SubParsersAction) -> None:
+def add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sim`` command to the sub-command parsers ``sub``."""
     p = sub.add_parser(
         "sim",

@@ -108,7 +108,7 @@ def check_safety_section(path: Path, section: Any) -> SafetyLimits:
     keys); ConfigError for an unknown key, a value out of range, or a minimum feedback
     bias not below the maximum bias."""
     check_keys(path, "safety", section, SAFETY_RANGES)
-    values = {
+    values: dict[str, Any] = {
         key: check_number(path, f"safety.{key}", value, *SAFETY_RANGES[key])
         for key, value in section.items()
     }

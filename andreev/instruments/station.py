@@ -110,7 +110,8 @@ def describe_instrument(name: str, instrument: Any) -> list[str]:
         if not isinstance(target, ParameterBase):
             continue
         value = target.get()
-        unit = f" {target.unit}" if getattr(target, "unit", "") else ""
+        unit_name = getattr(target, "unit", "")
+        unit = f" {unit_name}" if unit_name else ""
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
         lines.append(f"  {path}: {shown}{unit}")
     if hasattr(instrument, "modulation_rms"):

@@ -53,8 +53,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    previous: dict[int, Any] = {}
-    signals = [signal.SIGINT]
+    previous: dict[signal.Signals, Any] = {}
+    signals: list[signal.Signals] = [signal.SIGINT]
     if hasattr(signal, "SIGTERM"):
         signals.append(signal.SIGTERM)
     if hasattr(signal, "SIGBREAK"):  # Windows console Ctrl-Break
