@@ -1,6 +1,6 @@
 """Storage throughput: time per durable write_sweep (flush + fsync) and load time.
 
-Run: /tmp/venv/bin/python benchmarks/storage.py [n_outer n_setpoint n_bias]
+Run: python benchmarks/storage.py [n_outer n_setpoint n_bias] (from the repository root)
 Prints figures only; nothing is asserted.
 """
 

@@ -20,6 +20,7 @@ from andreev.storage.results import ResultGroup, read_analysis, write_analysis
 from andreev.storage.schema import (
     EXIT_STATUSES,
     FINISHED,
+    FIXED_AXES,
     PER_SWEEP,
     SIGNALS,
     STATUS_NAMES,
@@ -29,6 +30,7 @@ from andreev.storage.writer import RunWriter
 __all__ = [
     "EXIT_STATUSES",
     "FINISHED",
+    "FIXED_AXES",
     "PER_SWEEP",
     "SIGNALS",
     "STATUS_NAMES",

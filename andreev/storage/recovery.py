@@ -117,6 +117,7 @@ class WriterLock:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def release(self) -> None:
+        """Remove the lock file and drop the lock (idempotent)."""
         if self._fh is None:
             return
         if sys.platform != "win32":
@@ -147,6 +148,10 @@ def rebuild(path: Path) -> None:
 
 
 def open_rw(path: Path) -> h5py.File:
+    """Open a run for read/write; rebuild it first when a dead writer's flags refuse that.
+
+    Call only with the :class:`WriterLock` held: then the flags cannot be a live writer's.
+    """
     try:
         return h5py.File(path, "r+", libver="latest")
     except OSError as exc:
