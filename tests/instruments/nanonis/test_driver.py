@@ -22,7 +22,7 @@ from andreev.instruments.nanonis import (
     NanonisTransport,
     decade_length,
 )
-from andreev.instruments.nanonis_codec import command
+from andreev.instruments.nanonis.codec import command
 from andreev.instruments.safety import SafetyError, SafetyLimits
 from andreev.sim.fridge import SimFridge
 from andreev.sim.junction import JunctionParams
