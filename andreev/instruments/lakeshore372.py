@@ -43,7 +43,8 @@ from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import (
 from qcodes.parameters import Group, GroupParameter, Parameter
 
 from andreev.clock import REAL_TIME, Clock
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.errors import SafetyError
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
 __all__ = [
@@ -52,6 +53,9 @@ __all__ = [
     "LakeshoreModel372Channel",
     "LakeshoreModel372Output",
     "SettlingTrace",
+    "band_for",
+    "check_temperature_setpoint",
+    "setpoint_problem",
     "validate_bands",
 ]
 
@@ -139,6 +143,52 @@ def validate_bands(bands: Iterable[Mapping[str, Any] | HeaterBand]) -> tuple[Hea
     return tuple(parsed)
 
 
+def band_for(temperature: float, bands: Sequence[HeaterBand]) -> HeaterBand:
+    """The band of ``bands`` (sorted, :func:`validate_bands`) that covers ``temperature``
+    (K): the lowest ``upper`` ≥ T. ValueError when none does or there are none."""
+    if not bands:
+        raise ValueError("no heater bands configured and the ZONE table is empty")
+    for band in bands:
+        if temperature <= band.upper:
+            return band
+    raise ValueError(
+        f"no heater band covers {temperature:g} K (highest band ends at {bands[-1].upper:g} K)"
+    )
+
+
+def check_temperature_setpoint(
+    temperature: float, bands: Sequence[HeaterBand] | None, safety: SafetyLimits
+) -> HeaterBand | None:
+    """The checks :meth:`LakeshoreModel372.set_temperature` makes before its first write:
+    ``temperature`` (K) ≤ safety.max_temperature, and the heater range of the band that
+    covers it ≤ safety.max_heater_range (SafetyError); a band must cover it (ValueError).
+    With ``bands`` None (the instrument's ZONE table, unknown without it) only the
+    temperature is checked. Returns the band, or None."""
+    safety.check_temperature(temperature)
+    if bands is None:
+        return None
+    band = band_for(temperature, bands)
+    safety.check_heater_range(band.range)
+    return band
+
+
+def setpoint_problem(
+    temperature: float,
+    bands: Iterable[Mapping[str, Any] | HeaterBand] | None,
+    safety: SafetyLimits,
+) -> str | None:
+    """Why :meth:`LakeshoreModel372.set_temperature` would refuse ``temperature`` (K) with
+    these ``bands`` (as in the station file) and limits, or None: the dry run's form of
+    :func:`check_temperature_setpoint`."""
+    try:
+        check_temperature_setpoint(
+            temperature, None if bands is None else validate_bands(bands), safety
+        )
+    except (SafetyError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 # -- settling trace -------------------------------------------------------------------
 
 
@@ -185,6 +235,76 @@ def _fit_slope(t: np.ndarray, y: np.ndarray) -> float:
     tc = t - t.mean()
     denom = float(np.dot(tc, tc))
     return float(np.dot(tc, y - y.mean()) / denom) if denom > 0 else math.inf
+
+
+@dataclass
+class _Watch:
+    """The readings of one :meth:`LakeshoreModel372.wait_until_stable` and the stability
+    criterion over them (K, world s since the wait started)."""
+
+    setpoint: float
+    tolerance: float
+    max_rate: float
+    hold_time: float
+    window: float
+    t: list[float] = field(default_factory=list)
+    temperature: list[float] = field(default_factory=list)
+    heater: list[float] = field(default_factory=list)
+    status: list[int] = field(default_factory=list)
+    rate: list[float] = field(default_factory=list)
+    good_since: float | None = None
+
+    def add(self, now: float, temperature: float, heater: float, status: int) -> bool:
+        """Record a reading at ``now``; True once the criterion held for hold_time."""
+        self.t.append(now)
+        self.temperature.append(temperature)
+        self.heater.append(heater)
+        self.status.append(status)
+        rate = self._rate(now)
+        self.rate.append(rate)
+        good = (
+            abs(temperature - self.setpoint) <= self.tolerance
+            and abs(rate) <= self.max_rate
+            and status == 0
+        )
+        if not good:
+            self.good_since = None
+            return False
+        if self.good_since is None:
+            self.good_since = now
+        return now - self.good_since >= self.hold_time
+
+    def _rate(self, now: float) -> float:
+        """dT/dt (K/s) fitted over the last ``window``; inf until it holds 3 readings
+        spanning half the window."""
+        t_arr = np.asarray(self.t)
+        recent = t_arr >= now - self.window
+        if recent.sum() >= 3 and now - t_arr[recent][0] >= 0.5 * self.window:
+            return _fit_slope(t_arr[recent], np.asarray(self.temperature)[recent])
+        return math.inf
+
+    def timeout_reason(self) -> str:
+        """The reason of a wait that ran out of time, with the last reading."""
+        return (
+            f"timeout: not stable at {self.setpoint:g} K after {self.t[-1]:.4g} s "
+            f"(last T {self.temperature[-1]:.6g} K, dT/dt {self.rate[-1]:.3g} K/s, "
+            f"RDGST {self.status[-1]})"
+        )
+
+    def trace(self, stable: bool, reason: str) -> SettlingTrace:
+        """The :class:`SettlingTrace` of the readings so far."""
+        return SettlingTrace(
+            t=np.asarray(self.t, dtype=float),
+            temperature=np.asarray(self.temperature, dtype=float),
+            heater=np.asarray(self.heater, dtype=float),
+            status=np.asarray(self.status, dtype=int),
+            stable=stable,
+            reason=reason,
+            setpoint=float(self.setpoint),
+            tolerance=self.tolerance,
+            max_rate=self.max_rate,
+            rate=np.asarray(self.rate, dtype=float),
+        )
 
 
 # -- qcodes channels -------------------------------------------------------------------
@@ -318,7 +438,8 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
     Args:
         name: qcodes instrument name.
         address: VISA resource, e.g. ``TCPIP0::host::7777::SOCKET`` or ``ASRL3::INSTR``.
-        safety: hard limits (max_temperature K, max_heater_range) checked before writes.
+        safety: hard limits (max_temperature K, max_heater_range) checked before writes
+            (default :data:`~andreev.instruments.safety.DEFAULT_LIMITS`).
         clock: world clock for all waits (default: real time).
         bands: heater bands ``[{upper K, range, P, I, D}, …]`` (validated and sorted);
             None: :meth:`apply_band` uses the instrument's ZONE table.
@@ -342,7 +463,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         name: str,
         address: str,
         *,
-        safety: SafetyLimits | None = None,
+        safety: SafetyLimits = DEFAULT_LIMITS,
         clock: Clock | None = None,
         bands: Sequence[Mapping[str, Any] | HeaterBand] | None = None,
         sample_channel: str | int = "A",
@@ -353,8 +474,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         self.clock = clock if clock is not None else REAL_TIME
         self.bands: tuple[HeaterBand, ...] | None = None if bands is None else validate_bands(bands)
         self._sample_channel_name = self._channel_name(sample_channel)
-        if safety is not None:
-            safety.check_heater_range(safe_heater_range)
+        safety.check_heater_range(safe_heater_range)
         self.safe_heater_range = int(safe_heater_range)
         super().__init__(name, address, **kwargs)
         for output_name, index in (
@@ -422,8 +542,6 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
     def _guard(self, line: str) -> None:
         """Raise SafetyError if ``line`` would set an unsafe sample-heater range or
         setpoint; called for every line before it is sent."""
-        if self.safety is None:
-            return
         for command in line.split(";"):
             match = _COMMAND_RE.match(command)
             if match is None:
@@ -484,9 +602,8 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             raise ValueError("no bands configured")
         if len(table) > N_ZONES:
             raise ValueError(f"the ZONE table holds {N_ZONES} bands, got {len(table)}")
-        if self.safety is not None:
-            for band in table:
-                self.safety.check_heater_range(band.range)
+        for band in table:
+            self.safety.check_heater_range(band.range)
         rows = list(table) + [table[-1]] * (N_ZONES - len(table))
         for zone, band in enumerate(rows, start=1):
             self.write(
@@ -502,16 +619,14 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         Raises:
             ValueError: no band covers ``temperature`` or none is configured.
         """
-        bands = self.bands if self.bands is not None else self.read_zones()
-        if not bands:
-            raise ValueError(f"{self.name}: no heater bands configured and the ZONE table is empty")
-        for band in bands:
-            if temperature <= band.upper:
-                return band
-        raise ValueError(
-            f"{self.name}: no heater band covers {temperature:g} K "
-            f"(highest band ends at {bands[-1].upper:g} K)"
-        )
+        try:
+            return band_for(temperature, self._bands())
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
+
+    def _bands(self) -> tuple[HeaterBand, ...]:
+        """The configured bands, else the instrument's ZONE table."""
+        return self.bands if self.bands is not None else self.read_zones()
 
     def _set_range(self, heater_range: int) -> None:
         heater = self.sample_heater
@@ -524,23 +639,28 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         Returns the band applied.
         """
         band = self.band_for(temperature)
-        if self.safety is not None:
-            self.safety.check_heater_range(band.range)
+        self.safety.check_heater_range(band.range)
         self.sample_heater.pid_group.set_parameters({"P": band.P, "I": band.I, "D": band.D})
         self._set_range(band.range)
         return band
+
+    def sample_temperature(self) -> float:
+        """The sample thermometer's reading (K)."""
+        return float(self.sample.temperature())
 
     def set_temperature(self, temperature: float) -> HeaterBand:
         """Regulate the sample at ``temperature`` (K).
 
         Checks ``temperature`` ≤ safety.max_temperature and the band's heater range ≤
-        safety.max_heater_range before any write; then puts the sample heater in
-        closed loop on the sample channel (``OUTMODE`` only if it differs), writes ``SETP``,
-        then the band's PID and ``RANGE`` (:meth:`apply_band`). Returns the band used.
+        safety.max_heater_range before any write (:func:`check_temperature_setpoint`);
+        then puts the sample heater in closed loop on the sample channel (``OUTMODE``
+        only if it differs), writes ``SETP``, then the band's PID and ``RANGE``
+        (:meth:`apply_band`). Returns the band used.
         """
-        if self.safety is not None:  # both checks before the first write (OUTMODE)
-            self.safety.check_temperature(temperature)
-            self.safety.check_heater_range(self.band_for(temperature).range)
+        try:  # every check before the first write (OUTMODE)
+            check_temperature_setpoint(temperature, self._bands(), self.safety)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
         heater = self.sample_heater
         heater.output_group.update()
         wanted_input = _parse_input_channel(self.sample_channel_id)
@@ -559,8 +679,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         The setpoint and control mode are left alone.
         """
         target = self.safe_heater_range if heater_range is None else int(heater_range)
-        if self.safety is not None:
-            self.safety.check_heater_range(target)
+        self.safety.check_heater_range(target)
         self._set_range(target)
 
     # -- waiting ---------------------------------------------------------------------
@@ -615,67 +734,34 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         if not (hold_time >= 0 and timeout > 0 and poll > 0):
             raise ValueError("hold_time >= 0, timeout > 0 and poll > 0 are required")
         tol = default_tolerance(setpoint) if tolerance is None else float(tolerance)
-        span = max(hold_time / 2, 3 * poll) if window is None else float(window)
-        rate_limit = (tol / max(hold_time, poll)) if max_rate is None else float(max_rate)
-        channel = self.sample
+        watch = _Watch(
+            setpoint=float(setpoint),
+            tolerance=tol,
+            max_rate=(tol / max(hold_time, poll)) if max_rate is None else float(max_rate),
+            hold_time=hold_time,
+            window=max(hold_time / 2, 3 * poll) if window is None else float(window),
+        )
         t0 = self.clock.now()
-        ts: list[float] = []
-        temps: list[float] = []
-        heats: list[float] = []
-        stats: list[int] = []
-        rates: list[float] = []
-        good_since: float | None = None
         read_time = 0.0  # world s one reading takes (decaying maximum)
-        stable, reason = False, ""
         while True:
             if should_stop is not None and should_stop():
-                reason = "aborted"
-                break
+                return watch.trace(False, "aborted")
             started = self.clock.now()
-            temp = float(channel.temperature())
-            heat = float(self.sample_heater.output())
-            status = int(channel.status_bits())
+            reading = self._read_sample()
             finished = self.clock.now()
             read_time = max(finished - started, 0.5 * read_time)
             now = finished - t0
-            ts.append(now)
-            temps.append(temp)
-            heats.append(heat)
-            stats.append(status)
-            t_arr = np.asarray(ts)
-            recent = t_arr >= now - span
-            if recent.sum() >= 3 and now - t_arr[recent][0] >= 0.5 * span:
-                rate = _fit_slope(t_arr[recent], np.asarray(temps)[recent])
-            else:
-                rate = math.inf
-            rates.append(rate)
-            good = abs(temp - setpoint) <= tol and abs(rate) <= rate_limit and status == 0
-            if good:
-                good_since = now if good_since is None else good_since
-                if now - good_since >= hold_time:
-                    stable, reason = True, "stable"
-                    break
-            else:
-                good_since = None
+            if watch.add(now, *reading):
+                return watch.trace(True, "stable")
             remaining = timeout - now
             if remaining <= read_time:  # another reading would end after the timeout
-                reason = (
-                    f"timeout: not stable at {setpoint:g} K after {now:.4g} s "
-                    f"(last T {temp:.6g} K, dT/dt {rate:.3g} K/s, RDGST {status})"
-                )
-                break
+                return watch.trace(False, watch.timeout_reason())
             if self._sleep(min(poll, remaining - read_time), should_stop):
-                reason = "aborted"
-                break
-        return SettlingTrace(
-            t=np.asarray(ts, dtype=float),
-            temperature=np.asarray(temps, dtype=float),
-            heater=np.asarray(heats, dtype=float),
-            status=np.asarray(stats, dtype=int),
-            stable=stable,
-            reason=reason,
-            setpoint=float(setpoint),
-            tolerance=tol,
-            max_rate=rate_limit,
-            rate=np.asarray(rates, dtype=float),
-        )
+                return watch.trace(False, "aborted")
+
+    def _read_sample(self) -> tuple[float, float, int]:
+        """One reading: sample temperature (K), sample heater (% of range), RDGST bits."""
+        channel = self.sample
+        temperature = float(channel.temperature())
+        heater = float(self.sample_heater.output())
+        return temperature, heater, int(channel.status_bits())

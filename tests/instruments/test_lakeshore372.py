@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from andreev.errors import SafetyError
 from andreev.instruments.lakeshore372 import (
     HeaterBand,
     LakeshoreModel372,
@@ -14,7 +15,7 @@ from andreev.instruments.lakeshore372 import (
     default_tolerance,
     validate_bands,
 )
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.instruments.safety import SafetyLimits
 from andreev.instruments.visa_reconnect import InstrumentTimeoutError
 
 from .conftest import station_bands, sync

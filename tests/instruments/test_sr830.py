@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.errors import SafetyError
+from andreev.instruments.safety import SafetyLimits
 from andreev.instruments.sr830 import SR830, settle_time_constants
 from andreev.instruments.visa_reconnect import InstrumentTimeoutError
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from andreev.clock import Clock
+from andreev.errors import SafetyError
 from andreev.instruments.nanonis import (
     ApproachError,
     NanonisConnectionError,
@@ -23,7 +24,7 @@ from andreev.instruments.nanonis import (
     decade_length,
 )
 from andreev.instruments.nanonis.codec import command
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.instruments.safety import SafetyLimits
 from andreev.sim.fridge import SimFridge
 from andreev.sim.junction import JunctionParams
 from andreev.sim.world import SimConfig, World
