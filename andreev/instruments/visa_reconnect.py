@@ -35,6 +35,8 @@ import pyvisa.constants as vi_const
 from pyvisa.errors import VisaIOError
 from qcodes.utils import DelayedKeyboardInterrupt
 
+from andreev.errors import InstrumentError
+
 __all__ = ["InstrumentConnectionError", "InstrumentTimeoutError", "ReconnectingVisaMixin"]
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,11 @@ _LOST_CONNECTION_CODES = {
 }
 
 
-class InstrumentTimeoutError(TimeoutError):
+class InstrumentTimeoutError(InstrumentError, TimeoutError):
     """The instrument did not answer a query within the VISA timeout."""
 
 
-class InstrumentConnectionError(ConnectionError):
+class InstrumentConnectionError(InstrumentError, ConnectionError):
     """The connection to the instrument was lost and could not be re-established."""
 
 
@@ -67,6 +69,10 @@ class ReconnectingVisaMixin:
     """
 
     reconnect_count: int = 0
+
+    # provided by the qcodes VisaInstrument the mixin goes in front of
+    name: str
+    _visa_handle: pyvisa.resources.MessageBasedResource
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -115,7 +121,8 @@ class ReconnectingVisaMixin:
         sock = self._socket()
         if sock is None:
             return
-        session = self._visa_handle.visalib.sessions.get(self._visa_handle.session)
+        sessions = getattr(self._visa_handle.visalib, "sessions", {})
+        session = sessions.get(self._visa_handle.session)
         if getattr(session, "_pending_buffer", None):
             return
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
