@@ -21,7 +21,7 @@ from andreev.instruments.lakeshore372 import (
 from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import InstrumentTimeoutError
 
-from .conftest import station_bands, sync
+from ..conftest import station_bands, sync
 
 pytestmark = pytest.mark.filterwarnings("ignore::qcodes.utils.QCoDeSDeprecationWarning")
 

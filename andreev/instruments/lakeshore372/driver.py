@@ -25,411 +25,43 @@ All temperatures in K, times in world seconds on ``clock``.
 from __future__ import annotations
 
 import logging
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 import qcodes.validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372 as _StockModel372
-from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import (
-    LakeshoreModel372Channel as _StockChannel,
-)
-from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import (
-    LakeshoreModel372Output as _StockOutput,
-)
-from qcodes.parameters import Group, GroupParameter, Parameter
+from qcodes.parameters import Group, GroupParameter
 
 from andreev.clock import REAL_TIME, Clock
 from andreev.errors import SafetyError
+from andreev.instruments.lakeshore372.bands import (
+    MAX_SAMPLE_RANGE,
+    HeaterBand,
+    band_for,
+    check_temperature_setpoint,
+    validate_bands,
+)
+from andreev.instruments.lakeshore372.channels import (
+    LakeshoreModel372Channel,
+    LakeshoreModel372Output,
+    parse_input_channel,
+)
+from andreev.instruments.lakeshore372.settling import (
+    SettlingTrace,
+    StabilityWatch,
+    default_tolerance,
+)
 from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
-__all__ = [
-    "HeaterBand",
-    "LakeshoreModel372",
-    "LakeshoreModel372Channel",
-    "LakeshoreModel372Output",
-    "SettlingTrace",
-    "band_for",
-    "check_temperature_setpoint",
-    "setpoint_problem",
-    "validate_bands",
-]
+__all__ = ["N_ZONES", "SAMPLE_HEATER", "LakeshoreModel372"]
 
 log = logging.getLogger(__name__)
 
 SAMPLE_HEATER = 0
 N_ZONES = 10
-_MAX_SAMPLE_RANGE = 8
 _COMMAND_RE = re.compile(r"^\s*([A-Za-z*]+\??)\s*(.*)$")
-
-
-# -- heater bands -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class HeaterBand:
-    """Sample-heater range and PID used for setpoints up to ``upper`` (K, inclusive).
-
-    Attributes:
-        upper: upper edge of the band (K).
-        range: sample-heater range index 1–8 (1 = 31.6 µA … 8 = 100 mA).
-        P: proportional gain (0–1000).
-        I: integral (0–10000).
-        D: derivative (0–2500).
-    """
-
-    upper: float
-    range: int
-    P: float
-    I: float
-    D: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        """The band as ``{upper, range, P, I, D}``."""
-        return {"upper": self.upper, "range": self.range, "P": self.P, "I": self.I, "D": self.D}
-
-
-_BAND_KEYS = ("upper", "range", "P", "I", "D")
-_BAND_LIMITS = {"P": (0.0, 1000.0), "I": (0.0, 10000.0), "D": (0.0, 2500.0)}
-
-
-def _band_from_mapping(item: Mapping[str, Any] | HeaterBand, index: int) -> HeaterBand:
-    if isinstance(item, HeaterBand):
-        item = item.as_dict()
-    if not isinstance(item, Mapping):
-        raise ValueError(f"bands[{index}]: expected a mapping {{upper, range, P, I, D}}")
-    missing = [k for k in _BAND_KEYS if k not in item]
-    extra = [k for k in item if k not in _BAND_KEYS]
-    if missing or extra:
-        raise ValueError(
-            f"bands[{index}]: keys must be exactly {list(_BAND_KEYS)} "
-            f"(missing {missing}, unknown {extra})"
-        )
-    upper = float(item["upper"])
-    if not (math.isfinite(upper) and upper > 0):
-        raise ValueError(f"bands[{index}].upper: must be a positive temperature (K), got {upper}")
-    heater_range = item["range"]
-    if isinstance(heater_range, bool) or int(heater_range) != heater_range:
-        raise ValueError(f"bands[{index}].range: must be an integer 1–8, got {heater_range!r}")
-    heater_range = int(heater_range)
-    if not 1 <= heater_range <= _MAX_SAMPLE_RANGE:
-        raise ValueError(f"bands[{index}].range: must be 1–8, got {heater_range}")
-    gains = {}
-    for key, (low, high) in _BAND_LIMITS.items():
-        value = float(item[key])
-        if not low <= value <= high:
-            raise ValueError(f"bands[{index}].{key}: must be {low:g}–{high:g}, got {value}")
-        gains[key] = value
-    return HeaterBand(upper=upper, range=heater_range, **gains)
-
-
-def validate_bands(bands: Iterable[Mapping[str, Any] | HeaterBand]) -> tuple[HeaterBand, ...]:
-    """Check and sort heater bands (by ``upper``).
-
-    Raises:
-        ValueError: a band is malformed (keys, range 1–8, PID limits) or two bands
-            share an upper edge, or the list is empty.
-    """
-    parsed = sorted(_band_from_mapping(item, i) for i, item in enumerate(bands))
-    if not parsed:
-        raise ValueError("bands: at least one band is needed")
-    uppers = [b.upper for b in parsed]
-    if len(set(uppers)) != len(uppers):
-        raise ValueError(f"bands: upper edges must be distinct, got {uppers}")
-    return tuple(parsed)
-
-
-def band_for(temperature: float, bands: Sequence[HeaterBand]) -> HeaterBand:
-    """The band of ``bands`` (sorted, :func:`validate_bands`) that covers ``temperature``
-    (K): the lowest ``upper`` ≥ T. ValueError when none does or there are none."""
-    if not bands:
-        raise ValueError("no heater bands configured and the ZONE table is empty")
-    for band in bands:
-        if temperature <= band.upper:
-            return band
-    raise ValueError(
-        f"no heater band covers {temperature:g} K (highest band ends at {bands[-1].upper:g} K)"
-    )
-
-
-def check_temperature_setpoint(
-    temperature: float, bands: Sequence[HeaterBand] | None, safety: SafetyLimits
-) -> HeaterBand | None:
-    """The checks :meth:`LakeshoreModel372.set_temperature` makes before its first write:
-    ``temperature`` (K) ≤ safety.max_temperature, and the heater range of the band that
-    covers it ≤ safety.max_heater_range (SafetyError); a band must cover it (ValueError).
-    With ``bands`` None (the instrument's ZONE table, unknown without it) only the
-    temperature is checked. Returns the band, or None."""
-    safety.check_temperature(temperature)
-    if bands is None:
-        return None
-    band = band_for(temperature, bands)
-    safety.check_heater_range(band.range)
-    return band
-
-
-def setpoint_problem(
-    temperature: float,
-    bands: Iterable[Mapping[str, Any] | HeaterBand] | None,
-    safety: SafetyLimits,
-) -> str | None:
-    """Why :meth:`LakeshoreModel372.set_temperature` would refuse ``temperature`` (K) with
-    these ``bands`` (as in the station file) and limits, or None: the dry run's form of
-    :func:`check_temperature_setpoint`."""
-    try:
-        check_temperature_setpoint(
-            temperature, None if bands is None else validate_bands(bands), safety
-        )
-    except (SafetyError, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-# -- settling trace -------------------------------------------------------------------
-
-
-@dataclass
-class SettlingTrace:
-    """What :meth:`LakeshoreModel372.wait_until_stable` saw.
-
-    Attributes:
-        t: world seconds since the wait started (s).
-        temperature: sample temperature (K).
-        heater: sample-heater output (% of range).
-        status: ``RDGST?`` bits of the sample channel.
-        stable: True if the stability criterion was met.
-        reason: why the wait ended ("stable", "timeout: …", "aborted").
-        setpoint: the target temperature (K).
-        tolerance: the |T − T_set| tolerance used (K).
-        max_rate: the |dT/dt| limit used (K/s).
-    """
-
-    t: np.ndarray
-    temperature: np.ndarray
-    heater: np.ndarray
-    status: np.ndarray
-    stable: bool
-    reason: str
-    setpoint: float
-    tolerance: float
-    max_rate: float
-    rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @property
-    def elapsed(self) -> float:
-        """World seconds the wait took (s)."""
-        return float(self.t[-1]) if len(self.t) else 0.0
-
-
-def default_tolerance(temperature: float) -> float:
-    """Default stability tolerance |T − T_set| (K): max(0.5 % T, 0.3 mK)."""
-    return max(0.005 * abs(temperature), 0.3e-3)
-
-
-def _fit_slope(t: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope dy/dt."""
-    tc = t - t.mean()
-    denom = float(np.dot(tc, tc))
-    return float(np.dot(tc, y - y.mean()) / denom) if denom > 0 else math.inf
-
-
-@dataclass
-class _Watch:
-    """The readings of one :meth:`LakeshoreModel372.wait_until_stable` and the stability
-    criterion over them (K, world s since the wait started)."""
-
-    setpoint: float
-    tolerance: float
-    max_rate: float
-    hold_time: float
-    window: float
-    t: list[float] = field(default_factory=list)
-    temperature: list[float] = field(default_factory=list)
-    heater: list[float] = field(default_factory=list)
-    status: list[int] = field(default_factory=list)
-    rate: list[float] = field(default_factory=list)
-    good_since: float | None = None
-
-    def add(self, now: float, temperature: float, heater: float, status: int) -> bool:
-        """Record a reading at ``now``; True once the criterion held for hold_time."""
-        self.t.append(now)
-        self.temperature.append(temperature)
-        self.heater.append(heater)
-        self.status.append(status)
-        rate = self._rate(now)
-        self.rate.append(rate)
-        good = (
-            abs(temperature - self.setpoint) <= self.tolerance
-            and abs(rate) <= self.max_rate
-            and status == 0
-        )
-        if not good:
-            self.good_since = None
-            return False
-        if self.good_since is None:
-            self.good_since = now
-        return now - self.good_since >= self.hold_time
-
-    def _rate(self, now: float) -> float:
-        """dT/dt (K/s) fitted over the last ``window``; inf until it holds 3 readings
-        spanning half the window."""
-        t_arr = np.asarray(self.t)
-        recent = t_arr >= now - self.window
-        if recent.sum() >= 3 and now - t_arr[recent][0] >= 0.5 * self.window:
-            return _fit_slope(t_arr[recent], np.asarray(self.temperature)[recent])
-        return math.inf
-
-    def timeout_reason(self) -> str:
-        """The reason of a wait that ran out of time, with the last reading."""
-        return (
-            f"timeout: not stable at {self.setpoint:g} K after {self.t[-1]:.4g} s "
-            f"(last T {self.temperature[-1]:.6g} K, dT/dt {self.rate[-1]:.3g} K/s, "
-            f"RDGST {self.status[-1]})"
-        )
-
-    def trace(self, stable: bool, reason: str) -> SettlingTrace:
-        """The :class:`SettlingTrace` of the readings so far."""
-        return SettlingTrace(
-            t=np.asarray(self.t, dtype=float),
-            temperature=np.asarray(self.temperature, dtype=float),
-            heater=np.asarray(self.heater, dtype=float),
-            status=np.asarray(self.status, dtype=int),
-            stable=stable,
-            reason=reason,
-            setpoint=float(self.setpoint),
-            tolerance=self.tolerance,
-            max_rate=self.max_rate,
-            rate=np.asarray(self.rate, dtype=float),
-        )
-
-
-# -- qcodes channels -------------------------------------------------------------------
-
-
-def _parse_input_channel(raw: str | int) -> int | str:
-    text = str(raw).strip().strip('"')
-    if text.upper() == "A":
-        return "A"
-    return int(float(text))
-
-
-class LakeshoreModel372Channel(_StockChannel):
-    """A sensor channel (1–16 or the control input ``A``) with ``status_bits``."""
-
-    def __init__(self, parent: Any, name: str, channel: str, **kwargs: Any) -> None:
-        super().__init__(parent, name, channel, **kwargs)
-        self.status_bits: Parameter = self.add_parameter(
-            "status_bits",
-            get_cmd=f"RDGST? {self._channel}",
-            get_parser=int,
-            label="Reading status bits",
-            docstring="RDGST? as an int: 1 CS OVL, 2 VCM OVL, 4 VMIX OVL, 8 VDIF OVL, "
-            "16 R.OVER, 32 R.UNDER, 64 T.OVER, 128 T.UNDER; 0 = valid reading.",
-        )
-        """RDGST? as an int (0 = valid reading)."""
-        # stock qcodes passes Strings(15), i.e. a *minimum* length of 15; the 372 takes
-        # names of at most 15 characters
-        self.sensor_name.vals = vals.Strings(0, 15)
-
-    @property
-    def channel_id(self) -> str:
-        """The channel as the instrument names it ("1"…"16" or "A")."""
-        return self._channel
-
-
-class LakeshoreModel372Output(_StockOutput):
-    """A heater output; control input may be 1–16 or ``A``; HTRSET in the 372 form.
-
-    ``output_heater_resistance`` (Ω), ``output_max_current`` (0 user, 1 0.45 A,
-    2 0.63 A; warm-up heater only, 0 for the others), ``output_max_user_current`` (A)
-    and ``output_display`` ("current"/"power") form the group
-    ``HTRSET <out>,<resistance>,<max current>,<max user current>,<1|2>``; the stock
-    336-only ``output_type`` is removed.
-    """
-
-    _input_channel_parameter_kwargs: ClassVar[dict[str, Any]] = {
-        "get_parser": _parse_input_channel,
-        "vals": vals.MultiType(vals.Ints(1, 16), vals.Enum("A")),
-    }
-
-    def __init__(self, parent: Any, output_name: str, output_index: int, **kwargs: Any) -> None:
-        super().__init__(parent, output_name, output_index, **kwargs)
-        # The stock setpoint sleeps 0.5 s wall after each SETP (a read-back may show the
-        # old value); we never read it back at once, and waits belong on the world clock.
-        self.setpoint.post_delay = 0
-        self.setpoint.vals = vals.Numbers(0, 400)
-        for stale in (
-            "output_type",
-            "output_heater_resistance",
-            "output_max_current",
-            "output_max_user_current",
-            "output_display",
-        ):
-            self.remove_parameter(stale)
-        self.output_heater_resistance: GroupParameter = self.add_parameter(
-            "output_heater_resistance",
-            label="Heater resistance",
-            unit="Ohm",
-            vals=vals.Numbers(1, 2000),
-            set_parser=lambda v: f"{float(v):g}",
-            get_parser=float,
-            parameter_class=GroupParameter,
-        )
-        """Heater resistance (Ω; sample heater 1–2000 Ω, warm-up 25 or 50 Ω)."""
-        self.output_max_current: GroupParameter = self.add_parameter(
-            "output_max_current",
-            label="Max current setting",
-            vals=vals.Ints(0, 2),
-            get_parser=lambda v: int(float(v)),
-            parameter_class=GroupParameter,
-        )
-        """Max current (warm-up heater: 0 user, 1 0.45 A, 2 0.63 A; 0 otherwise)."""
-        self.output_max_user_current: GroupParameter = self.add_parameter(
-            "output_max_user_current",
-            label="Max user current",
-            unit="A",
-            vals=vals.Numbers(0, 0.63),
-            set_parser=lambda v: f"{float(v):g}",
-            get_parser=float,
-            parameter_class=GroupParameter,
-        )
-        """Max user current (A; warm-up heater only, 0 otherwise)."""
-        self.output_display: GroupParameter = self.add_parameter(
-            "output_display",
-            label="Heater display",
-            val_mapping={"current": 1, "power": 2},
-            parameter_class=GroupParameter,
-        )
-        """Heater output display: current or power."""
-        self.heater_group = Group(
-            [
-                self.output_heater_resistance,
-                self.output_max_current,
-                self.output_max_user_current,
-                self.output_display,
-            ],
-            set_cmd=f"HTRSET {output_index},{{output_heater_resistance}},"
-            f"{{output_max_current}},{{output_max_user_current}},{{output_display}}",
-            get_cmd=f"HTRSET? {output_index}",
-        )
-
-    def configure_heater(self, resistance: float, display: str = "current") -> None:
-        """Write ``HTRSET <out>,<resistance>,0,0,<1|2>`` in one command (Ω)."""
-        self.heater_group.set_parameters(
-            {
-                "output_heater_resistance": resistance,
-                "output_max_current": 0,
-                "output_max_user_current": 0.0,
-                "output_display": display,
-            }
-        )
-
-
-# -- the instrument --------------------------------------------------------------------
 
 
 class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
@@ -589,7 +221,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             fields = [f.strip() for f in self.ask(f"ZONE? {output},{zone}").split(",")]
             upper, p, i, d = (float(f) for f in fields[:4])
             heater_range = int(float(fields[5]))
-            if upper > 0 and 1 <= heater_range <= _MAX_SAMPLE_RANGE and upper not in bands:
+            if upper > 0 and 1 <= heater_range <= MAX_SAMPLE_RANGE and upper not in bands:
                 bands[upper] = HeaterBand(upper, heater_range, p, i, d)
         return tuple(sorted(bands.values()))
 
@@ -663,7 +295,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             raise ValueError(f"{self.name}: {exc}") from None
         heater = self.sample_heater
         heater.output_group.update()
-        wanted_input = _parse_input_channel(self.sample_channel_id)
+        wanted_input = parse_input_channel(self.sample_channel_id)
         if heater.mode.get_latest() != "closed_loop" or heater.input_channel.get_latest() != (
             wanted_input
         ):
@@ -734,7 +366,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         if not (hold_time >= 0 and timeout > 0 and poll > 0):
             raise ValueError("hold_time >= 0, timeout > 0 and poll > 0 are required")
         tol = default_tolerance(setpoint) if tolerance is None else float(tolerance)
-        watch = _Watch(
+        watch = StabilityWatch(
             setpoint=float(setpoint),
             tolerance=tol,
             max_rate=(tol / max(hold_time, poll)) if max_rate is None else float(max_rate),
