@@ -72,6 +72,7 @@ class ReconnectingVisaMixin:
 
     # provided by the qcodes VisaInstrument the mixin goes in front of
     name: str
+    parameters: dict[str, Any]
     _visa_handle: pyvisa.resources.MessageBasedResource
 
     # -- helpers ---------------------------------------------------------------------
@@ -268,6 +269,22 @@ class ReconnectingVisaMixin:
         response = self._with_reconnect(cmd, action)
         self.visa_log.debug(f"Response: {response}")  # type: ignore[attr-defined]
         return response
+
+    def connect_message(self, idn_param: str = "IDN", begin_time: float | None = None) -> None:
+        """Log (instead of qcodes' print) which instrument answered and how long the
+        connection took: below the command line nothing prints."""
+        idn = {"vendor": None, "model": None, "serial": None, "firmware": None}
+        idn.update(self.parameters[idn_param].get())
+        started = float(begin_time or getattr(self, "_t0", None) or time.time())  # qcodes' t0
+        log.info(
+            "%s: connected to %s %s (serial %s, firmware %s) in %.2f s",
+            self.name,
+            idn["vendor"],
+            idn["model"],
+            idn["serial"],
+            idn["firmware"],
+            time.time() - started,
+        )
 
     def event_status(self) -> int:
         """Read and clear the standard event status register (``*ESR?``), as an int.

@@ -337,3 +337,11 @@ def test_settling_and_modulation_without_an_instrument() -> None:
     check_modulation(10e-6, 1e-3, SafetyLimits())
     with pytest.raises(SafetyError, match="max_bias"):
         check_modulation(0.1, 0.1, SafetyLimits(max_bias=0.1))
+
+
+def test_connecting_logs_instead_of_printing(make_lockin, capsys, caplog) -> None:
+    caplog.set_level("INFO", logger="andreev.instruments.visa_reconnect")
+    lockin = make_lockin()
+    assert capsys.readouterr().out == ""  # below the command line nothing prints
+    assert any("connected to Stanford" in r.getMessage() for r in caplog.records)
+    assert lockin.reconnect_count == 0
