@@ -27,6 +27,8 @@ from scipy import integrate, special
 E_CHARGE = 1.602176634e-19  # C
 K_B_EV = 8.617333262e-5  # eV/K
 G0 = 7.748091729e-5  # S, conductance quantum 2e^2/h
+HBAR = 1.054571817e-34  # J s, reduced Planck constant
+M_ELECTRON = 9.1093837015e-31  # kg, electron mass
 
 EnergyFunc = Callable[[np.ndarray], np.ndarray]
 
@@ -39,7 +41,9 @@ _MIN_SCALE = 1e-10  # eV; smearing widths below this count as zero
 __all__ = [
     "E_CHARGE",
     "G0",
+    "HBAR",
     "K_B_EV",
+    "M_ELECTRON",
     "FilmModel",
     "andreev_coefficients",
     "bcs_gap",

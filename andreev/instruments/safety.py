@@ -1,16 +1,25 @@
 """Hard safety limits, enforced inside the drivers before anything is written.
 
-A write outside these limits raises :class:`SafetyError` and never reaches the
-instrument, so no procedure can bypass them.
+A write outside these limits raises :class:`~andreev.errors.SafetyError` and never
+reaches the instrument, so no procedure can bypass them. Every driver holds a
+:class:`SafetyLimits`: the station's, or :data:`DEFAULT_LIMITS` — never none.
+
+The dry run (nothing moves) calls the very same ``check_*`` methods the drivers' guards
+call, with the same slack; :func:`problem` turns a refusal into its message:
+
+    problem(limits.check_bias, 0.2)  # -> "bias 0.2 V exceeds safety.max_bias = ±0.1 V"
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from andreev.errors import SafetyError
 
-__all__ = ["DEFAULT_LIMITS", "SafetyError", "SafetyLimits"]
+__all__ = ["DEFAULT_LIMITS", "RELATIVE_SLACK", "SafetyError", "SafetyLimits", "problem"]
 
 #: relative slack on every comparison: values read back over float32 wire formats
 #: (Nanonis) differ from what was set by up to ~6e-8, far below any physical margin
@@ -72,9 +81,30 @@ class SafetyLimits:
                 f"{self.max_heater_range}"
             )
 
+    def check_modulation(self, rms_at_junction: float) -> None:
+        """Raise SafetyError if the peak of a sine modulation of ``rms_at_junction``
+        (V rms at the junction), √2 × rms, exceeds max_bias."""
+        peak = math.sqrt(2.0) * abs(rms_at_junction)
+        if peak > self.max_bias * (1 + RELATIVE_SLACK):
+            raise SafetyError(
+                f"modulation {rms_at_junction:.4g} V rms gives a {peak:.4g} V peak at the "
+                f"junction, above safety.max_bias = {self.max_bias:.4g} V"
+            )
+
     def as_dict(self) -> dict[str, float | int]:
         """The limits as a plain dict (for snapshots and files)."""
         return asdict(self)
 
 
 DEFAULT_LIMITS = SafetyLimits()
+"""The limits a driver uses when it is given none (the documented defaults above)."""
+
+
+def problem(check: Callable[..., None], *args: Any, **kwargs: Any) -> str | None:
+    """Run a check (e.g. ``limits.check_setpoint``) on ``args``: the SafetyError's
+    message when it refuses, None when it passes (for the dry run's list of problems)."""
+    try:
+        check(*args, **kwargs)
+    except SafetyError as exc:
+        return str(exc)
+    return None

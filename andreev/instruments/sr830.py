@@ -1,6 +1,6 @@
 """Stanford Research SR830 lock-in: qcodes' stock driver plus what a dI/dV sweep needs.
 
-Lab wiring (see the team contract): the SR830 sine output (``SLVL``, V rms) goes
+Lab wiring (see ``docs/architecture.md``): the SR830 sine output (``SLVL``, V rms) goes
 through a summing box that divides it by ``1/modulation_divider`` (default 1e-3, i.e.
 1 V rms → 1 mV rms) and adds it to the Nanonis bias; the STM current preamplifier
 (gain G in V/A) feeds input A. The in-phase output therefore is
@@ -29,18 +29,31 @@ from typing import Any
 import numpy as np
 from qcodes.instrument_drivers.stanford_research import SR830 as _StockSR830
 from qcodes.parameters import Parameter
-from qcodes.validators import Validator
+from qcodes.validators import Numbers, Validator
 from scipy.special import gammainccinv
 
 from andreev.clock import REAL_TIME, Clock
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.errors import SafetyError
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
-__all__ = ["SR830", "LegalSensitivity", "settle_time_constants"]
+__all__ = [
+    "AMPLITUDE_RANGE",
+    "SLOPE_POLES",
+    "SR830",
+    "LegalSensitivity",
+    "check_modulation",
+    "filter_settle_time",
+    "modulation_problem",
+    "settle_time_constants",
+]
 
 log = logging.getLogger(__name__)
 
-_SLOPE_TO_POLES = {6: 1, 12: 2, 18: 3, 24: 4}
+#: filter slopes (dB/oct) and the number of RC poles each means
+SLOPE_POLES: dict[int, int] = {6: 1, 12: 2, 18: 3, 24: 4}
+#: the sine output's amplitude range (``SLVL``, V rms)
+AMPLITUDE_RANGE: tuple[float, float] = (0.004, 5.0)
 _LIAS_OVERLOAD_BITS = 0b111  # input/amplifier, filter, output overload
 _LIAS_NAMES = {
     0: "input/amplifier overload",
@@ -69,6 +82,43 @@ def settle_time_constants(poles: int, precision: float = 0.999) -> float:
     if not 0.0 < precision < 1.0:
         raise ValueError(f"precision must be in (0, 1), got {precision}")
     return float(gammainccinv(poles, 1.0 - precision))
+
+
+def filter_settle_time(time_constant: float, slope: int, precision: float = 0.999) -> float:
+    """World seconds for the output filter to settle to ``precision`` after a step:
+    ``time_constant`` (s) × :func:`settle_time_constants` of the ``slope``'s poles
+    (6, 12, 18 or 24 dB/oct; ValueError otherwise)."""
+    try:
+        poles = SLOPE_POLES[int(slope)]
+    except KeyError:
+        raise ValueError(f"filter slope must be one of {sorted(SLOPE_POLES)} dB/oct") from None
+    return settle_time_constants(poles, precision) * float(time_constant)
+
+
+def modulation_problem(rms_at_junction: float, divider: float) -> str | None:
+    """Why the SR830 cannot give ``rms_at_junction`` (V rms at the junction) through a
+    summing box of ``divider`` (junction V per SLVL V): the SLVL needed lies outside
+    :data:`AMPLITUDE_RANGE`. None when it can."""
+    if not divider > 0:
+        return f"modulation_divider must be > 0, got {divider!r}"
+    slvl = float(rms_at_junction) / float(divider)
+    low, high = AMPLITUDE_RANGE
+    if low <= slvl <= high:
+        return None
+    return (
+        f"{rms_at_junction:g} V needs an SR830 amplitude of {slvl:g} V with "
+        f"modulation_divider {divider:g}; the SR830 gives {low:g} … {high:g} V"
+    )
+
+
+def check_modulation(rms_at_junction: float, divider: float, safety: SafetyLimits) -> None:
+    """Everything a modulation of ``rms_at_junction`` (V rms at the junction) must pass
+    before it is set: the SR830's amplitude range (ValueError, :func:`modulation_problem`)
+    and the peak within safety.max_bias (SafetyError, the driver's own guard)."""
+    reason = modulation_problem(rms_at_junction, divider)
+    if reason is not None:
+        raise ValueError(reason)
+    safety.check_modulation(rms_at_junction)
 
 
 class LegalSensitivity(Validator[float]):
@@ -113,8 +163,9 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         name: qcodes instrument name.
         address: VISA resource, e.g. ``GPIB0::8::INSTR`` or
             ``TCPIP0::prologix-host::1234::SOCKET``.
-        safety: hard limits; the modulation peak at the junction
-            (√2 × SLVL × modulation_divider) must stay within ``safety.max_bias``.
+        safety: hard limits (default :data:`~andreev.instruments.safety.DEFAULT_LIMITS`);
+            the modulation peak at the junction (√2 × SLVL × modulation_divider) must
+            stay within ``safety.max_bias``.
         clock: world clock used for all waits (default: real time).
         modulation_divider: junction modulation volts per SLVL volt (summing box).
         **kwargs: forwarded to the qcodes driver (``visalib="@py"``, ``timeout`` …).
@@ -127,7 +178,7 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         name: str,
         address: str,
         *,
-        safety: SafetyLimits | None = None,
+        safety: SafetyLimits = DEFAULT_LIMITS,
         clock: Clock | None = None,
         modulation_divider: float = 1e-3,
         **kwargs: Any,
@@ -153,9 +204,7 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
             val_mapping={"RS232": 0, "GPIB": 1},
         )
         """Interface the instrument replies on (``OUTX``)."""
-        self.sensitivity.docstring = (
-            "Full-scale sensitivity (V, or A in current-input modes); one of 27 values."
-        )
+        self.amplitude.vals = Numbers(*AMPLITUDE_RANGE)
 
     # -- wiring into the stock driver ---------------------------------------------------
 
@@ -193,20 +242,19 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         raise ValueError(f"{s!r} is not a legal SR830 sensitivity")
 
     def _guard(self, cmd: str) -> None:
-        """Refuse a line that would set an unsafe modulation amplitude (SafetyError)."""
-        if self.safety is None:
-            return
+        """Refuse a line that would set an unsafe modulation amplitude (SafetyError):
+        SLVL × modulation_divider through :meth:`SafetyLimits.check_modulation`."""
         for part in cmd.split(";"):
             match = _SLVL_RE.match(part)
             if match is None:
                 continue
-            peak = math.sqrt(2.0) * abs(float(match.group(1))) * self.modulation_divider
-            if peak > self.safety.max_bias:
+            try:
+                self.safety.check_modulation(float(match.group(1)) * self.modulation_divider)
+            except SafetyError as exc:
                 raise SafetyError(
-                    f"{self.name}: SLVL {match.group(1)} V rms gives a {peak:.4g} V peak "
-                    f"modulation at the junction (divider {self.modulation_divider:g}), "
-                    f"above safety.max_bias = {self.safety.max_bias:.4g} V"
-                )
+                    f"{self.name}: refused SLVL {match.group(1)} V rms (modulation_divider "
+                    f"{self.modulation_divider:g}): {exc}"
+                ) from None
 
     # -- measurement helpers ------------------------------------------------------------
 
@@ -215,11 +263,9 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
 
         Reads the time constant (``OFLT?``) and slope (``OFSL?``) from the instrument
         (which may change the time constant itself) and returns x·τ, x from
-        :func:`settle_time_constants`.
+        :func:`settle_time_constants` (:func:`filter_settle_time`).
         """
-        tau = float(self.time_constant())
-        poles = _SLOPE_TO_POLES[int(self.filter_slope())]
-        return settle_time_constants(poles, precision) * tau
+        return filter_settle_time(float(self.time_constant()), int(self.filter_slope()), precision)
 
     def wait_settled(self, precision: float = 0.999) -> float:
         """Sleep :meth:`settle_time` on ``clock``; returns the time waited (s)."""
@@ -295,6 +341,18 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
             changes += 1
             self.clock.sleep(self.settle_time(precision))
             self.lia_status()  # clear bits latched by the range switch transient
+
+    def configure(
+        self, *, frequency: float, modulation_rms: float, time_constant: float, slope: int
+    ) -> None:
+        """Set the reference frequency (Hz), the modulation at the junction (V rms,
+        checked first by :func:`check_modulation`: nothing is written when it fails),
+        the time constant (s, one of the SR830's) and the filter slope (dB/oct)."""
+        check_modulation(modulation_rms, self.modulation_divider, self.safety)
+        self.frequency(float(frequency))
+        self.modulation_rms = float(modulation_rms)
+        self.time_constant(float(time_constant))
+        self.filter_slope(int(slope))
 
     @property
     def modulation_rms(self) -> float:

@@ -35,6 +35,8 @@ import pyvisa.constants as vi_const
 from pyvisa.errors import VisaIOError
 from qcodes.utils import DelayedKeyboardInterrupt
 
+from andreev.errors import InstrumentError
+
 __all__ = ["InstrumentConnectionError", "InstrumentTimeoutError", "ReconnectingVisaMixin"]
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,11 @@ _LOST_CONNECTION_CODES = {
 }
 
 
-class InstrumentTimeoutError(TimeoutError):
+class InstrumentTimeoutError(InstrumentError, TimeoutError):
     """The instrument did not answer a query within the VISA timeout."""
 
 
-class InstrumentConnectionError(ConnectionError):
+class InstrumentConnectionError(InstrumentError, ConnectionError):
     """The connection to the instrument was lost and could not be re-established."""
 
 
@@ -67,6 +69,11 @@ class ReconnectingVisaMixin:
     """
 
     reconnect_count: int = 0
+
+    # provided by the qcodes VisaInstrument the mixin goes in front of
+    name: str
+    parameters: dict[str, Any]
+    _visa_handle: pyvisa.resources.MessageBasedResource
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -115,7 +122,8 @@ class ReconnectingVisaMixin:
         sock = self._socket()
         if sock is None:
             return
-        session = self._visa_handle.visalib.sessions.get(self._visa_handle.session)
+        sessions = getattr(self._visa_handle.visalib, "sessions", {})
+        session = sessions.get(self._visa_handle.session)
         if getattr(session, "_pending_buffer", None):
             return
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -261,6 +269,22 @@ class ReconnectingVisaMixin:
         response = self._with_reconnect(cmd, action)
         self.visa_log.debug(f"Response: {response}")  # type: ignore[attr-defined]
         return response
+
+    def connect_message(self, idn_param: str = "IDN", begin_time: float | None = None) -> None:
+        """Log (instead of qcodes' print) which instrument answered and how long the
+        connection took: below the command line nothing prints."""
+        idn = {"vendor": None, "model": None, "serial": None, "firmware": None}
+        idn.update(self.parameters[idn_param].get())
+        started = float(begin_time or getattr(self, "_t0", None) or time.time())  # qcodes' t0
+        log.info(
+            "%s: connected to %s %s (serial %s, firmware %s) in %.2f s",
+            self.name,
+            idn["vendor"],
+            idn["model"],
+            idn["serial"],
+            idn["firmware"],
+            time.time() - started,
+        )
 
     def event_status(self) -> int:
         """Read and clear the standard event status register (``*ESR?``), as an int.

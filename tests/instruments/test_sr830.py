@@ -8,15 +8,24 @@ import time
 import numpy as np
 import pytest
 
-from andreev.instruments.safety import SafetyError, SafetyLimits
-from andreev.instruments.sr830 import SR830, settle_time_constants
+from andreev.errors import SafetyError
+from andreev.instruments import roles
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
+from andreev.instruments.sr830 import (
+    AMPLITUDE_RANGE,
+    SR830,
+    check_modulation,
+    filter_settle_time,
+    modulation_problem,
+    settle_time_constants,
+)
 from andreev.instruments.visa_reconnect import InstrumentTimeoutError
 
 from .conftest import sync
 
 pytestmark = pytest.mark.filterwarnings("ignore::qcodes.utils.QCoDeSDeprecationWarning")
 
-# PROTOCOLS.md: settling in time constants for 6/12/18/24 dB/oct
+# docs/protocols.md: settling in time constants for 6/12/18/24 dB/oct
 TABLE = {
     0.99: {6: 4.6, 12: 6.6, 18: 8.4, 24: 10.0},
     0.999: {6: 6.9, 12: 9.2, 18: 11.2, 24: 13.1},
@@ -278,3 +287,61 @@ def test_reconnects_when_the_server_closed_between_requests(lockin: SR830, fridg
     lockin.phase(20.0)  # the closed socket is noticed before sending
     assert lockin.phase() == pytest.approx(20.0)
     assert lockin.reconnect_count == 1
+
+
+# ---- the lock-in role -------------------------------------------------------------------
+def test_fills_the_lockin_role_with_default_limits(make_lockin) -> None:
+    lockin = make_lockin()  # no limits given: the documented defaults, never none
+    assert isinstance(lockin, roles.LockIn)
+    assert lockin.safety is DEFAULT_LIMITS
+
+
+def test_configure_sets_everything(lockin: SR830, fridge) -> None:
+    lockin.configure(frequency=313.0, modulation_rms=20e-6, time_constant=0.3, slope=18)
+    sync(lockin)
+    state = fridge.world.lockin
+    assert state.frequency == pytest.approx(313.0)
+    assert state.amplitude == pytest.approx(20e-6 / 1e-3)
+    assert state.time_constant == pytest.approx(0.3)
+    assert state.poles == 3
+    assert lockin.modulation_rms == pytest.approx(20e-6)
+    assert lockin.settle_time(0.999) == pytest.approx(filter_settle_time(0.3, 18, 0.999))
+
+
+@pytest.mark.parametrize(
+    ("rms", "error"),
+    [(1e-6, ValueError), (10e-3, ValueError), (1e-3, SafetyError)],
+)
+def test_configure_checks_before_writing(make_lockin, fridge, rms: float, error: type) -> None:
+    # 1e-6 V needs SLVL 1 mV < 4 mV; 10 mV needs 10 V > 5 V; 1 mV rms is a 1.41 mV
+    # peak, above a 1 mV max_bias
+    lockin = make_lockin(safety=SafetyLimits(max_bias=1e-3, min_feedback_bias=1e-4))
+    server = fridge.servers["lockin"]
+    sync(lockin)
+    server.clear_received()
+    with pytest.raises(error):
+        lockin.configure(frequency=313.0, modulation_rms=rms, time_constant=0.3, slope=18)
+    sync(lockin)
+    assert [c for c in server.received if not c.startswith("*IDN")] == []
+
+
+def test_settling_and_modulation_without_an_instrument() -> None:
+    assert filter_settle_time(2.0, 24, 0.99) == pytest.approx(2.0 * settle_time_constants(4, 0.99))
+    with pytest.raises(ValueError, match="slope"):
+        filter_settle_time(1.0, 9)
+    assert AMPLITUDE_RANGE == (0.004, 5.0)
+    assert modulation_problem(10e-6, 1e-3) is None  # SLVL 10 mV
+    assert "0.004" in str(modulation_problem(1e-6, 1e-3))
+    assert "5" in str(modulation_problem(6e-3, 1e-3))
+    assert modulation_problem(1e-6, 0.0) is not None
+    check_modulation(10e-6, 1e-3, SafetyLimits())
+    with pytest.raises(SafetyError, match="max_bias"):
+        check_modulation(0.1, 0.1, SafetyLimits(max_bias=0.1))
+
+
+def test_connecting_logs_instead_of_printing(make_lockin, capsys, caplog) -> None:
+    caplog.set_level("INFO", logger="andreev.instruments.visa_reconnect")
+    lockin = make_lockin()
+    assert capsys.readouterr().out == ""  # below the command line nothing prints
+    assert any("connected to Stanford" in r.getMessage() for r in caplog.records)
+    assert lockin.reconnect_count == 0

@@ -7,17 +7,21 @@ import time
 import numpy as np
 import pytest
 
+from andreev.errors import SafetyError
+from andreev.instruments import roles
 from andreev.instruments.lakeshore372 import (
     HeaterBand,
     LakeshoreModel372,
     SettlingTrace,
+    check_temperature_setpoint,
     default_tolerance,
+    setpoint_problem,
     validate_bands,
 )
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import InstrumentTimeoutError
 
-from .conftest import station_bands, sync
+from ..conftest import station_bands, sync
 
 pytestmark = pytest.mark.filterwarnings("ignore::qcodes.utils.QCoDeSDeprecationWarning")
 
@@ -364,3 +368,51 @@ def test_wait_until_stable_can_be_aborted(bridge: LakeshoreModel372) -> None:
     assert not trace.stable
     assert trace.reason == "aborted"
     assert len(trace.t) >= 1
+
+
+# ---- the bridge role ------------------------------------------------------------------
+def test_fills_the_bridge_role_with_default_limits(make_bridge, fridge) -> None:
+    bridge = make_bridge()  # no limits given: the documented defaults, never none
+    assert isinstance(bridge, roles.Bridge)
+    assert bridge.safety is DEFAULT_LIMITS
+    server = fridge.servers["bridge"]
+    server.clear_received()
+    with pytest.raises(SafetyError, match="max_temperature"):
+        bridge.set_temperature(DEFAULT_LIMITS.max_temperature * 2)
+    sync(bridge)
+    assert [c for c in server.received if "?" not in c] == []
+
+
+def test_sample_temperature_reads_the_sample(bridge: LakeshoreModel372, fridge) -> None:
+    assert bridge.sample_temperature() == pytest.approx(fridge.world.sample_temperature(), rel=0.02)
+
+
+def test_setpoint_checks_of_the_dry_run_are_the_drivers() -> None:
+    bands = station_bands()
+    limits = SafetyLimits(max_temperature=4.0, max_heater_range=4)
+    parsed = validate_bands(bands)
+    assert setpoint_problem(0.1, bands, limits) is None  # band up to 0.1 K: range 3
+    assert check_temperature_setpoint(0.1, parsed, limits) == parsed[0]
+    assert "max_temperature" in str(setpoint_problem(5.0, bands, limits))
+    high = next(b for b in parsed if b.range > 4)
+    assert "max_heater_range" in str(setpoint_problem(high.upper, bands, limits))
+    with pytest.raises(SafetyError):
+        check_temperature_setpoint(high.upper, parsed, limits)
+    # no bands known (the instrument's ZONE table): only the temperature is checked
+    assert check_temperature_setpoint(high.upper, None, limits) is None
+    beyond = SafetyLimits(max_temperature=300.0)
+    assert "no heater band covers" in str(setpoint_problem(parsed[-1].upper * 2, bands, beyond))
+
+
+def test_set_temperature_refuses_what_the_dry_run_refuses(make_bridge, fridge) -> None:
+    limits = SafetyLimits(max_heater_range=4)
+    bridge = make_bridge(safety=limits)
+    high = next(b for b in validate_bands(station_bands()) if b.range > 4)
+    assert setpoint_problem(high.upper, station_bands(), limits) is not None
+    server = fridge.servers["bridge"]
+    sync(bridge)
+    server.clear_received()
+    with pytest.raises(SafetyError):
+        bridge.set_temperature(high.upper)
+    sync(bridge)
+    assert [c for c in server.received if "?" not in c] == []

@@ -25,291 +25,43 @@ All temperatures in K, times in world seconds on ``clock``.
 from __future__ import annotations
 
 import logging
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 import qcodes.validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372 as _StockModel372
-from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import (
-    LakeshoreModel372Channel as _StockChannel,
-)
-from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import (
-    LakeshoreModel372Output as _StockOutput,
-)
-from qcodes.parameters import Group, GroupParameter, Parameter
+from qcodes.parameters import Group, GroupParameter
 
 from andreev.clock import REAL_TIME, Clock
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.errors import SafetyError
+from andreev.instruments.lakeshore372.bands import (
+    MAX_SAMPLE_RANGE,
+    HeaterBand,
+    band_for,
+    check_temperature_setpoint,
+    validate_bands,
+)
+from andreev.instruments.lakeshore372.channels import (
+    LakeshoreModel372Channel,
+    LakeshoreModel372Output,
+    parse_input_channel,
+)
+from andreev.instruments.lakeshore372.settling import (
+    SettlingTrace,
+    StabilityWatch,
+    default_tolerance,
+)
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
-__all__ = [
-    "HeaterBand",
-    "LakeshoreModel372",
-    "LakeshoreModel372Channel",
-    "LakeshoreModel372Output",
-    "SettlingTrace",
-    "validate_bands",
-]
+__all__ = ["N_ZONES", "SAMPLE_HEATER", "LakeshoreModel372"]
 
 log = logging.getLogger(__name__)
 
 SAMPLE_HEATER = 0
 N_ZONES = 10
-_MAX_SAMPLE_RANGE = 8
 _COMMAND_RE = re.compile(r"^\s*([A-Za-z*]+\??)\s*(.*)$")
-
-
-# -- heater bands -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class HeaterBand:
-    """Sample-heater range and PID used for setpoints up to ``upper`` (K, inclusive).
-
-    Attributes:
-        upper: upper edge of the band (K).
-        range: sample-heater range index 1–8 (1 = 31.6 µA … 8 = 100 mA).
-        P: proportional gain (0–1000).
-        I: integral (0–10000).
-        D: derivative (0–2500).
-    """
-
-    upper: float
-    range: int
-    P: float
-    I: float
-    D: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        """The band as ``{upper, range, P, I, D}``."""
-        return {"upper": self.upper, "range": self.range, "P": self.P, "I": self.I, "D": self.D}
-
-
-_BAND_KEYS = ("upper", "range", "P", "I", "D")
-_BAND_LIMITS = {"P": (0.0, 1000.0), "I": (0.0, 10000.0), "D": (0.0, 2500.0)}
-
-
-def _band_from_mapping(item: Mapping[str, Any] | HeaterBand, index: int) -> HeaterBand:
-    if isinstance(item, HeaterBand):
-        item = item.as_dict()
-    if not isinstance(item, Mapping):
-        raise ValueError(f"bands[{index}]: expected a mapping {{upper, range, P, I, D}}")
-    missing = [k for k in _BAND_KEYS if k not in item]
-    extra = [k for k in item if k not in _BAND_KEYS]
-    if missing or extra:
-        raise ValueError(
-            f"bands[{index}]: keys must be exactly {list(_BAND_KEYS)} "
-            f"(missing {missing}, unknown {extra})"
-        )
-    upper = float(item["upper"])
-    if not (math.isfinite(upper) and upper > 0):
-        raise ValueError(f"bands[{index}].upper: must be a positive temperature (K), got {upper}")
-    heater_range = item["range"]
-    if isinstance(heater_range, bool) or int(heater_range) != heater_range:
-        raise ValueError(f"bands[{index}].range: must be an integer 1–8, got {heater_range!r}")
-    heater_range = int(heater_range)
-    if not 1 <= heater_range <= _MAX_SAMPLE_RANGE:
-        raise ValueError(f"bands[{index}].range: must be 1–8, got {heater_range}")
-    gains = {}
-    for key, (low, high) in _BAND_LIMITS.items():
-        value = float(item[key])
-        if not low <= value <= high:
-            raise ValueError(f"bands[{index}].{key}: must be {low:g}–{high:g}, got {value}")
-        gains[key] = value
-    return HeaterBand(upper=upper, range=heater_range, **gains)
-
-
-def validate_bands(bands: Iterable[Mapping[str, Any] | HeaterBand]) -> tuple[HeaterBand, ...]:
-    """Check and sort heater bands (by ``upper``).
-
-    Raises:
-        ValueError: a band is malformed (keys, range 1–8, PID limits) or two bands
-            share an upper edge, or the list is empty.
-    """
-    parsed = sorted(_band_from_mapping(item, i) for i, item in enumerate(bands))
-    if not parsed:
-        raise ValueError("bands: at least one band is needed")
-    uppers = [b.upper for b in parsed]
-    if len(set(uppers)) != len(uppers):
-        raise ValueError(f"bands: upper edges must be distinct, got {uppers}")
-    return tuple(parsed)
-
-
-# -- settling trace -------------------------------------------------------------------
-
-
-@dataclass
-class SettlingTrace:
-    """What :meth:`LakeshoreModel372.wait_until_stable` saw.
-
-    Attributes:
-        t: world seconds since the wait started (s).
-        temperature: sample temperature (K).
-        heater: sample-heater output (% of range).
-        status: ``RDGST?`` bits of the sample channel.
-        stable: True if the stability criterion was met.
-        reason: why the wait ended ("stable", "timeout: …", "aborted").
-        setpoint: the target temperature (K).
-        tolerance: the |T − T_set| tolerance used (K).
-        max_rate: the |dT/dt| limit used (K/s).
-    """
-
-    t: np.ndarray
-    temperature: np.ndarray
-    heater: np.ndarray
-    status: np.ndarray
-    stable: bool
-    reason: str
-    setpoint: float
-    tolerance: float
-    max_rate: float
-    rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @property
-    def elapsed(self) -> float:
-        """World seconds the wait took (s)."""
-        return float(self.t[-1]) if len(self.t) else 0.0
-
-
-def default_tolerance(temperature: float) -> float:
-    """Default stability tolerance |T − T_set| (K): max(0.5 % T, 0.3 mK)."""
-    return max(0.005 * abs(temperature), 0.3e-3)
-
-
-def _fit_slope(t: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope dy/dt."""
-    tc = t - t.mean()
-    denom = float(np.dot(tc, tc))
-    return float(np.dot(tc, y - y.mean()) / denom) if denom > 0 else math.inf
-
-
-# -- qcodes channels -------------------------------------------------------------------
-
-
-def _parse_input_channel(raw: str | int) -> int | str:
-    text = str(raw).strip().strip('"')
-    if text.upper() == "A":
-        return "A"
-    return int(float(text))
-
-
-class LakeshoreModel372Channel(_StockChannel):
-    """A sensor channel (1–16 or the control input ``A``) with ``status_bits``."""
-
-    def __init__(self, parent: Any, name: str, channel: str, **kwargs: Any) -> None:
-        super().__init__(parent, name, channel, **kwargs)
-        self.status_bits: Parameter = self.add_parameter(
-            "status_bits",
-            get_cmd=f"RDGST? {self._channel}",
-            get_parser=int,
-            label="Reading status bits",
-            docstring="RDGST? as an int: 1 CS OVL, 2 VCM OVL, 4 VMIX OVL, 8 VDIF OVL, "
-            "16 R.OVER, 32 R.UNDER, 64 T.OVER, 128 T.UNDER; 0 = valid reading.",
-        )
-        """RDGST? as an int (0 = valid reading)."""
-        # stock qcodes passes Strings(15), i.e. a *minimum* length of 15; the 372 takes
-        # names of at most 15 characters
-        self.sensor_name.vals = vals.Strings(0, 15)
-
-    @property
-    def channel_id(self) -> str:
-        """The channel as the instrument names it ("1"…"16" or "A")."""
-        return self._channel
-
-
-class LakeshoreModel372Output(_StockOutput):
-    """A heater output; control input may be 1–16 or ``A``; HTRSET in the 372 form.
-
-    ``output_heater_resistance`` (Ω), ``output_max_current`` (0 user, 1 0.45 A,
-    2 0.63 A; warm-up heater only, 0 for the others), ``output_max_user_current`` (A)
-    and ``output_display`` ("current"/"power") form the group
-    ``HTRSET <out>,<resistance>,<max current>,<max user current>,<1|2>``; the stock
-    336-only ``output_type`` is removed.
-    """
-
-    _input_channel_parameter_kwargs: ClassVar[dict[str, Any]] = {
-        "get_parser": _parse_input_channel,
-        "vals": vals.MultiType(vals.Ints(1, 16), vals.Enum("A")),
-    }
-
-    def __init__(self, parent: Any, output_name: str, output_index: int, **kwargs: Any) -> None:
-        super().__init__(parent, output_name, output_index, **kwargs)
-        # The stock setpoint sleeps 0.5 s wall after each SETP (a read-back may show the
-        # old value); we never read it back at once, and waits belong on the world clock.
-        self.setpoint.post_delay = 0
-        self.setpoint.vals = vals.Numbers(0, 400)
-        for stale in (
-            "output_type",
-            "output_heater_resistance",
-            "output_max_current",
-            "output_max_user_current",
-            "output_display",
-        ):
-            self.remove_parameter(stale)
-        self.output_heater_resistance: GroupParameter = self.add_parameter(
-            "output_heater_resistance",
-            label="Heater resistance",
-            unit="Ohm",
-            vals=vals.Numbers(1, 2000),
-            set_parser=lambda v: f"{float(v):g}",
-            get_parser=float,
-            parameter_class=GroupParameter,
-        )
-        """Heater resistance (Ω; sample heater 1–2000 Ω, warm-up 25 or 50 Ω)."""
-        self.output_max_current: GroupParameter = self.add_parameter(
-            "output_max_current",
-            label="Max current setting",
-            vals=vals.Ints(0, 2),
-            get_parser=lambda v: int(float(v)),
-            parameter_class=GroupParameter,
-        )
-        """Max current (warm-up heater: 0 user, 1 0.45 A, 2 0.63 A; 0 otherwise)."""
-        self.output_max_user_current: GroupParameter = self.add_parameter(
-            "output_max_user_current",
-            label="Max user current",
-            unit="A",
-            vals=vals.Numbers(0, 0.63),
-            set_parser=lambda v: f"{float(v):g}",
-            get_parser=float,
-            parameter_class=GroupParameter,
-        )
-        """Max user current (A; warm-up heater only, 0 otherwise)."""
-        self.output_display: GroupParameter = self.add_parameter(
-            "output_display",
-            label="Heater display",
-            val_mapping={"current": 1, "power": 2},
-            parameter_class=GroupParameter,
-        )
-        """Heater output display: current or power."""
-        self.heater_group = Group(
-            [
-                self.output_heater_resistance,
-                self.output_max_current,
-                self.output_max_user_current,
-                self.output_display,
-            ],
-            set_cmd=f"HTRSET {output_index},{{output_heater_resistance}},"
-            f"{{output_max_current}},{{output_max_user_current}},{{output_display}}",
-            get_cmd=f"HTRSET? {output_index}",
-        )
-
-    def configure_heater(self, resistance: float, display: str = "current") -> None:
-        """Write ``HTRSET <out>,<resistance>,0,0,<1|2>`` in one command (Ω)."""
-        self.heater_group.set_parameters(
-            {
-                "output_heater_resistance": resistance,
-                "output_max_current": 0,
-                "output_max_user_current": 0.0,
-                "output_display": display,
-            }
-        )
-
-
-# -- the instrument --------------------------------------------------------------------
 
 
 class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
@@ -318,7 +70,8 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
     Args:
         name: qcodes instrument name.
         address: VISA resource, e.g. ``TCPIP0::host::7777::SOCKET`` or ``ASRL3::INSTR``.
-        safety: hard limits (max_temperature K, max_heater_range) checked before writes.
+        safety: hard limits (max_temperature K, max_heater_range) checked before writes
+            (default :data:`~andreev.instruments.safety.DEFAULT_LIMITS`).
         clock: world clock for all waits (default: real time).
         bands: heater bands ``[{upper K, range, P, I, D}, …]`` (validated and sorted);
             None: :meth:`apply_band` uses the instrument's ZONE table.
@@ -342,7 +95,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         name: str,
         address: str,
         *,
-        safety: SafetyLimits | None = None,
+        safety: SafetyLimits = DEFAULT_LIMITS,
         clock: Clock | None = None,
         bands: Sequence[Mapping[str, Any] | HeaterBand] | None = None,
         sample_channel: str | int = "A",
@@ -353,8 +106,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         self.clock = clock if clock is not None else REAL_TIME
         self.bands: tuple[HeaterBand, ...] | None = None if bands is None else validate_bands(bands)
         self._sample_channel_name = self._channel_name(sample_channel)
-        if safety is not None:
-            safety.check_heater_range(safe_heater_range)
+        safety.check_heater_range(safe_heater_range)
         self.safe_heater_range = int(safe_heater_range)
         super().__init__(name, address, **kwargs)
         for output_name, index in (
@@ -422,8 +174,6 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
     def _guard(self, line: str) -> None:
         """Raise SafetyError if ``line`` would set an unsafe sample-heater range or
         setpoint; called for every line before it is sent."""
-        if self.safety is None:
-            return
         for command in line.split(";"):
             match = _COMMAND_RE.match(command)
             if match is None:
@@ -471,7 +221,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             fields = [f.strip() for f in self.ask(f"ZONE? {output},{zone}").split(",")]
             upper, p, i, d = (float(f) for f in fields[:4])
             heater_range = int(float(fields[5]))
-            if upper > 0 and 1 <= heater_range <= _MAX_SAMPLE_RANGE and upper not in bands:
+            if upper > 0 and 1 <= heater_range <= MAX_SAMPLE_RANGE and upper not in bands:
                 bands[upper] = HeaterBand(upper, heater_range, p, i, d)
         return tuple(sorted(bands.values()))
 
@@ -484,9 +234,8 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             raise ValueError("no bands configured")
         if len(table) > N_ZONES:
             raise ValueError(f"the ZONE table holds {N_ZONES} bands, got {len(table)}")
-        if self.safety is not None:
-            for band in table:
-                self.safety.check_heater_range(band.range)
+        for band in table:
+            self.safety.check_heater_range(band.range)
         rows = list(table) + [table[-1]] * (N_ZONES - len(table))
         for zone, band in enumerate(rows, start=1):
             self.write(
@@ -502,16 +251,14 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         Raises:
             ValueError: no band covers ``temperature`` or none is configured.
         """
-        bands = self.bands if self.bands is not None else self.read_zones()
-        if not bands:
-            raise ValueError(f"{self.name}: no heater bands configured and the ZONE table is empty")
-        for band in bands:
-            if temperature <= band.upper:
-                return band
-        raise ValueError(
-            f"{self.name}: no heater band covers {temperature:g} K "
-            f"(highest band ends at {bands[-1].upper:g} K)"
-        )
+        try:
+            return band_for(temperature, self._bands())
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
+
+    def _bands(self) -> tuple[HeaterBand, ...]:
+        """The configured bands, else the instrument's ZONE table."""
+        return self.bands if self.bands is not None else self.read_zones()
 
     def _set_range(self, heater_range: int) -> None:
         heater = self.sample_heater
@@ -524,26 +271,31 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         Returns the band applied.
         """
         band = self.band_for(temperature)
-        if self.safety is not None:
-            self.safety.check_heater_range(band.range)
+        self.safety.check_heater_range(band.range)
         self.sample_heater.pid_group.set_parameters({"P": band.P, "I": band.I, "D": band.D})
         self._set_range(band.range)
         return band
+
+    def sample_temperature(self) -> float:
+        """The sample thermometer's reading (K)."""
+        return float(self.sample.temperature())
 
     def set_temperature(self, temperature: float) -> HeaterBand:
         """Regulate the sample at ``temperature`` (K).
 
         Checks ``temperature`` ≤ safety.max_temperature and the band's heater range ≤
-        safety.max_heater_range before any write; then puts the sample heater in
-        closed loop on the sample channel (``OUTMODE`` only if it differs), writes ``SETP``,
-        then the band's PID and ``RANGE`` (:meth:`apply_band`). Returns the band used.
+        safety.max_heater_range before any write (:func:`check_temperature_setpoint`);
+        then puts the sample heater in closed loop on the sample channel (``OUTMODE``
+        only if it differs), writes ``SETP``, then the band's PID and ``RANGE``
+        (:meth:`apply_band`). Returns the band used.
         """
-        if self.safety is not None:  # both checks before the first write (OUTMODE)
-            self.safety.check_temperature(temperature)
-            self.safety.check_heater_range(self.band_for(temperature).range)
+        try:  # every check before the first write (OUTMODE)
+            check_temperature_setpoint(temperature, self._bands(), self.safety)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
         heater = self.sample_heater
         heater.output_group.update()
-        wanted_input = _parse_input_channel(self.sample_channel_id)
+        wanted_input = parse_input_channel(self.sample_channel_id)
         if heater.mode.get_latest() != "closed_loop" or heater.input_channel.get_latest() != (
             wanted_input
         ):
@@ -559,8 +311,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         The setpoint and control mode are left alone.
         """
         target = self.safe_heater_range if heater_range is None else int(heater_range)
-        if self.safety is not None:
-            self.safety.check_heater_range(target)
+        self.safety.check_heater_range(target)
         self._set_range(target)
 
     # -- waiting ---------------------------------------------------------------------
@@ -615,67 +366,34 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         if not (hold_time >= 0 and timeout > 0 and poll > 0):
             raise ValueError("hold_time >= 0, timeout > 0 and poll > 0 are required")
         tol = default_tolerance(setpoint) if tolerance is None else float(tolerance)
-        span = max(hold_time / 2, 3 * poll) if window is None else float(window)
-        rate_limit = (tol / max(hold_time, poll)) if max_rate is None else float(max_rate)
-        channel = self.sample
+        watch = StabilityWatch(
+            setpoint=float(setpoint),
+            tolerance=tol,
+            max_rate=(tol / max(hold_time, poll)) if max_rate is None else float(max_rate),
+            hold_time=hold_time,
+            window=max(hold_time / 2, 3 * poll) if window is None else float(window),
+        )
         t0 = self.clock.now()
-        ts: list[float] = []
-        temps: list[float] = []
-        heats: list[float] = []
-        stats: list[int] = []
-        rates: list[float] = []
-        good_since: float | None = None
         read_time = 0.0  # world s one reading takes (decaying maximum)
-        stable, reason = False, ""
         while True:
             if should_stop is not None and should_stop():
-                reason = "aborted"
-                break
+                return watch.trace(False, "aborted")
             started = self.clock.now()
-            temp = float(channel.temperature())
-            heat = float(self.sample_heater.output())
-            status = int(channel.status_bits())
+            reading = self._read_sample()
             finished = self.clock.now()
             read_time = max(finished - started, 0.5 * read_time)
             now = finished - t0
-            ts.append(now)
-            temps.append(temp)
-            heats.append(heat)
-            stats.append(status)
-            t_arr = np.asarray(ts)
-            recent = t_arr >= now - span
-            if recent.sum() >= 3 and now - t_arr[recent][0] >= 0.5 * span:
-                rate = _fit_slope(t_arr[recent], np.asarray(temps)[recent])
-            else:
-                rate = math.inf
-            rates.append(rate)
-            good = abs(temp - setpoint) <= tol and abs(rate) <= rate_limit and status == 0
-            if good:
-                good_since = now if good_since is None else good_since
-                if now - good_since >= hold_time:
-                    stable, reason = True, "stable"
-                    break
-            else:
-                good_since = None
+            if watch.add(now, *reading):
+                return watch.trace(True, "stable")
             remaining = timeout - now
             if remaining <= read_time:  # another reading would end after the timeout
-                reason = (
-                    f"timeout: not stable at {setpoint:g} K after {now:.4g} s "
-                    f"(last T {temp:.6g} K, dT/dt {rate:.3g} K/s, RDGST {status})"
-                )
-                break
+                return watch.trace(False, watch.timeout_reason())
             if self._sleep(min(poll, remaining - read_time), should_stop):
-                reason = "aborted"
-                break
-        return SettlingTrace(
-            t=np.asarray(ts, dtype=float),
-            temperature=np.asarray(temps, dtype=float),
-            heater=np.asarray(heats, dtype=float),
-            status=np.asarray(stats, dtype=int),
-            stable=stable,
-            reason=reason,
-            setpoint=float(setpoint),
-            tolerance=tol,
-            max_rate=rate_limit,
-            rate=np.asarray(rates, dtype=float),
-        )
+                return watch.trace(False, "aborted")
+
+    def _read_sample(self) -> tuple[float, float, int]:
+        """One reading: sample temperature (K), sample heater (% of range), RDGST bits."""
+        channel = self.sample
+        temperature = float(channel.temperature())
+        heater = float(self.sample_heater.output())
+        return temperature, heater, int(channel.status_bits())

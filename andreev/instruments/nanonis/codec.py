@@ -1,6 +1,8 @@
-"""Pure codec of the Nanonis TCP programming interface (no sockets, no state).
+"""Client-side codec of the Nanonis TCP programming interface (no sockets, no state):
+requests are encoded, replies decoded. The simulator has its own, independent codec
+(the server side); nothing here encodes replies or decodes requests.
 
-Wire format (big-endian throughout, see ``PROTOCOLS.md``):
+Wire format (big-endian throughout, see ``docs/protocols.md``):
 
 * request: 40-byte header = command name (ASCII, NUL-padded to 32 bytes), i32 body size,
   u16 send-response flag (1), 2 zero bytes; then the body (the arguments);
@@ -32,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from andreev.errors import InstrumentError
+
 __all__ = [
     "COMMANDS",
     "GAINSET_SHORT",
@@ -46,9 +50,6 @@ __all__ = [
     "command",
     "decode_reply",
     "decode_reply_header",
-    "decode_request",
-    "decode_request_header",
-    "encode_reply",
     "encode_request",
     "fields",
     "pack_values",
@@ -70,7 +71,7 @@ _SCALARS: dict[str, tuple[str, int]] = {
 _NUMPY: dict[str, str] = {"i32": ">i4", "u16": ">u2", "u32": ">u4", "f32": ">f4", "f64": ">f8"}
 
 
-class NanonisError(RuntimeError):
+class NanonisError(InstrumentError):
     """The controller answered ``command`` with an error section (status 1).
 
     Attributes:
@@ -87,8 +88,9 @@ class NanonisError(RuntimeError):
         return (type(self), (self.command, self.message))
 
 
-class NanonisProtocolError(ValueError):
-    """Bytes that do not follow the protocol (bad header, truncated or overlong body)."""
+class NanonisProtocolError(InstrumentError):
+    """The controller answered bytes that do not follow the protocol (bad header,
+    truncated or overlong body)."""
 
 
 @dataclass(frozen=True)
@@ -440,22 +442,6 @@ def encode_request(cmd: Command, *args: Any, **kwargs: Any) -> bytes:
     return _name_bytes(cmd.name) + struct.pack(">iHH", len(body), 1, 0) + body
 
 
-def decode_request_header(header: bytes) -> tuple[str, int, int]:
-    """(name, body size, send-response flag) of a 40-byte request header."""
-    if len(header) != HEADER_SIZE:
-        raise NanonisProtocolError(f"header must be {HEADER_SIZE} bytes, got {len(header)}")
-    size, flag, _pad = struct.unpack(">iHH", header[NAME_SIZE:])
-    return _parse_name(header[:NAME_SIZE]), size, flag
-
-
-def decode_request(cmd: Command, body: bytes) -> dict[str, Any]:
-    """Arguments of a request body for ``cmd`` (for tests and tools)."""
-    values, end = unpack_values(cmd.args, body)
-    if end != len(body):
-        raise NanonisProtocolError(f"{cmd.name}: {len(body) - end} trailing bytes in request")
-    return values
-
-
 @dataclass(frozen=True)
 class ErrorSection:
     """The error section that ends every reply: ``status`` 1 = error, ``message``."""
@@ -466,17 +452,6 @@ class ErrorSection:
     @property
     def is_error(self) -> bool:
         return self.status != 0
-
-
-def encode_reply(
-    cmd: Command, values: Mapping[str, Any] | None = None, *, error: str | None = None
-) -> bytes:
-    """Header + body of a reply (for tests): return values, then the error section
-    (status 1 with ``error`` as message, or status 0 and an empty message)."""
-    body = pack_values(cmd.returns, values or {}) if error is None else b""
-    msg = (error or "").encode("utf-8")
-    body += struct.pack(">Ii", 1 if error is not None else 0, len(msg)) + msg
-    return _name_bytes(cmd.name) + struct.pack(">iI", len(body), 0) + body
 
 
 def decode_reply_header(header: bytes) -> tuple[str, int]:

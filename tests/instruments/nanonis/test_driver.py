@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from andreev.clock import Clock
+from andreev.errors import SafetyError
+from andreev.instruments import roles
 from andreev.instruments.nanonis import (
     ApproachError,
     NanonisConnectionError,
@@ -22,8 +24,9 @@ from andreev.instruments.nanonis import (
     NanonisTransport,
     decade_length,
 )
-from andreev.instruments.nanonis_codec import command
-from andreev.instruments.safety import SafetyError, SafetyLimits
+from andreev.instruments.nanonis.codec import command
+from andreev.instruments.nanonis.spectroscopy import channel_row, controller_sweep_from
+from andreev.instruments.safety import SafetyLimits
 from andreev.sim.fridge import SimFridge
 from andreev.sim.junction import JunctionParams
 from andreev.sim.world import SimConfig, World
@@ -417,3 +420,84 @@ def test_withdraw(rig: Rig) -> None:
     assert rig.stm.feedback() is False and rig.stm.status() == "off"
     assert rig.world.junction.withdrawn and rig.stm.z() > z
     assert math.isfinite(rig.stm.current())
+
+
+# ---- the STM controller role --------------------------------------------------------------
+def test_fills_the_stm_role(rig: Rig) -> None:
+    assert isinstance(rig.stm, roles.STMController)
+
+
+def test_role_methods_against_the_controller(rig: Rig) -> None:
+    stm, j = rig.stm, rig.world.junction
+    assert stm.get_bias() == pytest.approx(0.01, rel=1e-6)
+    stm.set_bias(0.004)
+    assert j.bias == pytest.approx(0.004, rel=1e-6) and stm.get_bias() == stm.bias()
+    assert stm.get_setpoint() == pytest.approx(1e-9, rel=1e-6)
+    assert stm.get_preamp_gain() == pytest.approx(1e9)
+    assert stm.read_current() == pytest.approx(1e-9, rel=0.05)
+    z = stm.get_z()
+    assert z == pytest.approx(j.z, abs=1e-13)
+    stm.set_feedback(False)
+    assert j.feedback is False and stm.feedback.cache.get(get_if_invalid=False) is False
+    stm.set_feedback(True)
+    assert j.feedback is True
+    rig.server.clear_received()
+    stm.move_tip(2e-9, -1e-9)
+    assert (j.x, j.y) == pytest.approx((2e-9, -1e-9))
+    assert rig.received().count("FolMe.XYPosSet") == 1
+
+
+def test_role_setters_keep_the_limits(rig: Rig) -> None:
+    rig.server.clear_received()
+    with pytest.raises(SafetyError):
+        rig.stm.set_bias(0.5)
+    with pytest.raises(SafetyError, match="crosses zero"):
+        rig.stm.set_bias(-0.01)
+    rig.stm.set_feedback(False)
+    rig.stm.set_bias(0.0)
+    with pytest.raises(SafetyError, match="min_feedback_bias"):
+        rig.stm.set_feedback(True)
+    assert "ZCtrl.OnOffSet" not in rig.received()[-3:]
+    assert rig.world.junction.feedback is False
+
+
+def test_controller_sweep_by_name_independent_keys(rig: Rig) -> None:
+    stm, world = rig.stm, rig.world
+    world.lockin.amplitude = 0.01
+    stm.set_bias(0.005)
+    stm.approach_setpoint(1e-8, steps_per_decade=2, settle=0.3)
+    stm.set_feedback(False)
+    sweep = stm.controller_sweep(-2e-3, 2e-3, 81, backward=True, settling=2e-3)
+    assert isinstance(sweep, roles.ControllerSweep)
+    np.testing.assert_allclose(sweep.bias, np.linspace(-2e-3, 2e-3, 81), atol=1e-9)
+    assert set(sweep.forward) == set(sweep.backward) == {"current", "x", "y"}
+    for values in (*sweep.forward.values(), *sweep.backward.values()):
+        assert values.shape == (81,) and values.dtype == np.float64
+    v_mod = world.v_mod_rms()
+    g = sweep.forward["x"] / v_mod
+    assert g[40] < 0.2 * g.max()  # the gap
+    np.testing.assert_allclose(sweep.backward["x"] / v_mod, g, rtol=0.05, atol=0.02 * g.max())
+    assert abs(sweep.forward["y"]).max() < 0.1 * abs(sweep.forward["x"]).max()
+    forward_only = stm.controller_sweep(-1e-3, 1e-3, 11, backward=False, settling=2e-3)
+    assert forward_only.backward == {}
+
+
+@pytest.mark.parametrize(
+    "backward_names",
+    [
+        ("Current [bwd] (A)", "LI Demod 1 X [bwd] (A)", "LI Demod 1 Y [bwd] (A)"),
+        ("Current (A) [bwd]", "LI Demod 1 X (A) [bwd]", "LI Demod 1 Y (A) [bwd]"),
+    ],
+)
+def test_backward_channel_names_of_either_software(backward_names: tuple[str, ...]) -> None:
+    forward_names = ("Current (A)", "LI Demod 1 X (A)", "LI Demod 1 Y (A)")
+    rows = {"Bias calc (V)": np.arange(3.0)}
+    for k, name in enumerate(forward_names):
+        rows[name] = np.full(3, float(k))
+    for k, name in enumerate(backward_names):
+        rows[name] = np.full(3, 10.0 + k)
+    sweep = controller_sweep_from(rows, backward=True)
+    assert [sweep.forward[key][0] for key in ("current", "x", "y")] == [0.0, 1.0, 2.0]
+    assert [sweep.backward[key][0] for key in ("current", "x", "y")] == [10.0, 11.0, 12.0]
+    with pytest.raises(KeyError, match="backward"):
+        channel_row({"Current (A)": np.zeros(3)}, "Current (A)", backward=True)

@@ -1,0 +1,243 @@
+"""One TCP connection to the Nanonis programming interface, reconnecting.
+
+Reconnect semantics (:meth:`NanonisTransport.call`): a request is sent only on a
+connection that is idle (no unread bytes, not closed by the peer; checked before sending).
+The header and then the body are read in full, with one deadline for the whole reply; the
+echoed name must be the request's. On a timeout, a dropped connection or bytes that break
+the protocol the socket is closed at once — a late reply can then never be read as the
+answer to a later request — and the next request opens a new connection. A command marked
+``idempotent`` in the command table (every ``…Get``) is retried once on the fresh
+connection; any other command raises :class:`NanonisConnectionError` (or
+:class:`NanonisTimeoutError`), because the controller may or may not have executed it:
+the caller decides (read the state back). A reply with an error section raises
+:class:`~andreev.instruments.nanonis.codec.NanonisError` and keeps the connection (the
+stream is still in step).
+
+Timeouts here are wall-clock seconds (socket timeouts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+import time
+from typing import Any
+
+from andreev.errors import InstrumentError
+from andreev.instruments.nanonis.codec import (
+    COMMANDS,
+    GAINSET_SHORT,
+    HEADER_SIZE,
+    Command,
+    NanonisError,
+    NanonisProtocolError,
+    decode_reply,
+    decode_reply_header,
+    encode_request,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "NanonisConnectionError",
+    "NanonisTimeoutError",
+    "NanonisTransport",
+    "parse_address",
+]
+
+#: the first port of the programming interface (6501–6504 by default)
+DEFAULT_PORT = 6501
+
+
+class NanonisConnectionError(InstrumentError, ConnectionError):
+    """The connection failed or dropped during ``command``; the socket was closed."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"Nanonis {command}: {message}")
+        self.command = command
+
+
+class NanonisTimeoutError(NanonisConnectionError, TimeoutError):
+    """No complete reply to ``command`` within the timeout; the socket was closed."""
+
+
+def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
+    """(host, port) of ``"host:port"``, ``"tcp://host:port"``, ``"host"`` (port
+    :data:`DEFAULT_PORT`) or a (host, port) tuple; ValueError otherwise."""
+    if isinstance(address, tuple):
+        return str(address[0]), int(address[1])
+    text = str(address).strip()
+    for prefix in ("tcp://", "TCP://"):
+        text = text.removeprefix(prefix)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host or "127.0.0.1", int(port)
+    if ":" not in text and text:
+        return text, DEFAULT_PORT
+    raise ValueError(f"Nanonis address must be 'host:port', got {address!r}")
+
+
+class NanonisTransport:
+    """One TCP connection to the Nanonis programming interface (see the module doc for
+    the reconnect semantics).
+
+    Args:
+        host, port: the controller (ports 6501–6504 by default).
+        timeout: default reply timeout (wall s) for a whole reply.
+        connect_timeout: timeout of opening the connection (wall s; default ``timeout``).
+        retries: how many times an idempotent command is re-sent on a fresh connection.
+
+    Attributes:
+        reconnects: number of connections opened after the first (for logs and tests).
+        sent: number of requests written.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float = 10.0,
+        *,
+        connect_timeout: float | None = None,
+        retries: int = 1,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout if connect_timeout else timeout)
+        self.retries = int(retries)
+        self.reconnects = 0
+        self.sent = 0
+        self._connections = 0
+        self._sock: socket.socket | None = None
+        self._lock = threading.RLock()
+        self.gainset_with_filter = True
+        """Send ``Current.GainSet`` with the filter index (newer software); the driver
+        sets this from whether ``Current.GainsGet`` lists filters."""
+
+    # ---- connection ------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """True while a socket is open (it may still turn out to be dead)."""
+        return self._sock is not None
+
+    def connect(self) -> None:
+        """Open the connection if there is none (raises OSError subclasses on failure)."""
+        with self._lock:
+            if self._sock is not None:
+                return
+            sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock = sock
+            if self._connections:
+                self.reconnects += 1
+            self._connections += 1
+
+    def close(self) -> None:
+        """Close the connection (a later call reconnects)."""
+        with self._lock:
+            sock, self._sock = self._sock, None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def __enter__(self) -> NanonisTransport:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _idle_check(self) -> None:
+        """Close the socket if the peer closed it or unread bytes wait on it."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            self.close()
+            return
+        if readable:
+            self.close()  # EOF (peer closed) or stray bytes: never read them as a reply
+
+    # ---- requests -------------------------------------------------------------------
+    def call(
+        self, cmd: str | Command, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Send ``cmd`` with ``args`` (see
+        :func:`~andreev.instruments.nanonis.codec.encode_request`) and return its decoded
+        return values.
+
+        ``timeout`` (wall s) bounds the whole reply (default: the transport's).
+        Raises :class:`NanonisError` (error section), :class:`NanonisTimeoutError`,
+        :class:`NanonisConnectionError` or :class:`NanonisProtocolError`."""
+        spec = COMMANDS[cmd] if isinstance(cmd, str) else cmd
+        if spec.name == "Current.GainSet" and not self.gainset_with_filter:
+            spec = GAINSET_SHORT
+            kwargs.pop("filter_index", None)
+            args = args[:1]
+        request = encode_request(spec, *args, **kwargs)
+        limit = self.timeout if timeout is None else float(timeout)
+        attempts = 1 + (self.retries if spec.idempotent else 0)
+        with self._lock:
+            for attempt in range(attempts):
+                try:
+                    return self._exchange(spec, request, limit)
+                except (NanonisConnectionError, NanonisProtocolError):
+                    if attempt + 1 >= attempts:
+                        raise
+            raise AssertionError("unreachable")
+
+    def _exchange(self, spec: Command, request: bytes, limit: float) -> dict[str, Any]:
+        self._idle_check()
+        try:
+            self.connect()
+        except OSError as exc:
+            self.close()
+            raise NanonisConnectionError(
+                spec.name, f"cannot connect to {self.host}:{self.port}: {exc}"
+            ) from exc
+        sock = self._sock
+        assert sock is not None
+        deadline = time.monotonic() + limit
+        try:
+            sock.settimeout(limit)
+            sock.sendall(request)
+            self.sent += 1
+            name, size = decode_reply_header(self._read_exact(sock, HEADER_SIZE, deadline))
+            if name != spec.name:
+                raise NanonisProtocolError(f"reply to {spec.name!r} echoes {name!r}")
+            body = self._read_exact(sock, size, deadline)
+            values, err = decode_reply(spec, body)
+        except TimeoutError as exc:
+            self.close()
+            raise NanonisTimeoutError(spec.name, f"no complete reply within {limit:g} s") from exc
+        except NanonisProtocolError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise NanonisConnectionError(spec.name, f"connection lost: {exc}") from exc
+        if err.is_error:
+            raise NanonisError(spec.name, err.message)
+        return values
+
+    @staticmethod
+    def _read_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        got = 0
+        while got < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("reply deadline passed")
+            sock.settimeout(remaining)
+            chunk = sock.recv(min(n - got, 1 << 20))
+            if not chunk:
+                raise ConnectionResetError("connection closed by the controller")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
