@@ -2,12 +2,16 @@
 checks every driver (and the dry run) applies before anything is written.
 
 A write outside these limits raises :class:`~andreev.errors.SafetyError` and never
-reaches the instrument, so no procedure can bypass them. The limits are configuration
+reaches the instrument, so no procedure can bypass them. The dry run (nothing moves)
+calls the very same ``check_*`` methods, with the same slack; :func:`problem` turns a
+refusal into its message. The limits are configuration
 (they come from the station file), so they live in the config layer, below the drivers.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ __all__ = [
     "SafetyError",
     "SafetyLimits",
     "check_safety_section",
+    "problem",
 ]
 
 #: relative slack on every comparison: values read back over float32 wire formats
@@ -84,13 +89,34 @@ class SafetyLimits:
                 f"{self.max_heater_range}"
             )
 
+    def check_modulation(self, rms_at_junction: float) -> None:
+        """Raise SafetyError if the peak of a sine modulation of ``rms_at_junction``
+        (V rms at the junction), √2 × rms, exceeds max_bias."""
+        peak = math.sqrt(2.0) * abs(rms_at_junction)
+        if peak > self.max_bias * (1 + RELATIVE_SLACK):
+            raise SafetyError(
+                f"modulation {rms_at_junction:.4g} V rms gives a {peak:.4g} V peak at the "
+                f"junction, above safety.max_bias = {self.max_bias:.4g} V"
+            )
+
     def as_dict(self) -> dict[str, float | int]:
         """The limits as a plain dict (for snapshots and files)."""
         return asdict(self)
 
 
 DEFAULT_LIMITS = SafetyLimits()
-"""The documented defaults, used when a station file has no ``safety:`` section."""
+"""The limits a driver uses when it is given none (the documented defaults above)."""
+
+
+def problem(check: Callable[..., None], *args: Any, **kwargs: Any) -> str | None:
+    """Run a check (e.g. ``limits.check_setpoint``) on ``args``: the SafetyError's
+    message when it refuses, None when it passes (for the dry run's list of problems)."""
+    try:
+        check(*args, **kwargs)
+    except SafetyError as exc:
+        return str(exc)
+    return None
+
 
 #: Allowed range of every safety limit: (type, low, high, unit).
 SAFETY_RANGES: dict[str, tuple[type, float, float, str]] = {

@@ -1,110 +1,17 @@
 """Hard safety limits, enforced inside the drivers before anything is written.
 
-A write outside these limits raises :class:`~andreev.errors.SafetyError` and never
-reaches the instrument, so no procedure can bypass them. Every driver holds a
-:class:`SafetyLimits`: the station's, or :data:`DEFAULT_LIMITS` — never none.
-
-The dry run (nothing moves) calls the very same ``check_*`` methods the drivers' guards
-call, with the same slack; :func:`problem` turns a refusal into its message:
-
-    problem(limits.check_bias, 0.2)  # -> "bias 0.2 V exceeds safety.max_bias = ±0.1 V"
+The limits are configuration (the station file's ``safety:`` section), so the class and
+its checks live in :mod:`andreev.config.safety`, below the drivers; this module is where
+the drivers take them from. Every driver holds a :class:`SafetyLimits`: the station's,
+or :data:`DEFAULT_LIMITS` — never none.
 """
 
-from __future__ import annotations
-
-import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
-
-from andreev.errors import SafetyError
+from andreev.config.safety import (
+    DEFAULT_LIMITS,
+    RELATIVE_SLACK,
+    SafetyError,
+    SafetyLimits,
+    problem,
+)
 
 __all__ = ["DEFAULT_LIMITS", "RELATIVE_SLACK", "SafetyError", "SafetyLimits", "problem"]
-
-#: relative slack on every comparison: values read back over float32 wire formats
-#: (Nanonis) differ from what was set by up to ~6e-8, far below any physical margin
-RELATIVE_SLACK = 1e-6
-
-
-@dataclass(frozen=True)
-class SafetyLimits:
-    """Hard limits of one set-up (SI units).
-
-    Attributes:
-        max_setpoint_current: largest STM setpoint current magnitude (A).
-        max_bias: largest |bias| the STM controller may apply (V).
-        min_feedback_bias: smallest |bias| at which the feedback may regulate (V).
-        max_temperature: highest temperature setpoint of the bridge (K).
-        max_heater_range: highest sample-heater range index of the bridge (0-8).
-        max_bias_slew_rate: fastest bias change (V/s, world time).
-    """
-
-    max_setpoint_current: float = 1.0e-6
-    max_bias: float = 0.1
-    min_feedback_bias: float = 1.0e-3
-    max_temperature: float = 4.0
-    max_heater_range: int = 6
-    max_bias_slew_rate: float = 1.0
-
-    def check_setpoint(self, current: float) -> None:
-        """Raise SafetyError if ``|current|`` (A) exceeds max_setpoint_current."""
-        if abs(current) > self.max_setpoint_current * (1 + RELATIVE_SLACK):
-            raise SafetyError(
-                f"setpoint current {current:.4g} A exceeds safety.max_setpoint_current "
-                f"= {self.max_setpoint_current:.4g} A"
-            )
-
-    def check_bias(self, bias: float, feedback_on: bool = False) -> None:
-        """Raise SafetyError if ``bias`` (V) is outside ±max_bias, or below
-        min_feedback_bias in magnitude while the feedback regulates."""
-        if abs(bias) > self.max_bias * (1 + RELATIVE_SLACK):
-            raise SafetyError(f"bias {bias:.4g} V exceeds safety.max_bias = ±{self.max_bias:.4g} V")
-        if feedback_on and abs(bias) < self.min_feedback_bias * (1 - RELATIVE_SLACK):
-            raise SafetyError(
-                f"bias {bias:.4g} V is below safety.min_feedback_bias = "
-                f"{self.min_feedback_bias:.4g} V: the feedback cannot regulate near zero bias"
-            )
-
-    def check_temperature(self, temperature: float) -> None:
-        """Raise SafetyError if the setpoint ``temperature`` (K) exceeds max_temperature."""
-        if not 0 <= temperature <= self.max_temperature * (1 + RELATIVE_SLACK):
-            raise SafetyError(
-                f"temperature setpoint {temperature:.4g} K outside 0 … "
-                f"safety.max_temperature = {self.max_temperature:.4g} K"
-            )
-
-    def check_heater_range(self, heater_range: int) -> None:
-        """Raise SafetyError if the sample-heater range index exceeds max_heater_range."""
-        if not 0 <= int(heater_range) <= self.max_heater_range:
-            raise SafetyError(
-                f"heater range {heater_range} outside 0 … safety.max_heater_range = "
-                f"{self.max_heater_range}"
-            )
-
-    def check_modulation(self, rms_at_junction: float) -> None:
-        """Raise SafetyError if the peak of a sine modulation of ``rms_at_junction``
-        (V rms at the junction), √2 × rms, exceeds max_bias."""
-        peak = math.sqrt(2.0) * abs(rms_at_junction)
-        if peak > self.max_bias * (1 + RELATIVE_SLACK):
-            raise SafetyError(
-                f"modulation {rms_at_junction:.4g} V rms gives a {peak:.4g} V peak at the "
-                f"junction, above safety.max_bias = {self.max_bias:.4g} V"
-            )
-
-    def as_dict(self) -> dict[str, float | int]:
-        """The limits as a plain dict (for snapshots and files)."""
-        return asdict(self)
-
-
-DEFAULT_LIMITS = SafetyLimits()
-"""The limits a driver uses when it is given none (the documented defaults above)."""
-
-
-def problem(check: Callable[..., None], *args: Any, **kwargs: Any) -> str | None:
-    """Run a check (e.g. ``limits.check_setpoint``) on ``args``: the SafetyError's
-    message when it refuses, None when it passes (for the dry run's list of problems)."""
-    try:
-        check(*args, **kwargs)
-    except SafetyError as exc:
-        return str(exc)
-    return None

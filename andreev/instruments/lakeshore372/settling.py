@@ -95,12 +95,14 @@ class StabilityWatch:
         return now - self.good_since >= self.hold_time
 
     def _rate(self, now: float) -> float:
-        """dT/dt (K/s) fitted over the last ``window``; inf until it holds 3 readings
-        spanning half the window."""
+        """dT/dt (K/s) fitted over the readings of the last ``window``, or over the last
+        three readings when fewer fall inside it (a slow reading — long latency at a high
+        clock speedup — must not keep the slope unknown for ever); inf until the fitted
+        readings number three and span half the window."""
         t_arr = np.asarray(self.t)
-        recent = t_arr >= now - self.window
-        if recent.sum() >= 3 and now - t_arr[recent][0] >= 0.5 * self.window:
-            return _fit_slope(t_arr[recent], np.asarray(self.temperature)[recent])
+        first = min(int(np.searchsorted(t_arr, now - self.window)), max(len(t_arr) - 3, 0))
+        if len(t_arr) - first >= 3 and now - t_arr[first] >= 0.5 * self.window:
+            return _fit_slope(t_arr[first:], np.asarray(self.temperature)[first:])
         return math.inf
 
     def timeout_reason(self) -> str:
