@@ -32,7 +32,8 @@ from scipy.optimize import least_squares
 from scipy.signal import find_peaks, savgol_coeffs, savgol_filter
 
 from andreev import physics
-from andreev.analysis.fits import high_bias_conductance, noise_sigma
+from andreev.analysis.spectrum import high_bias_conductance, noise_sigma
+from andreev.analysis.uncertainty import reduced_chi2, standard_errors
 
 #: target derivative noise, as a fraction of G_N / resolution FWHM (see module doc)
 NOISE_TARGET = 0.02
@@ -316,11 +317,6 @@ class GapClosingResult:
         return np.asarray(physics.bcs_gap(t, self.gap_c0, self.tc), dtype=float)
 
 
-def _closing(t: np.ndarray, gap0: float, tc: float) -> np.ndarray:
-    ratio = np.clip(tc / np.maximum(t, 1e-12) - 1.0, 0.0, None)
-    return np.where(t < tc, gap0 * np.tanh(1.74 * np.sqrt(ratio)), 0.0)
-
-
 def fit_gap_closing(
     temperatures: Sequence[float] | np.ndarray,
     gap_c: Sequence[float] | np.ndarray,
@@ -330,7 +326,8 @@ def fit_gap_closing(
 
     Points whose Δc is NaN ("no peak") are left out; ``errors`` (eV) weight the points
     (non-finite or zero ones get the median error). Tc is bounded below by the highest
-    temperature that still shows a gap. Errors from (JᵀJ)⁻¹ × residual variance. Never
+    temperature that still shows a gap. Errors from ``andreev.analysis.uncertainty``
+    ((JᵀJ)⁻¹ × max(χ²_red, 1)). Never
     raises for bad data: returns ``success=False`` with a message.
     """
     nan = float("nan")
@@ -377,7 +374,8 @@ def fit_gap_closing(
     tc_guess = float(np.clip(tc_guess, 1.02 * t_max, 10.0 * t_max)) if tc_guess else 1.3 * t_max
 
     def resid(q: np.ndarray) -> np.ndarray:
-        return (_closing(t, q[0] * gap0_guess, q[1] * t_max) - y) / e
+        model = physics.bcs_gap(t, float(q[0] * gap0_guess), float(q[1] * t_max))
+        return (np.asarray(model, dtype=float) - y) / e
 
     lo = np.array([1e-3, 1.0 + 1e-9])
     hi = np.array([100.0, 50.0])
@@ -386,16 +384,11 @@ def fit_gap_closing(
         ls = least_squares(resid, start, bounds=(lo, hi), method="trf", max_nfev=500)
     except (ValueError, ArithmeticError) as exc:
         return GapClosingResult(nan, nan, nan, nan, False, f"fit error: {exc}", n_points=t.size)
-    dof = max(t.size - 2, 1)
-    s2 = float(np.sum(ls.fun**2)) / dof
+    s2 = reduced_chi2(ls.fun, 2)
     scale = np.array([gap0_guess, t_max])
-    try:
-        cov = np.linalg.inv(ls.jac.T @ ls.jac) * s2
-        err = np.sqrt(np.abs(np.diag(cov))) * scale
-    except np.linalg.LinAlgError:
-        err = np.array([np.inf, np.inf])
+    err = standard_errors(ls.jac, s2, scale)
     gap0, tc = ls.x * scale
-    success = bool(ls.success) and np.all(np.isfinite(err))
+    success = bool(ls.success) and bool(np.all(np.isfinite(err)))
     msg = "converged" if ls.success else f"did not converge: {ls.message}"
     if abs(ls.x[1] - lo[1]) < 1e-6:
         msg += "; Tc at its lower bound (the highest temperature with a gap)"

@@ -7,6 +7,7 @@ import pytest
 
 from andreev import physics
 from andreev.analysis import fits
+from andreev.analysis.fits.channels import FilmChannels
 
 BIAS = np.linspace(-1.5e-3, 1.5e-3, 1001)
 V_MOD = 10e-6
@@ -83,7 +84,7 @@ def test_film_fit_matches_the_generic_five_parameter_fit():
         "andreev_weight": (0.0, 20.0),
         "g_normal": (0.0, 10.0 * p0["g_normal"]),
     }
-    ref = fits._fit(
+    ref = fits.fit_model(
         "film",
         BIAS,
         y,
@@ -107,7 +108,7 @@ def test_film_fit_matches_the_generic_five_parameter_fit():
 @pytest.mark.parametrize("temperature", [0.05, 1.2])
 def test_film_channel_derivatives_match_finite_differences(temperature: float):
     """The analytic ∂/∂Δ, ∂/∂Δc, ∂/∂Γ of the film fit agree with andreev.physics itself."""
-    ch = fits._FilmChannels(BIAS, temperature, V_MOD, 1.0, 3e-6)
+    ch = FilmChannels(BIAS, temperature, V_MOD, 1.0, 3e-6)
     theta = np.array([0.56e-3, 0.09e-3, 0.03e-3])
     fw = ch.width(theta[1], theta[2])
     analytic = ch.derivatives(*theta, theta)  # d/d(ln θ)
