@@ -110,9 +110,11 @@ def _g_n(an: RunAnalysis, i: int, j: int, k: int, didv: np.ndarray) -> float:
 
 
 def _top_setpoint(an: RunAnalysis) -> int:
-    contact = [j for j in range(len(an.setpoints)) if j not in an.tunnelling_setpoints]
-    js = contact or list(range(len(an.setpoints)))
-    return max(js, key=lambda j: abs(an.setpoints[j]))
+    """The top contact setpoint, or the largest setpoint when all are tunnelling ones."""
+    j = an.top_setpoint()
+    return (
+        j if j is not None else max(range(len(an.setpoints)), key=lambda jj: abs(an.setpoints[jj]))
+    )
 
 
 def _outer_axis(an: RunAnalysis) -> tuple[np.ndarray, str, bool]:

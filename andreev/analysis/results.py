@@ -146,8 +146,7 @@ def summary(an: RunAnalysis) -> str:
     """Short text table: Δ, Γ per outer step; Δc (peaks, film) at the highest setpoint; Tc."""
     n_o, n_s, _ = an.shape
     tunnel = an.tunnelling_setpoints
-    contact = [j for j in range(n_s) if j not in tunnel]
-    j_hi = max(contact, key=lambda jj: abs(an.setpoints[jj])) if contact else None
+    j_hi = an.top_setpoint()
     lines = [f"{an.path.name}: {an.outer_name} series, {n_o} steps, {n_s} setpoints"]
     head = f"{an.outer_dim:>20} {'T/K':>6} {'Δ/µeV':>12} {'Γ/µeV':>10}"
     if j_hi is not None:
