@@ -127,25 +127,30 @@ def failure(
     )
 
 
-def _fixed_inputs(temperature: float, v_mod_rms: float) -> tuple[float, float]:
-    """T (K) and V_mod (V) as finite non-negative floats, else FitFailure."""
+def _check_fixed_inputs(temperature: float, v_mod_rms: float) -> None:
+    """FitFailure unless T (K) and V_mod (V) are finite and non-negative."""
     if not (math.isfinite(temperature) and temperature >= 0.0):
         raise FitFailure(f"bad temperature {temperature!r} K")
     if not (math.isfinite(v_mod_rms) and v_mod_rms >= 0.0):
         raise FitFailure(f"bad v_mod_rms {v_mod_rms!r} V")
-    return temperature, v_mod_rms
 
 
 def _point_sigma(
-    x: np.ndarray, y: np.ndarray, sigma: float | np.ndarray | None, shape: tuple[int, ...]
+    x: np.ndarray, y: np.ndarray, sigma: float | np.ndarray | None, ok: np.ndarray
 ) -> np.ndarray:
-    """Per-point σ (S) of the finite points: given, or the data's white-noise level."""
-    if sigma is None:
-        sig = noise_sigma(y[np.argsort(x)])
-        if not (math.isfinite(sig) and sig > 0):
-            sig = max(1e-6 * float(np.max(np.abs(y))), 1e-30)
-        return np.full(x.size, sig)
-    return np.broadcast_to(np.asarray(sigma, dtype=float), shape)
+    """Per-point σ (S) of the finite points ``ok``: given, or the data's white-noise level.
+
+    FitFailure if a given σ is not finite and > 0 at those points.
+    """
+    if sigma is not None:
+        sig = np.broadcast_to(np.asarray(sigma, dtype=float), ok.shape)[ok]
+        if not np.all(np.isfinite(sig) & (sig > 0)):
+            raise FitFailure("sigma must be finite and > 0")
+        return sig
+    noise = noise_sigma(y[np.argsort(x)])
+    if not (math.isfinite(noise) and noise > 0):
+        noise = max(1e-6 * float(np.max(np.abs(y))), 1e-30)
+    return np.full(x.size, noise)
 
 
 def prepare(
@@ -166,7 +171,7 @@ def prepare(
     except (TypeError, ValueError) as exc:
         return failure(model, f"bad temperature / v_mod_rms: {exc}", math.nan, math.nan, n_in)
     try:
-        _fixed_inputs(temperature, v_mod_rms)
+        _check_fixed_inputs(temperature, v_mod_rms)
         if bias_in.shape != didv_in.shape:
             raise FitFailure("bias and dI/dV differ in shape")
     except FitFailure as exc:
@@ -176,11 +181,10 @@ def prepare(
     if x.size < n_par + 3:
         message = f"only {x.size} finite points for {n_par} parameters"
         return failure(model, message, temperature, v_mod_rms, n_in, extra)
-    sig = _point_sigma(x, y, sigma, bias_in.shape)
-    if sigma is not None:
-        sig = sig[ok]
-        if not np.all(np.isfinite(sig) & (sig > 0)):
-            return failure(model, "sigma must be finite and > 0", temperature, v_mod_rms, n_in)
+    try:
+        sig = _point_sigma(x, y, sigma, ok)
+    except FitFailure as exc:
+        return failure(model, str(exc), temperature, v_mod_rms, n_in)
     return FitData(x, y, sig, ok, temperature, v_mod_rms)
 
 

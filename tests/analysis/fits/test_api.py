@@ -119,3 +119,19 @@ def test_guesses_land_near_the_truth():
     p0 = fits.guess_dynes(BIAS, y)
     assert p0["gap"] == pytest.approx(0.55e-3, rel=0.1)
     assert p0["g_normal"] == pytest.approx(5e-7, rel=0.1)
+
+
+def test_given_sigma_sets_chi2_and_a_bad_one_is_a_failure():
+    clean = 5e-7 * physics.dynes_conductance(BIAS, 0.55e-3, 0.02e-3, 0.05, V_MOD)
+    rng = np.random.default_rng(12)
+    sigma = 5e-9
+    y = clean + sigma * rng.standard_normal(BIAS.size)
+    r = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=sigma)
+    assert r.success and 0.8 < r.chi2_red < 1.2
+    # ten times the true noise: χ²_red ≈ 0.01, yet the errors are not shrunk below the
+    # ones of the right σ (the uncertainty rule never scales them down)
+    r10 = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=10 * sigma)
+    assert r10.chi2_red < 0.05
+    assert r10.errors["gap"] > 5 * r.errors["gap"]
+    bad = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=0.0)
+    assert not bad.success and "sigma" in bad.message
