@@ -32,7 +32,10 @@ M_ELECTRON = 9.1093837015e-31  # kg, electron mass
 
 EnergyFunc = Callable[[np.ndarray], np.ndarray]
 
-_TINY_GAMMA = 1e-12  # eV, imaginary part added at E = 0 when gamma == 0 (avoids 0/0)
+#: eV, the smallest broadening: the imaginary part added at E = 0 when Γ = 0 (avoids 0/0);
+#: also the narrowest feature width the smearing resolves
+MIN_GAMMA = 1e-12
+_TINY_GAMMA = MIN_GAMMA
 _THERMAL_SPAN = 30.0  # kernel support in units of kT (weight beyond: ~e^-30)
 _MAX_GRID = 2**16  # largest FFT grid; wider bias ranges are split into chunks
 _MAX_SUB = 8  # sub-samples per grid bin when the step undersamples a feature
@@ -43,11 +46,13 @@ __all__ = [
     "G0",
     "HBAR",
     "K_B_EV",
+    "MIN_GAMMA",
     "M_ELECTRON",
     "FilmModel",
     "andreev_coefficients",
     "bcs_gap",
     "btk_conductance",
+    "complex_energy",
     "dynes_antiderivative",
     "dynes_conductance",
     "dynes_dos",
@@ -65,11 +70,15 @@ def _gap_root(z: np.ndarray, gap: float) -> np.ndarray:
     return np.sqrt(z - gap) * np.sqrt(z + gap)
 
 
-def _z(energy: ArrayLike, gamma: float) -> np.ndarray:
-    """z = E + iΓ, with Γ >= 1e-12 eV at E = 0 only (avoids 0/0 there)."""
+def complex_energy(energy: ArrayLike, gamma: float) -> np.ndarray:
+    """z = E + iΓ (eV) as every Dynes/BTK expression here uses it: Γ is raised to
+    ``MIN_GAMMA`` (1e-12 eV) at E = 0 only (avoids 0/0 there), negative Γ counts as 0."""
     e = np.asarray(energy, dtype=float)
     gamma = float(gamma)
     return e + 1j * np.where(e == 0, max(gamma, _TINY_GAMMA), max(gamma, 0.0))
+
+
+_z = complex_energy
 
 
 def dynes_dos(energy: ArrayLike, gap: float, gamma: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Timing of the spectrum fits and the peak finder on 1000-point simulated spectra.
 
 Prints figures only (no asserts): median wall time per call over several noisy spectra.
-Run: /tmp/venv/bin/python benchmarks/fits.py
+Run from the repository root: python benchmarks/fits.py
 """
 
 from __future__ import annotations

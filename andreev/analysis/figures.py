@@ -13,16 +13,16 @@ matplotlib (Agg backend) is imported inside the functions.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from andreev import physics
+from andreev.analysis.fits import FitResult
 from andreev.analysis.peaks import second_derivative
-from andreev.analysis.report import RunAnalysis, analyze_dataset
+from andreev.analysis.report import RunAnalysis, analyze_dataset, load_run
+from andreev.analysis.results import quiet_nan
 
 MV = 1e3  # V → mV
 UEV = 1e6  # eV → µeV
@@ -62,6 +62,19 @@ def _plt() -> Any:
     return plt
 
 
+def _save(
+    plt: Any, fig: Any, path: Path, rect: tuple[float, float, float, float] | None = None
+) -> Path:
+    """Lay out (within ``rect``), write as a 120 dpi PNG, close; returns ``path``."""
+    if rect is None:
+        fig.tight_layout()
+    else:
+        fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _finished(an: RunAnalysis) -> np.ndarray:
     return np.isin(an.status, ("done", "retaken"))
 
@@ -97,20 +110,18 @@ def _g_n(an: RunAnalysis, i: int, j: int, k: int, didv: np.ndarray) -> float:
 
 
 def _top_setpoint(an: RunAnalysis) -> int:
-    contact = [j for j in range(len(an.setpoints)) if j not in an.tunnelling_setpoints]
-    js = contact or list(range(len(an.setpoints)))
-    return max(js, key=lambda j: abs(an.setpoints[j]))
+    """The top contact setpoint, or the largest setpoint when all are tunnelling ones."""
+    j = an.top_setpoint()
+    return (
+        j if j is not None else max(range(len(an.setpoints)), key=lambda jj: abs(an.setpoints[jj]))
+    )
 
 
 def _outer_axis(an: RunAnalysis) -> tuple[np.ndarray, str, bool]:
     """Values and label for the outer direction: measured T when it is a temperature run."""
     if an.outer_name.lower() == "temperature":
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                t = np.nanmedian(an.temperature.reshape(an.temperature.shape[0], -1), axis=1)
+        with quiet_nan():
+            t = np.nanmedian(an.temperature.reshape(an.temperature.shape[0], -1), axis=1)
         return t, "temperature T (K, measured)", True
     return an.outer_values, f"{an.outer_name} (outer step)", False
 
@@ -163,11 +174,99 @@ def fig_setpoints(ds: Any, an: RunAnalysis, out: Path) -> Path:
         fontsize=9,
         title="normal-state conductance G_N (G₀ = 2e²/h) and setpoint current",
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    path = out / "fig1_setpoints.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / "fig1_setpoints.png", rect=(0, 0.1, 1, 1))
+
+
+def _evolution_panel(
+    ds: Any, an: RunAnalysis, ax: Any, j: int, yvals: np.ndarray, colour: Any
+) -> tuple[list[np.ndarray], list[float], float]:
+    """Offset dI/dV/G_N at setpoint ``j`` per outer step, coloured by ``colour(y)``.
+
+    Returns the d²I/dV²/G_N rows (1/mV), their outer values and the last G_N (S).
+    """
+    bias = np.asarray(ds["bias"].values, dtype=float)
+    rows: list[np.ndarray] = []
+    row_y: list[float] = []
+    gn_top = float("nan")
+    for n, i in enumerate(np.argsort(yvals)):
+        didv, k = _sweep(ds, an, int(i), j)
+        if didv is None or not np.isfinite(yvals[i]):
+            continue
+        gn = _g_n(an, int(i), j, k, didv)
+        gn_top = gn
+        ax.plot(bias * MV, didv / gn + 0.4 * n, color=colour(yvals[i]), lw=1.1)
+        t = float(an.temperature[i, j, k])
+        _, d2, _, _ = second_derivative(bias, didv, temperature=t, v_mod_rms=an.v_mod_rms)
+        rows.append(d2 / gn / MV)  # 1/mV, normalised to G_N
+        row_y.append(float(yvals[i]))
+    return rows, row_y, gn_top
+
+
+def _gap_span(an: RunAnalysis, bias: np.ndarray, factor: float, default: float) -> float:
+    """Half-width (mV) of a zoom on the gap: ``factor`` × the median Dynes Δ."""
+    gaps = an.values["gap"][np.isfinite(an.values["gap"])]
+    if not gaps.size:
+        return default
+    return float(min(factor * np.median(gaps) * MV, np.max(np.abs(bias)) * MV))
+
+
+def _gap_c_markers(an: RunAnalysis, ax: Any, j: int, yvals: np.ndarray) -> None:
+    """±Δc (peaks, film fit; mean over directions) at setpoint ``j`` on the map."""
+    for key, marker, colour, lab in (
+        ("gap_c_peaks", "o", "black", "±Δc from d²I/dV² peaks"),
+        ("film_gap_c", "D", "lime", "±Δc from film-model fit"),
+    ):
+        with quiet_nan():
+            gcm = np.nanmean(an.values[key][:, j, :], axis=1)
+        ok = np.isfinite(gcm) & np.isfinite(yvals)
+        if not np.any(ok):
+            continue
+        for sgn in (1, -1):
+            ax.plot(
+                sgn * gcm[ok] * MV,
+                yvals[ok],
+                marker,
+                mfc="none",
+                mec=colour,
+                ms=7,
+                mew=1.5,
+                ls="none",
+                label=lab if sgn == 1 else None,
+            )
+
+
+def _closing_curve_on_map(an: RunAnalysis, ax: Any, y_range: tuple[float, float]) -> None:
+    """±Δc(T) of the closing fit (film, else peaks) and its Tc on the d²I/dV² map."""
+    closing = an.closing.get("film") or an.closing.get("peaks")
+    if closing is None or not closing.success:
+        return
+    tt = np.linspace(y_range[0], min(closing.tc, y_range[1]), 200)
+    cc = closing.curve(tt) * MV
+    ax.plot(cc, tt, color="lime", lw=1)
+    ax.plot(-cc, tt, color="lime", lw=1, label="Δc(T) = Δc0 tanh(1.74√(Tc/T−1))")
+    ax.axhline(closing.tc, color="gray", ls="--", lw=1, label=f"fitted Tc = {closing.tc:.2f} K")
+
+
+def _d2_map(
+    fig: Any, ax: Any, bias: np.ndarray, rows: list[np.ndarray], row_y: list[float], span: float
+) -> None:
+    """Colour map of d²I/dV²/G_N versus bias (|V| ≤ ``span`` mV) and the outer values."""
+    z = np.array(rows)
+    sel = np.abs(bias * MV) <= span
+    # colour scale from the in-gap region, so Δc is visible; coherence peaks saturate
+    inner = np.abs(bias * MV) <= 0.6 * span / 1.5
+    lim = float(np.nanpercentile(np.abs(z[:, inner]), 99.5)) or 1.0
+    mesh = ax.pcolormesh(
+        bias[sel] * MV,
+        np.array(row_y),
+        z[:, sel],
+        cmap="RdBu_r",
+        vmin=-lim,
+        vmax=lim,
+        shading="nearest",
+    )
+    cb2 = fig.colorbar(mesh, ax=ax)
+    cb2.set_label("d²I/dV² / G_N (1/mV; scale set inside the gap, saturates at ±Δ)")
 
 
 def fig_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
@@ -178,25 +277,13 @@ def fig_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
     bias = np.asarray(ds["bias"].values, dtype=float)
     j = _top_setpoint(an)
     yvals, ylabel, is_temp = _outer_axis(an)
-    n_o = len(an.outer_values)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6.5))
     finite_y = yvals[np.isfinite(yvals)]
-    norm = Normalize(vmin=float(np.min(finite_y)), vmax=float(np.max(finite_y)))
+    y_range = (float(np.min(finite_y)), float(np.max(finite_y)))
+    norm = Normalize(vmin=y_range[0], vmax=y_range[1])
     cmap = plt.get_cmap("plasma")
-    rows, row_y, gn_top = [], [], float("nan")
-    for n, i in enumerate(np.argsort(yvals)):
-        didv, k = _sweep(ds, an, int(i), j)
-        if didv is None or not np.isfinite(yvals[i]):
-            continue
-        gn = _g_n(an, int(i), j, k, didv)
-        gn_top = gn
-        ax1.plot(bias * MV, didv / gn + 0.4 * n, color=cmap(norm(yvals[i])), lw=1.1)
-        t = float(an.temperature[i, j, k])
-        _, d2, _, _ = second_derivative(bias, didv, temperature=t, v_mod_rms=an.v_mod_rms)
-        rows.append(d2 / gn / MV)  # 1/mV, normalised to G_N
-        row_y.append(yvals[i])
-    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    cb1 = fig.colorbar(sm, ax=ax1)
+    rows, row_y, gn_top = _evolution_panel(ds, an, ax1, j, yvals, lambda y: cmap(norm(y)))
+    cb1 = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax1)
     cb1.set_label(ylabel)
     ax1.set_xlabel("bias V (mV)")
     ax1.set_ylabel("dI/dV / G_N  (offset by 0.4 per step)")
@@ -205,81 +292,24 @@ def fig_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
         f"({fmt_current(an.setpoints[j])})",
         fontsize=10,
     )
-    span = 0.8
-    gaps = an.values["gap"][np.isfinite(an.values["gap"])]
-    if gaps.size:
-        span = float(min(1.5 * np.median(gaps) * MV, np.max(np.abs(bias)) * MV))
+    span = _gap_span(an, bias, 1.5, 0.8)
     if rows:
-        z = np.array(rows)
-        sel = np.abs(bias * MV) <= span
-        # colour scale from the in-gap region, so Δc is visible; coherence peaks saturate
-        inner = np.abs(bias * MV) <= 0.6 * span / 1.5
-        lim = float(np.nanpercentile(np.abs(z[:, inner]), 99.5)) or 1.0
-        mesh = ax2.pcolormesh(
-            bias[sel] * MV,
-            np.array(row_y),
-            z[:, sel],
-            cmap="RdBu_r",
-            vmin=-lim,
-            vmax=lim,
-            shading="nearest",
-        )
-        cb2 = fig.colorbar(mesh, ax=ax2)
-        cb2.set_label("d²I/dV² / G_N (1/mV; scale set inside the gap, saturates at ±Δ)")
-        # Δc on top: peaks and film fits (mean over directions)
-        for key, marker, colour, lab in (
-            ("gap_c_peaks", "o", "black", "±Δc from d²I/dV² peaks"),
-            ("film_gap_c", "D", "lime", "±Δc from film-model fit"),
-        ):
-            gc = an.values[key][:, j, :]
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    gcm = np.nanmean(gc, axis=1)
-            ok = np.isfinite(gcm) & np.isfinite(yvals)
-            if np.any(ok):
-                for sgn in (1, -1):
-                    ax2.plot(
-                        sgn * gcm[ok] * MV,
-                        yvals[ok],
-                        marker,
-                        mfc="none",
-                        mec=colour,
-                        ms=7,
-                        mew=1.5,
-                        ls="none",
-                        label=lab if sgn == 1 else None,
-                    )
-        closing = an.closing.get("film") or an.closing.get("peaks")
-        if closing is not None and closing.success and is_temp:
-            tt = np.linspace(float(np.min(finite_y)), min(closing.tc, float(np.max(finite_y))), 200)
-            cc = closing.curve(tt) * MV
-            ax2.plot(cc, tt, color="lime", lw=1)
-            ax2.plot(-cc, tt, color="lime", lw=1, label="Δc(T) = Δc0 tanh(1.74√(Tc/T−1))")
-            ax2.axhline(
-                closing.tc, color="gray", ls="--", lw=1, label=f"fitted Tc = {closing.tc:.2f} K"
-            )
+        _d2_map(fig, ax2, bias, rows, row_y, span)
+        _gap_c_markers(an, ax2, j, yvals)
+        if is_temp:
+            _closing_curve_on_map(an, ax2, y_range)
         ax2.legend(loc="upper right", fontsize=8, framealpha=0.9)
         ax2.set_xlim(-span, span)
     ax2.set_xlabel("bias V (mV)")
     ax2.set_ylabel(ylabel)
     ax2.set_title("d²I/dV² (red > 0, blue < 0) with the collective gap Δc", fontsize=10)
-    fig.suptitle(f"Temperature evolution ({an.path.name}, {n_o} steps)")
-    fig.tight_layout()
-    path = out / "fig2_temperature.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    fig.suptitle(f"Temperature evolution ({an.path.name}, {len(an.outer_values)} steps)")
+    return _save(plt, fig, out / "fig2_temperature.png")
 
 
 def _mean_err(v: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over the last axis of finite values, error = max(std/√n, mean of errors)."""
-    import warnings
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with quiet_nan():
         m = np.nanmean(v, axis=-1)
         n = np.sum(np.isfinite(v), axis=-1)
         sd = np.nanstd(v, axis=-1) / np.sqrt(np.maximum(n, 1))
@@ -287,183 +317,175 @@ def _mean_err(v: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, np.fmax(sd, me)
 
 
-def fig_gaps(ds: Any, an: RunAnalysis, out: Path) -> Path:
-    """Δ and Δc versus temperature/outer step, and Δc versus G_N at base temperature."""
-    plt = _plt()
+#: the two Δc estimates as plotted: result column, marker, colour, label
+GAP_C_SERIES = (
+    ("gap_c_peaks", "o", "C3", "Δc (d²I/dV² peaks)"),
+    ("film_gap_c", "D", "C2", "Δc (film-model fit)"),
+)
+
+
+def _errorbars(
+    ax: Any, x: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, **style: Any
+) -> None:
+    """Energies ``v`` ± ``e`` (eV, shown in µeV) at ``x`` where ``ok``."""
+    ax.errorbar(x[ok], v[ok] * UEV, yerr=e[ok] * UEV, **style)
+
+
+def _closing_curves(an: RunAnalysis, ax: Any, yvals: np.ndarray) -> None:
+    """The fitted Δc(T) closings (film, peaks) with their Tc."""
+    for name, colour in (("film", "C2"), ("peaks", "C3")):
+        c = an.closing.get(name)
+        if c is None or not c.success:
+            continue
+        tt = np.linspace(max(float(np.nanmin(yvals)), 1e-3), c.tc * 1.15, 300)
+        ax.plot(
+            tt,
+            c.curve(tt) * UEV,
+            color=colour,
+            lw=1,
+            label=f"BCS-like closing ({name}): Tc = {c.tc:.2f} ± {c.tc_error:.2f} K",
+        )
+        ax.axvline(c.tc, color=colour, ls="--", lw=0.8)
+
+
+def _gaps_vs_outer(an: RunAnalysis, ax: Any) -> None:
+    """Δ (tunnelling) and Δc (top setpoint) versus temperature / the outer step."""
     yvals, xlabel, is_temp = _outer_axis(an)
     tun = an.tunnelling_setpoints
     j = _top_setpoint(an)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
     gap, gap_e = _mean_err(
         an.values["gap"][:, tun, :].reshape(len(yvals), -1),
         an.values["gap_error"][:, tun, :].reshape(len(yvals), -1),
     )
-    ok = np.isfinite(gap)
-    ax1.errorbar(
-        yvals[ok],
-        gap[ok] * UEV,
-        yerr=gap_e[ok] * UEV,
-        fmt="s",
-        color="C0",
-        label="Δ (Dynes fit, tunnelling setpoint)",
-    )
-    for key, fmt, colour, lab in (
-        ("gap_c_peaks", "o", "C3", "Δc (d²I/dV² peaks)"),
-        ("film_gap_c", "D", "C2", "Δc (film-model fit)"),
-    ):
+    label = "Δ (Dynes fit, tunnelling setpoint)"
+    _errorbars(ax, yvals, gap, gap_e, np.isfinite(gap), fmt="s", color="C0", label=label)
+    for key, fmt, colour, lab in GAP_C_SERIES:
         v, e = _mean_err(an.values[key][:, j, :], an.values[key + "_error"][:, j, :])
         ok = np.isfinite(v)
         if np.any(ok):
-            ax1.errorbar(
-                yvals[ok],
-                v[ok] * UEV,
-                yerr=e[ok] * UEV,
-                fmt=fmt,
-                color=colour,
-                mfc="none",
-                label=f"{lab}, {fmt_current(an.setpoints[j])}",
-            )
+            label = f"{lab}, {fmt_current(an.setpoints[j])}"
+            _errorbars(ax, yvals, v, e, ok, fmt=fmt, color=colour, mfc="none", label=label)
     if is_temp:
-        for name, colour in (("film", "C2"), ("peaks", "C3")):
-            c = an.closing.get(name)
-            if c is not None and c.success:
-                tt = np.linspace(max(float(np.nanmin(yvals)), 1e-3), c.tc * 1.15, 300)
-                ax1.plot(
-                    tt,
-                    c.curve(tt) * UEV,
-                    color=colour,
-                    lw=1,
-                    label=f"BCS-like closing ({name}): Tc = {c.tc:.2f} ± {c.tc_error:.2f} K",
-                )
-                ax1.axvline(c.tc, color=colour, ls="--", lw=0.8)
-    ax1.set_xlabel(xlabel)
-    ax1.set_ylabel("energy gap (µeV)")
-    ax1.set_ylim(bottom=0)
-    ax1.set_title("gaps across the run: Δ survives, Δc closes", fontsize=10)
-    ax1.legend(fontsize=8, loc="center left", framealpha=0.9)
+        _closing_curves(an, ax, yvals)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("energy gap (µeV)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("gaps across the run: Δ survives, Δc closes", fontsize=10)
+    ax.legend(fontsize=8, loc="center left", framealpha=0.9)
 
+
+def _gaps_vs_conductance(an: RunAnalysis, ax: Any) -> None:
+    """Δc and Δ versus G_N at base temperature."""
     i = _base_index(an)
     gn = np.array([np.nanmedian(an.g_normal[i, jj, :]) for jj in range(len(an.setpoints))])
-    for key, fmt, colour, lab in (
-        ("gap_c_peaks", "o", "C3", "Δc (d²I/dV² peaks)"),
-        ("film_gap_c", "D", "C2", "Δc (film-model fit)"),
-    ):
+    x = gn / physics.G0
+    for key, fmt, colour, lab in GAP_C_SERIES:
         v, e = _mean_err(an.values[key][i], an.values[key + "_error"][i])
         ok = np.isfinite(v) & (gn > 0)
         if np.any(ok):
-            ax2.errorbar(
-                gn[ok] / physics.G0,
-                v[ok] * UEV,
-                yerr=e[ok] * UEV,
-                fmt=fmt,
-                color=colour,
-                mfc="none",
-                label=lab,
-            )
+            _errorbars(ax, x, v, e, ok, fmt=fmt, color=colour, mfc="none", label=lab)
     g0, g0e = _mean_err(an.values["gap"][i], an.values["gap_error"][i])
     ok = np.isfinite(g0) & (gn > 0)
     if np.any(ok):
-        ax2.errorbar(
-            gn[ok] / physics.G0,
-            g0[ok] * UEV,
-            yerr=g0e[ok] * UEV,
-            fmt="s",
-            color="C0",
-            label="Δ (Dynes fit)",
-        )
-    ax2.set_xscale("log")
-    ax2.set_xlabel("normal-state conductance G_N (units of G₀ = 2e²/h)")
-    ax2.set_ylabel("energy gap (µeV)")
-    ax2.set_ylim(bottom=0)
+        _errorbars(ax, x, g0, g0e, ok, fmt="s", color="C0", label="Δ (Dynes fit)")
+    ax.set_xscale("log")
+    ax.set_xlabel("normal-state conductance G_N (units of G₀ = 2e²/h)")
+    ax.set_ylabel("energy gap (µeV)")
+    ax.set_ylim(bottom=0)
     t_base = np.nanmedian(an.temperature[i])
-    ax2.set_title(
+    ax.set_title(
         f"gaps across setpoints at base temperature ({t_base * 1e3:.0f} mK)"
         "\nfilm fits at the highest setpoint only (all in `andreev analyze`)",
         fontsize=10,
     )
-    ax2.legend(fontsize=8, framealpha=0.9)
+    ax.legend(fontsize=8, framealpha=0.9)
+
+
+def fig_gaps(ds: Any, an: RunAnalysis, out: Path) -> Path:
+    """Δ and Δc versus temperature/outer step, and Δc versus G_N at base temperature."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
+    _gaps_vs_outer(an, ax1)
+    _gaps_vs_conductance(an, ax2)
     fig.suptitle(f"Single-particle gap Δ and collective gap Δc ({an.path.name})")
-    fig.tight_layout()
-    path = out / "fig3_gaps.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / "fig3_gaps.png")
+
+
+def _base_dynes_fit(an: RunAnalysis) -> tuple[FitResult, tuple[int, int, int]] | None:
+    """The first Dynes fit at the base-temperature outer step, with its (i, j, k)."""
+    i = _base_index(an)
+    for idx, d in sorted(an.fits.items()):
+        if idx[0] == i and "dynes" in d:
+            return d["dynes"], idx
+    return None
+
+
+def _fit_text(fit: FitResult, scale: float) -> str:
+    """The fitted Δ, Γ, G_N (G_N scaled by ``scale``) and the fixed inputs, as text."""
+    p, e = fit.params, fit.errors
+    return (
+        f"Δ = {_pm(p['gap'], e['gap'], UEV)} µeV\n"
+        f"Γ = {_pm(p['gamma'], e['gamma'], UEV)} µeV\n"
+        f"G_N = {_pm(p['g_normal'], e['g_normal'], scale)} nS "
+        f"({p['g_normal'] / physics.G0:.3g} G₀)\n"
+        f"T = {fit.temperature * 1e3:.0f} mK (measured, fixed), "
+        f"V_mod = {fit.v_mod_rms * 1e6:.1f} µV rms (fixed)\n"
+        f"reduced χ² = {fit.chi2_red:.2f}; {fit.message}"
+    )
+
+
+def _fit_panels(
+    ds: Any, an: RunAnalysis, axes: tuple[Any, Any], fit: FitResult, idx: tuple[int, int, int]
+) -> None:
+    """Measured dI/dV with the Dynes fit (top) and the residuals (bottom), in nS."""
+    ax1, ax2 = axes
+    bias = np.asarray(ds["bias"].values, dtype=float)
+    didv = np.asarray(ds["dIdV"].values[idx], dtype=float)
+    scale = 1e9  # S → nS
+    ax1.plot(bias * MV, didv * scale, ".", ms=3, color="gray", label="measured dI/dV")
+    label = "thermally smeared Dynes fit"
+    ax1.plot(bias * MV, fit.curve(bias) * scale, color="C3", lw=1.5, label=label)
+    box = {"facecolor": "white", "alpha": 0.9, "edgecolor": "0.7"}
+    text = _fit_text(fit, scale)
+    ax1.text(0.02, 0.97, text, transform=ax1.transAxes, va="top", fontsize=9, bbox=box)
+    ax1.legend(loc="upper right", fontsize=9)
+    ax1.set_title(
+        f"Tunnelling fit at I_set = {fmt_current(an.setpoints[idx[1]])}, "
+        f"{an.directions[idx[2]]} sweep ({an.path.name})",
+        fontsize=10,
+    )
+    ax2.plot(bias * MV, fit.residuals * scale, ".", ms=3, color="C0")
+    ax2.axhline(0, color="k", lw=0.8)
 
 
 def fig_tunnelling_fit(ds: Any, an: RunAnalysis, out: Path) -> Path:
     """The base-temperature tunnelling Dynes fit and its residuals."""
     plt = _plt()
-    bias = np.asarray(ds["bias"].values, dtype=float)
-    i = _base_index(an)
-    fit, key = None, None
-    for (ii, jj, kk), d in sorted(an.fits.items()):
-        if ii == i and "dynes" in d:
-            fit, key = d["dynes"], (ii, jj, kk)
-            break
     fig, (ax1, ax2) = plt.subplots(
         2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
-    if fit is None or key is None:
-        ax1.text(
-            0.5, 0.5, "no finished tunnelling sweep to show", ha="center", transform=ax1.transAxes
-        )
+    found = _base_dynes_fit(an)
+    if found is None:
+        message = "no finished tunnelling sweep to show"
+        ax1.text(0.5, 0.5, message, ha="center", transform=ax1.transAxes)
     else:
-        ii, jj, kk = key
-        didv = np.asarray(ds["dIdV"].values[ii, jj, kk], dtype=float)
-        scale = 1e9  # S → nS
-        ax1.plot(bias * MV, didv * scale, ".", ms=3, color="gray", label="measured dI/dV")
-        ax1.plot(
-            bias * MV,
-            fit.curve(bias) * scale,
-            color="C3",
-            lw=1.5,
-            label="thermally smeared Dynes fit",
-        )
-        p, e = fit.params, fit.errors
-        txt = (
-            f"Δ = {_pm(p['gap'], e['gap'], UEV)} µeV\n"
-            f"Γ = {_pm(p['gamma'], e['gamma'], UEV)} µeV\n"
-            f"G_N = {_pm(p['g_normal'], e['g_normal'], scale)} nS "
-            f"({p['g_normal'] / physics.G0:.3g} G₀)\n"
-            f"T = {fit.temperature * 1e3:.0f} mK (measured, fixed), "
-            f"V_mod = {fit.v_mod_rms * 1e6:.1f} µV rms (fixed)\n"
-            f"reduced χ² = {fit.chi2_red:.2f}; {fit.message}"
-        )
-        ax1.text(
-            0.02,
-            0.97,
-            txt,
-            transform=ax1.transAxes,
-            va="top",
-            fontsize=9,
-            bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "0.7"},
-        )
-        ax1.legend(loc="upper right", fontsize=9)
-        ax1.set_title(
-            f"Tunnelling fit at I_set = {fmt_current(an.setpoints[jj])}, "
-            f"{an.directions[kk]} sweep ({an.path.name})",
-            fontsize=10,
-        )
-        ax2.plot(bias * MV, fit.residuals * scale, ".", ms=3, color="C0")
-        ax2.axhline(0, color="k", lw=0.8)
+        _fit_panels(ds, an, (ax1, ax2), *found)
     ax1.set_ylabel("dI/dV (nS)")
     ax2.set_ylabel("data − fit (nS)")
     ax2.set_xlabel("bias V (mV)")
-    fig.tight_layout()
-    path = out / "figS2_tunnelling_fit.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / "figS2_tunnelling_fit.png")
 
 
 def make_figures(run: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Write the four standard figures of ``run`` into ``out``; returns their paths."""
-    from andreev.storage import load
+    """Write the four standard figures of ``run`` into ``out``; returns their paths.
 
+    ``out`` defaults to ``default_out(run)``. Raises RunFileError if ``run`` is missing
+    or not a run file (then nothing is written).
+    """
     run = Path(run)
+    ds = load_run(run)
     out = Path(out) if out is not None else default_out(run)
     out.mkdir(parents=True, exist_ok=True)
-    ds = load(run)
     an = analyze_dataset(ds, run, film="highest")
     return [
         fig_setpoints(ds, an, out),
@@ -471,23 +493,3 @@ def make_figures(run: str | Path, out: str | Path | None = None) -> list[Path]:
         fig_gaps(ds, an, out),
         fig_tunnelling_fit(ds, an, out),
     ]
-
-
-def plot_main(args: argparse.Namespace) -> int:
-    """Entry point of ``andreev plot RUN.h5 [--out DIR]``; returns the exit status.
-
-    0 on success, 2 if the run file is missing or unreadable.
-    """
-    run = Path(args.run)
-    if not run.is_file():
-        print(f"andreev plot: no such file: {run}", file=sys.stderr)
-        return 2
-    out = getattr(args, "out", None)
-    try:
-        paths = make_figures(run, out)
-    except (OSError, KeyError, ValueError) as exc:
-        print(f"andreev plot: cannot read {run} as a run file: {exc}", file=sys.stderr)
-        return 2
-    for p in paths:
-        print(p)
-    return 0

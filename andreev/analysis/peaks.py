@@ -32,7 +32,8 @@ from scipy.optimize import least_squares
 from scipy.signal import find_peaks, savgol_coeffs, savgol_filter
 
 from andreev import physics
-from andreev.analysis.fits import high_bias_conductance, noise_sigma
+from andreev.analysis.spectrum import high_bias_conductance, noise_sigma
+from andreev.analysis.uncertainty import reduced_chi2, standard_errors
 
 #: target derivative noise, as a fraction of G_N / resolution FWHM (see module doc)
 NOISE_TARGET = 0.02
@@ -163,7 +164,9 @@ class _Feature:
     shoulder: bool
 
 
-def _crossing(u: np.ndarray, s: np.ndarray, i0: int, i1: int, level: float, sig: float):
+def _crossing(
+    u: np.ndarray, s: np.ndarray, i0: int, i1: int, level: float, sig: float
+) -> tuple[float, float] | None:
     """First downward crossing of ``level`` between indices i0 < i1: (position, noise std)."""
     seg = s[i0 : i1 + 1] - level
     idx = np.nonzero((seg[:-1] >= 0) & (seg[1:] < 0))[0]
@@ -316,9 +319,46 @@ class GapClosingResult:
         return np.asarray(physics.bcs_gap(t, self.gap_c0, self.tc), dtype=float)
 
 
-def _closing(t: np.ndarray, gap0: float, tc: float) -> np.ndarray:
-    ratio = np.clip(tc / np.maximum(t, 1e-12) - 1.0, 0.0, None)
-    return np.where(t < tc, gap0 * np.tanh(1.74 * np.sqrt(ratio)), 0.0)
+def _closing_failure(message: str, n_points: int = 0) -> GapClosingResult:
+    nan = float("nan")
+    return GapClosingResult(nan, nan, nan, nan, False, message, n_points=n_points)
+
+
+def _closing_points(
+    temperatures: Sequence[float] | np.ndarray,
+    gap_c: Sequence[float] | np.ndarray,
+    errors: Sequence[float] | np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | GapClosingResult:
+    """The usable (T K, Δc eV, error eV) points, errors filled and floored; or a failure."""
+    t = np.asarray(temperatures, dtype=float).ravel()
+    y = np.asarray(gap_c, dtype=float).ravel()
+    e = np.full_like(y, np.nan) if errors is None else np.asarray(errors, dtype=float).ravel()
+    if not (t.size == y.size == e.size):
+        return _closing_failure("arrays differ in length")
+    ok = np.isfinite(t) & np.isfinite(y) & (t > 0) & (y > 0)
+    t, y, e = t[ok], y[ok], e[ok]
+    if t.size < 3:
+        return _closing_failure(f"need ≥ 3 temperatures with a gap, have {t.size}", t.size)
+    n_temps = np.unique(np.round(np.log(t) / 0.02)).size  # distinct within ~2 %
+    if n_temps < 3:
+        message = f"need ≥ 3 distinct temperatures with a gap, have {n_temps}"
+        return _closing_failure(message, t.size)
+    good_e = np.isfinite(e) & (e > 0)
+    floor = 1e-3 * float(np.max(y))
+    fill = float(np.median(e[good_e])) if np.any(good_e) else 0.05 * float(np.max(y))
+    e = np.where(good_e, e, fill)
+    return t, y, np.maximum(e, floor)
+
+
+def _closing_start(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Starting Δc0 (eV, the low-T median) and Tc (K, from inverting BCS at the top T)."""
+    t_max = float(np.max(t))
+    low = t <= np.min(t) + 0.25 * np.ptp(t)
+    gap0_guess = float(np.median(y[low]))
+    frac = float(np.clip(y[np.argmax(t)] / gap0_guess, 0.05, 0.999))
+    tc_guess = t_max / (1.0 - (np.arctanh(frac) / 1.74) ** 2 + 1e-12) if frac < 0.999 else 0
+    tc_guess = float(np.clip(tc_guess, 1.02 * t_max, 10.0 * t_max)) if tc_guess else 1.3 * t_max
+    return gap0_guess, tc_guess
 
 
 def fit_gap_closing(
@@ -326,76 +366,36 @@ def fit_gap_closing(
     gap_c: Sequence[float] | np.ndarray,
     errors: Sequence[float] | np.ndarray | None = None,
 ) -> GapClosingResult:
-    """Fit Δc(T) = Δc0·tanh(1.74·sqrt(Tc/T − 1)) to per-sweep Δc (eV) at T (K).
+    """Fit Δc(T) = Δc0·tanh(1.74·sqrt(Tc/T − 1)) (``physics.bcs_gap``) to per-sweep Δc
+    (eV) at T (K).
 
     Points whose Δc is NaN ("no peak") are left out; ``errors`` (eV) weight the points
     (non-finite or zero ones get the median error). Tc is bounded below by the highest
-    temperature that still shows a gap. Errors from (JᵀJ)⁻¹ × residual variance. Never
-    raises for bad data: returns ``success=False`` with a message.
+    temperature that still shows a gap. Errors from ``andreev.analysis.uncertainty``
+    ((JᵀJ)⁻¹ · max(χ²_red, 1)). Never raises for bad data: returns ``success=False``
+    with a message.
     """
-    nan = float("nan")
-    t = np.asarray(temperatures, dtype=float).ravel()
-    y = np.asarray(gap_c, dtype=float).ravel()
-    e = np.full_like(y, nan) if errors is None else np.asarray(errors, dtype=float).ravel()
-    if not (t.size == y.size == e.size):
-        return GapClosingResult(nan, nan, nan, nan, False, "arrays differ in length")
-    ok = np.isfinite(t) & np.isfinite(y) & (t > 0) & (y > 0)
-    t, y, e = t[ok], y[ok], e[ok]
-    if t.size < 3:
-        return GapClosingResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            False,
-            f"need ≥ 3 temperatures with a gap, have {t.size}",
-            n_points=t.size,
-        )
-    n_temps = np.unique(np.round(np.log(t) / 0.02)).size  # distinct within ~2 %
-    if n_temps < 3:
-        return GapClosingResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            False,
-            f"need ≥ 3 distinct temperatures with a gap, have {n_temps}",
-            n_points=t.size,
-        )
-    good_e = np.isfinite(e) & (e > 0)
-    floor = 1e-3 * float(np.max(y))
-    fill = float(np.median(e[good_e])) if np.any(good_e) else 0.05 * float(np.max(y))
-    e = np.where(good_e, e, fill)
-    e = np.maximum(e, floor)
-
-    t_max = float(np.max(t))
-    low = t <= np.min(t) + 0.25 * np.ptp(t)
-    gap0_guess = float(np.median(y[low]))
-    # starting Tc from the highest point: invert the BCS form there
-    frac = float(np.clip(y[np.argmax(t)] / gap0_guess, 0.05, 0.999))
-    tc_guess = t_max / (1.0 - (np.arctanh(frac) / 1.74) ** 2 + 1e-12) if frac < 0.999 else 0
-    tc_guess = float(np.clip(tc_guess, 1.02 * t_max, 10.0 * t_max)) if tc_guess else 1.3 * t_max
+    points = _closing_points(temperatures, gap_c, errors)
+    if isinstance(points, GapClosingResult):
+        return points
+    t, y, e = points
+    gap0_guess, tc_guess = _closing_start(t, y)
+    scale = np.array([gap0_guess, float(np.max(t))])
 
     def resid(q: np.ndarray) -> np.ndarray:
-        return (_closing(t, q[0] * gap0_guess, q[1] * t_max) - y) / e
+        model = physics.bcs_gap(t, float(q[0] * scale[0]), float(q[1] * scale[1]))
+        return (np.asarray(model, dtype=float) - y) / e
 
     lo = np.array([1e-3, 1.0 + 1e-9])
     hi = np.array([100.0, 50.0])
-    start = np.clip(np.array([1.0, tc_guess / t_max]), lo + 1e-6, hi - 1e-6)
+    start = np.clip(np.array([1.0, tc_guess / scale[1]]), lo + 1e-6, hi - 1e-6)
     try:
         ls = least_squares(resid, start, bounds=(lo, hi), method="trf", max_nfev=500)
     except (ValueError, ArithmeticError) as exc:
-        return GapClosingResult(nan, nan, nan, nan, False, f"fit error: {exc}", n_points=t.size)
-    dof = max(t.size - 2, 1)
-    s2 = float(np.sum(ls.fun**2)) / dof
-    scale = np.array([gap0_guess, t_max])
-    try:
-        cov = np.linalg.inv(ls.jac.T @ ls.jac) * s2
-        err = np.sqrt(np.abs(np.diag(cov))) * scale
-    except np.linalg.LinAlgError:
-        err = np.array([np.inf, np.inf])
+        return _closing_failure(f"fit error: {exc}", t.size)
+    s2 = reduced_chi2(ls.fun, 2)
+    err = standard_errors(ls.jac, s2, scale)
     gap0, tc = ls.x * scale
-    success = bool(ls.success) and np.all(np.isfinite(err))
     msg = "converged" if ls.success else f"did not converge: {ls.message}"
     if abs(ls.x[1] - lo[1]) < 1e-6:
         msg += "; Tc at its lower bound (the highest temperature with a gap)"
@@ -406,7 +406,7 @@ def fit_gap_closing(
         tc=float(tc),
         gap_c0_error=float(err[0]),
         tc_error=float(err[1]),
-        success=success,
+        success=bool(ls.success) and bool(np.all(np.isfinite(err))),
         message=msg,
         chi2_red=s2,
         n_points=int(t.size),

@@ -1,6 +1,6 @@
-"""``andreev analyze RUN.h5``: fit every finished sweep, store the results, print a summary.
+"""The analysis of a run: fit every finished sweep of a loaded run file.
 
-What is fitted (see PHYSICS.md, "Extracting the gaps from data"):
+What is fitted (see docs/physics.md, "Extracting the gaps from data"):
 
 - tunnelling sweeps — the lowest setpoint, and any sweep whose G_N is below
   ``TUNNEL_MAX_G`` — with thermally smeared Dynes: Δ, Γ, G_N;
@@ -12,17 +12,14 @@ What is fitted (see PHYSICS.md, "Extracting the gaps from data"):
   Δc0·tanh(1.74·sqrt(Tc/T − 1)), from the peaks and from the film fits.
 
 Temperatures are the per-sweep measured ones, the modulation the file's ``v_mod_rms``.
-Results go to ``/entry/analysis`` of the run file (replaced on every run; raw data are
-not touched) and to ``RUN.analysis.csv`` next to it.
+``andreev.analysis.results`` writes the results (``/entry/analysis`` of the run file
+through ``andreev.storage``, ``RUN.analysis.csv``) and the summary text; nothing here
+prints or writes files.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import datetime as _dt
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +33,7 @@ from andreev.analysis.peaks import (
     find_andreev_peaks,
     fit_gap_closing,
 )
+from andreev.errors import RunFileError
 
 if TYPE_CHECKING:
     import xarray
@@ -90,7 +88,18 @@ class RunAnalysis:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.status.shape)  # type: ignore[return-value]
+        """(n_outer, n_setpoint, n_direction)."""
+        n_o, n_s, n_d = self.status.shape
+        return int(n_o), int(n_s), int(n_d)
+
+    def contact_setpoints(self) -> list[int]:
+        """Indices of the setpoints that are not tunnelling ones."""
+        return [j for j in range(len(self.setpoints)) if j not in self.tunnelling_setpoints]
+
+    def top_setpoint(self) -> int | None:
+        """The contact setpoint of largest |current| (None without contact setpoints)."""
+        contact = self.contact_setpoints()
+        return max(contact, key=lambda j: abs(self.setpoints[j])) if contact else None
 
 
 def _tunnelling_setpoints(ds: xarray.Dataset) -> list[int]:
@@ -109,113 +118,157 @@ def _is_temperature_series(ds: xarray.Dataset) -> bool:
     return str(ds.attrs.get("outer_name", "")).lower() == "temperature"
 
 
-def analyze_dataset(
-    ds: xarray.Dataset, path: Path | None = None, *, film: str = "all"
-) -> RunAnalysis:
-    """Fit every finished sweep of a loaded run (``andreev.storage.load``); no file I/O.
+@dataclass(frozen=True)
+class _Sweeps:
+    """The measured arrays of a loaded run that the fits read."""
 
-    ``film`` = "all" fits the film model to every contact sweep, "highest" only to the
-    highest setpoint (what the Δc(T) closing fit uses; faster, for the figures).
-    """
-    if film not in ("all", "highest"):
-        raise ValueError(f"film must be 'all' or 'highest', not {film!r}")
+    bias: np.ndarray  # V
+    didv: np.ndarray  # S, (outer, setpoint, direction, bias)
+    temperature: np.ndarray  # K, measured per sweep
+    v_mod_rms: float  # V rms
+    usable: np.ndarray  # finished and with a finite temperature
+
+    def indices(self, setpoints: list[int]) -> list[tuple[int, int, int]]:
+        """(i, j, k) of the usable sweeps at these setpoint indices, in index order."""
+        n_o, _, n_d = self.usable.shape
+        return [
+            (i, j, k)
+            for i in range(n_o)
+            for j in setpoints
+            for k in range(n_d)
+            if self.usable[i, j, k]
+        ]
+
+
+def _empty_analysis(ds: xarray.Dataset, path: Path | None) -> RunAnalysis:
+    """A RunAnalysis of ``ds`` with every result NaN / empty."""
     outer_dim = str(ds.attrs.get("outer_dim", ds["dIdV"].dims[0]))
-    bias = np.asarray(ds["bias"].values, dtype=float)
-    didv = np.asarray(ds["dIdV"].values, dtype=float)
-    temps = np.asarray(ds["temperature"].values, dtype=float)
     status = np.asarray(ds["status"].values).astype(str)
-    vmod = float(ds.attrs.get("v_mod_rms", 0.0))
-    n_o, n_s, n_d = status.shape
-    values = {k: np.full((n_o, n_s, n_d), np.nan) for k in COLUMNS}
-    text = {k: np.full((n_o, n_s, n_d), "", dtype=object) for k in TEXT_COLUMNS}
-    tunnel = _tunnelling_setpoints(ds)
-    res = RunAnalysis(
+    return RunAnalysis(
         path=Path(path) if path else Path(str(ds.attrs.get("path", "run"))),
         outer_dim=outer_dim,
         outer_name=str(ds.attrs.get("outer_name", outer_dim)),
         outer_values=np.asarray(ds[outer_dim].values, dtype=float),
         setpoints=np.asarray(ds["setpoint"].values, dtype=float),
         directions=[str(d) for d in ds["direction"].values],
-        temperature=temps,
+        temperature=np.asarray(ds["temperature"].values, dtype=float),
         g_normal=np.asarray(ds["g_normal"].values, dtype=float),
         status=status,
-        values=values,
-        text=text,
-        tunnelling_setpoints=tunnel,
-        v_mod_rms=vmod,
+        values={k: np.full(status.shape, np.nan) for k in COLUMNS},
+        text={k: np.full(status.shape, "", dtype=object) for k in TEXT_COLUMNS},
+        tunnelling_setpoints=_tunnelling_setpoints(ds),
+        v_mod_rms=float(ds.attrs.get("v_mod_rms", 0.0)),
     )
-    finished = np.isin(status, FINISHED)
 
-    # 1. tunnelling: Dynes
-    for i in range(n_o):
-        for j in tunnel:
-            for k in range(n_d):
-                if not finished[i, j, k] or not np.isfinite(temps[i, j, k]):
-                    continue
-                r = fit_dynes(bias, didv[i, j, k], temperature=temps[i, j, k], v_mod_rms=vmod)
-                res.fits[(i, j, k)] = {"dynes": r}
-                text["kind"][i, j, k] = "tunnelling"
-                text["dynes_message"][i, j, k] = r.message
-                values["dynes_chi2_red"][i, j, k] = r.chi2_red
-                if r.success:
-                    values["gap"][i, j, k] = r.params["gap"]
-                    values["gap_error"][i, j, k] = r.errors["gap"]
-                    values["gamma"][i, j, k] = r.params["gamma"]
-                    values["gamma_error"][i, j, k] = r.errors["gamma"]
-                    values["g_normal_fit"][i, j, k] = r.params["g_normal"]
 
-    # 2. point contacts: peaks (inside the tunnelling Δ of the same outer step) and film fit
-    contact = [j for j in range(n_s) if j not in tunnel]
-    j_top = max(contact, key=lambda jj: abs(res.setpoints[jj])) if contact else -1
-    for i in range(n_o):
-        gaps = values["gap"][i][tunnel]
-        gap_i = float(np.nanmean(gaps)) if np.any(np.isfinite(gaps)) else None
-        for j in range(n_s):
-            if j in tunnel:
-                continue
-            for k in range(n_d):
-                if not finished[i, j, k] or not np.isfinite(temps[i, j, k]):
-                    continue
-                t = float(temps[i, j, k])
-                pk = find_andreev_peaks(
-                    bias, didv[i, j, k], temperature=t, v_mod_rms=vmod, gap=gap_i
-                )
-                p0 = {"gap": gap_i} if gap_i else None
-                if pk.found:
-                    p0 = {**(p0 or {}), "gap_c": pk.gap_c}
-                res.fits[(i, j, k)] = {"peaks": pk}
-                text["kind"][i, j, k] = "contact"
-                text["peak_flag"][i, j, k] = pk.flag
-                values["gap_c_peaks"][i, j, k] = pk.gap_c
-                values["gap_c_peaks_error"][i, j, k] = pk.error
-                values["peak_significance"][i, j, k] = pk.significance
-                if film == "highest" and j != j_top:
-                    continue
-                fr = fit_film(bias, didv[i, j, k], temperature=t, v_mod_rms=vmod, p0=p0)
-                res.fits[(i, j, k)]["film"] = fr
-                text["film_message"][i, j, k] = fr.message
-                values["film_chi2_red"][i, j, k] = fr.chi2_red
-                if fr.success:
-                    values["g_normal_fit"][i, j, k] = fr.params["g_normal"]
-                    values["film_gap"][i, j, k] = fr.params["gap"]
-                    values["film_gamma"][i, j, k] = fr.params["gamma"]
-                    values["film_andreev_weight"][i, j, k] = fr.params["andreev_weight"]
-                    values["film_andreev_weight_error"][i, j, k] = fr.errors["andreev_weight"]
-                    if _film_has_gap_c(fr):
-                        values["film_gap_c"][i, j, k] = fr.params["gap_c"]
-                        values["film_gap_c_error"][i, j, k] = fr.errors["gap_c"]
-                    else:
-                        text["film_message"][i, j, k] += "; no significant Andreev channel"
+def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
+    """Dynes fits of the tunnelling sweeps: Δ, Γ, G_N."""
+    values, text = res.values, res.text
+    for idx in sw.indices(res.tunnelling_setpoints):
+        r = fit_dynes(
+            sw.bias, sw.didv[idx], temperature=sw.temperature[idx], v_mod_rms=sw.v_mod_rms
+        )
+        res.fits[idx] = {"dynes": r}
+        text["kind"][idx] = "tunnelling"
+        text["dynes_message"][idx] = r.message
+        values["dynes_chi2_red"][idx] = r.chi2_red
+        if r.success:
+            values["gap"][idx] = r.params["gap"]
+            values["gap_error"][idx] = r.errors["gap"]
+            values["gamma"][idx] = r.params["gamma"]
+            values["gamma_error"][idx] = r.errors["gamma"]
+            values["g_normal_fit"][idx] = r.params["g_normal"]
 
-    # 3. Δc(T) closing, at the highest contact setpoint
-    if _is_temperature_series(ds) and contact:
-        j = j_top
-        t = temps[:, j, :].ravel()
-        for name in ("peaks", "film"):
-            key = "gap_c_peaks" if name == "peaks" else "film_gap_c"
-            y = values[key][:, j, :].ravel()
-            e = values[key + "_error"][:, j, :].ravel()
-            res.closing[name] = fit_gap_closing(t, y, e)
+
+def _store_film(res: RunAnalysis, idx: tuple[int, int, int], fr: FitResult) -> None:
+    values, text = res.values, res.text
+    res.fits[idx]["film"] = fr
+    text["film_message"][idx] = fr.message
+    values["film_chi2_red"][idx] = fr.chi2_red
+    if not fr.success:
+        return
+    values["g_normal_fit"][idx] = fr.params["g_normal"]
+    values["film_gap"][idx] = fr.params["gap"]
+    values["film_gamma"][idx] = fr.params["gamma"]
+    values["film_andreev_weight"][idx] = fr.params["andreev_weight"]
+    values["film_andreev_weight_error"][idx] = fr.errors["andreev_weight"]
+    if _film_has_gap_c(fr):
+        values["film_gap_c"][idx] = fr.params["gap_c"]
+        values["film_gap_c_error"][idx] = fr.errors["gap_c"]
+    else:
+        text["film_message"][idx] += "; no significant Andreev channel"
+
+
+def _fit_contact(
+    res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int], gap: float | None, film: bool
+) -> None:
+    """Peaks (inside the tunnelling Δ ``gap``, eV) and, if ``film``, the film fit."""
+    t = float(sw.temperature[idx])
+    didv = sw.didv[idx]
+    pk = find_andreev_peaks(sw.bias, didv, temperature=t, v_mod_rms=sw.v_mod_rms, gap=gap)
+    p0 = {"gap": gap} if gap else None
+    if pk.found:
+        p0 = {**(p0 or {}), "gap_c": pk.gap_c}
+    res.fits[idx] = {"peaks": pk}
+    res.text["kind"][idx] = "contact"
+    res.text["peak_flag"][idx] = pk.flag
+    res.values["gap_c_peaks"][idx] = pk.gap_c
+    res.values["gap_c_peaks_error"][idx] = pk.error
+    res.values["peak_significance"][idx] = pk.significance
+    if film:
+        fr = fit_film(sw.bias, didv, temperature=t, v_mod_rms=sw.v_mod_rms, p0=p0)
+        _store_film(res, idx, fr)
+
+
+def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str) -> None:
+    """Every contact sweep: peaks and (all, or only at the top setpoint) the film fit."""
+    j_top = res.top_setpoint()
+    gap_of: dict[int, float | None] = {}
+    for i, gaps in enumerate(res.values["gap"][:, res.tunnelling_setpoints]):
+        gap_of[i] = float(np.nanmean(gaps)) if np.any(np.isfinite(gaps)) else None
+    for idx in sw.indices(res.contact_setpoints()):
+        fit_film_here = film == "all" or idx[1] == j_top
+        _fit_contact(res, sw, idx, gap_of[idx[0]], fit_film_here)
+
+
+def _fit_closing(res: RunAnalysis) -> None:
+    """Δc(T) closing fits at the top contact setpoint, from the peaks and the film fits."""
+    j = res.top_setpoint()
+    if j is None:
+        return
+    temps = res.temperature[:, j, :].ravel()
+    for name, key in (("peaks", "gap_c_peaks"), ("film", "film_gap_c")):
+        y = res.values[key][:, j, :].ravel()
+        e = res.values[key + "_error"][:, j, :].ravel()
+        res.closing[name] = fit_gap_closing(temps, y, e)
+
+
+def analyze_dataset(
+    ds: xarray.Dataset, path: Path | None = None, *, film: str = "all"
+) -> RunAnalysis:
+    """Fit every finished sweep of a loaded run (``andreev.storage.load``); no file I/O.
+
+    1. tunnelling sweeps: Dynes; 2. contact sweeps: peaks (inside the tunnelling Δ of
+    the same outer step) and the film fit; 3. for a temperature series, Δc(T) closing at
+    the highest contact setpoint. ``film`` = "all" fits the film model to every contact
+    sweep, "highest" only to the highest setpoint (what the Δc(T) closing fit uses;
+    faster, for the figures). Raises ValueError for another ``film``.
+    """
+    if film not in ("all", "highest"):
+        raise ValueError(f"film must be 'all' or 'highest', not {film!r}")
+    res = _empty_analysis(ds, path)
+    temps = res.temperature
+    sw = _Sweeps(
+        bias=np.asarray(ds["bias"].values, dtype=float),
+        didv=np.asarray(ds["dIdV"].values, dtype=float),
+        temperature=temps,
+        v_mod_rms=res.v_mod_rms,
+        usable=np.isin(res.status, FINISHED) & np.isfinite(temps),
+    )
+    _fit_tunnelling(res, sw)
+    _fit_contacts(res, sw, film)
+    if _is_temperature_series(ds):
+        _fit_closing(res)
     return res
 
 
@@ -230,202 +283,22 @@ def _film_has_gap_c(fr: FitResult) -> bool:
     )
 
 
-def analyze_file(path: str | Path) -> RunAnalysis:
-    """Load a run file and fit it (``analyze_dataset``); raises OSError/KeyError if unreadable."""
+def analyze_file(path: str | Path, *, film: str = "all") -> RunAnalysis:
+    """Load a run file (``andreev.storage.load``) and fit it (``analyze_dataset``).
+
+    Raises RunFileError if the file is missing, not HDF5 or not an andreev run.
+    """
+    return analyze_dataset(load_run(path), Path(path), film=film)
+
+
+def load_run(path: str | Path) -> xarray.Dataset:
+    """The run at ``path`` as an ``xarray.Dataset``; RunFileError if there is none."""
     from andreev.storage import load
 
-    return analyze_dataset(load(path), Path(path))
-
-
-# ---------------------------------------------------------------------------- output
-
-
-def csv_path(run: str | Path) -> Path:
-    """``RUN.analysis.csv`` next to ``RUN.h5``."""
-    run = Path(run)
-    return run.with_name(run.stem + ".analysis.csv")
-
-
-def _rows(an: RunAnalysis) -> list[dict[str, Any]]:
-    rows = []
-    n_o, n_s, n_d = an.shape
-    for i in range(n_o):
-        for j in range(n_s):
-            for k in range(n_d):
-                if not an.text["kind"][i, j, k]:
-                    continue
-                row: dict[str, Any] = {
-                    "i_outer": i,
-                    an.outer_dim: an.outer_values[i],
-                    "setpoint_A": an.setpoints[j],
-                    "direction": an.directions[k],
-                    "temperature_K": an.temperature[i, j, k],
-                    "g_normal_S": an.g_normal[i, j, k],
-                    "g_normal_G0": an.g_normal[i, j, k] / physics.G0,
-                    "kind": an.text["kind"][i, j, k],
-                    "peak_flag": an.text["peak_flag"][i, j, k],
-                }
-                for name, (unit, _) in COLUMNS.items():
-                    row[f"{name}_{unit}" if unit != "1" else name] = an.values[name][i, j, k]
-                row["dynes_message"] = an.text["dynes_message"][i, j, k]
-                row["film_message"] = an.text["film_message"][i, j, k]
-                rows.append(row)
-    return rows
-
-
-def write_csv(an: RunAnalysis, path: str | Path) -> Path:
-    """One row per fitted sweep (units in the column names); returns the CSV path."""
-    rows = _rows(an)
     path = Path(path)
-    with open(path, "w", newline="") as fh:
-        if not rows:
-            fh.write("# no finished sweeps\n")
-            return path
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
-
-
-def write_hdf5(an: RunAnalysis, path: str | Path) -> None:
-    """Replace ``/entry/analysis`` of the run file with these results (raw data untouched).
-
-    Opens the file "r+" (not SWMR); fails with OSError while a writer has it open.
-    """
-    import h5py
-
-    from andreev import __version__
-
-    with h5py.File(Path(path), "r+") as f:
-        entry = f["entry"]
-        if "analysis" in entry:
-            del entry["analysis"]
-        g = entry.create_group("analysis")
-        g.attrs["NX_class"] = "NXprocess"
-        g.attrs["program"] = "andreev analyze"
-        g.attrs["version"] = __version__
-        g.attrs["date"] = _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
-        g.attrs["dims"] = [an.outer_dim, "setpoint", "direction"]
-        g.attrs["v_mod_rms"] = an.v_mod_rms
-        g.attrs["tunnelling_setpoint_indices"] = np.asarray(an.tunnelling_setpoints, dtype=int)
-        for name, (unit, desc) in COLUMNS.items():
-            ds = g.create_dataset(name, data=an.values[name])
-            ds.attrs["units"] = unit
-            ds.attrs["long_name"] = desc
-        str_dt = h5py.string_dtype()
-        for name in TEXT_COLUMNS:
-            ds = g.create_dataset(name, data=an.text[name].astype(str).astype(object), dtype=str_dt)
-            ds.attrs["units"] = ""
-        for name, c in an.closing.items():
-            cg = g.create_group(f"gap_closing_{name}")
-            cg.attrs["model"] = "gap_c0*tanh(1.74*sqrt(tc/T - 1))"
-            cg.attrs["success"] = bool(c.success)
-            cg.attrs["message"] = c.message
-            cg.attrs["n_points"] = int(c.n_points)
-            for key, unit in (
-                ("tc", "K"),
-                ("tc_error", "K"),
-                ("gap_c0", "eV"),
-                ("gap_c0_error", "eV"),
-                ("chi2_red", "1"),
-            ):
-                ds = cg.create_dataset(key, data=float(getattr(c, key)))
-                ds.attrs["units"] = unit
-
-
-def _fmt(v: float, scale: float = 1e6, nd: int = 1) -> str:
-    return "—" if not np.isfinite(v) else f"{v * scale:.{nd}f}"
-
-
-def summary(an: RunAnalysis) -> str:
-    """Short text table: Δ, Γ per outer step; Δc (peaks, film) at the highest setpoint; Tc."""
-    n_o, n_s, _ = an.shape
-    tunnel = an.tunnelling_setpoints
-    contact = [j for j in range(n_s) if j not in tunnel]
-    j_hi = max(contact, key=lambda jj: abs(an.setpoints[jj])) if contact else None
-    lines = [f"{an.path.name}: {an.outer_name} series, {n_o} steps, {n_s} setpoints"]
-    head = f"{an.outer_dim:>20} {'T/K':>6} {'Δ/µeV':>12} {'Γ/µeV':>10}"
-    if j_hi is not None:
-        head += f"   at {an.setpoints[j_hi] * 1e9:g} nA: {'Δc peaks/µeV':>14} {'Δc film/µeV':>13}"
-    lines.append(head)
-    for i in range(n_o):
-        gap = an.values["gap"][i][tunnel]
-        gerr = an.values["gap_error"][i][tunnel]
-        gam = an.values["gamma"][i][tunnel]
-        t = an.temperature[i][tunnel]
-        with np.errstate(all="ignore"), _quiet():
-            line = (
-                f"{an.outer_values[i]:>20.4g} {_fmt(np.nanmean(t), 1, 3):>6} "
-                f"{_fmt(np.nanmean(gap)) + '±' + _fmt(np.nanmax(gerr)):>12} "
-                f"{_fmt(np.nanmean(gam)):>10}"
-            )
-            if j_hi is not None:
-                pk = an.values["gap_c_peaks"][i, j_hi]
-                flags = sorted({str(f) for f in an.text["peak_flag"][i, j_hi] if f})
-                fi = an.values["film_gap_c"][i, j_hi]
-                fe = an.values["film_gap_c_error"][i, j_hi]
-                pk_s = _fmt(np.nanmean(pk)) if np.any(np.isfinite(pk)) else "/".join(flags)
-                fi_s = (
-                    (_fmt(np.nanmean(fi)) + "±" + _fmt(np.nanmax(fe)))
-                    if np.any(np.isfinite(fi))
-                    else "—"
-                )
-                line += f"   {'':>{len(str(round(an.setpoints[j_hi] * 1e9)))}}"
-                line += f"{pk_s:>20} {fi_s:>13}"
-        lines.append(line)
-    for name, c in an.closing.items():
-        if c.success:
-            lines.append(
-                f"Δc(T) closing from {name}: Tc = {c.tc:.3f} ± {c.tc_error:.3f} K, "
-                f"Δc0 = {c.gap_c0 * 1e6:.1f} ± {c.gap_c0_error * 1e6:.1f} µeV "
-                f"({c.n_points} sweeps)"
-            )
-        else:
-            lines.append(f"Δc(T) closing from {name}: no fit ({c.message})")
-    return "\n".join(lines)
-
-
-class _quiet:
-    """Silence numpy's all-NaN RuntimeWarnings in the summary."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._w.__exit__(*exc)
-
-
-def analyze_main(args: argparse.Namespace) -> int:
-    """Entry point of ``andreev analyze RUN.h5``; returns the exit status.
-
-    0 on success; 2 if the file is missing or unreadable as a run; 1 if the results could
-    not be written into the file (the CSV is still written).
-    """
-    path = Path(args.run)
     if not path.is_file():
-        print(f"andreev analyze: no such file: {path}", file=sys.stderr)
-        return 2
+        raise RunFileError(f"no such file: {path}")
     try:
-        an = analyze_file(path)
-    except (OSError, KeyError, ValueError) as exc:
-        print(f"andreev analyze: cannot read {path} as a run file: {exc}", file=sys.stderr)
-        return 2
-    out_csv = write_csv(an, csv_path(path))
-    print(summary(an))
-    print(f"per-sweep results: {out_csv}")
-    try:
-        write_hdf5(an, path)
-    except OSError as exc:
-        print(
-            f"andreev analyze: could not write /entry/analysis into {path} "
-            f"(is a run still writing it?): {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"stored in {path}:/entry/analysis")
-    return 0
+        return load(path)
+    except (OSError, KeyError, ValueError, RunFileError) as exc:
+        raise RunFileError(f"cannot read {path} as a run file: {exc}") from exc

@@ -8,12 +8,17 @@ get their own copy (``run_file``).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
+from andreev.cli import main as cli_main
 from andreev.physics import FilmModel
 from andreev.storage import RunWriter
 
@@ -79,3 +84,49 @@ def run_file(synthetic_run: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "run.h5"
     shutil.copy2(synthetic_run, dst)
     return dst
+
+
+def raw_digest(path: Path) -> str:
+    """Hash of every dataset and attribute outside /entry/analysis."""
+    h = hashlib.sha256()
+
+    def visit(name: str, obj: h5py.HDFObject) -> None:
+        if name.startswith("entry/analysis"):
+            return
+        h.update(name.encode())
+        for key in sorted(obj.attrs):
+            h.update(key.encode() + repr(obj.attrs[key]).encode())
+        if isinstance(obj, h5py.Dataset):
+            value = obj[()]
+            if isinstance(value, np.ndarray) and value.dtype != object:
+                h.update(value.dtype.str.encode() + value.tobytes())
+            else:  # strings: hash their text, not the addresses of Python objects
+                h.update(repr(value.tolist() if isinstance(value, np.ndarray) else value).encode())
+
+    with h5py.File(path, "r") as f:
+        for key in sorted(f.attrs):
+            h.update(key.encode() + repr(f.attrs[key]).encode())
+        f.visititems(visit)
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def analyzed(synthetic_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the synthetic run, analysed twice through the CLI; with the digests."""
+    path = tmp_path_factory.mktemp("analyzed") / "run.h5"
+    shutil.copy2(synthetic_run, path)
+    before = raw_digest(path)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc1 = cli_main(["analyze", str(path)])
+    with h5py.File(path, "r") as f:
+        first = f["entry/analysis/film_gap_c"][()]
+    rc2 = cli_main(["analyze", str(path)])  # re-run replaces the group
+    return {
+        "path": path,
+        "before": before,
+        "after": raw_digest(path),
+        "rc": (rc1, rc2),
+        "first": first,
+        "stdout": buf.getvalue(),
+    }

@@ -70,57 +70,6 @@ def test_film_recovers_collective_gap(g_normal: float, temperature: float):
     assert r.params["andreev_weight"] == pytest.approx(weight, rel=0.1)
 
 
-def test_film_fit_matches_the_generic_five_parameter_fit():
-    """The projected fit (G_N and weight solved linearly) finds the plain fit's optimum."""
-    film = physics.FilmModel()
-    y = noisy(film.conductance(BIAS, 5e-4, 0.5, V_MOD), 0.004, 9)
-    r = fits.fit_film(BIAS, y, temperature=0.5, v_mod_rms=V_MOD)
-    p0 = fits.guess_film(BIAS, y, temperature=0.5, v_mod_rms=V_MOD)
-    lim = {
-        "gap": (1e-7, 1.5e-3),
-        "gap_c": (1e-7, p0["gap"]),
-        "gamma": (1e-9, 1.5e-3),
-        "andreev_weight": (0.0, 20.0),
-        "g_normal": (0.0, 10.0 * p0["g_normal"]),
-    }
-    ref = fits._fit(
-        "film",
-        BIAS,
-        y,
-        temperature=0.5,
-        v_mod_rms=V_MOD,
-        p0=p0,
-        bounds=lim,
-        sigma=None,
-        max_nfev=300,
-        extra=r.extra,
-    )
-    assert r.success and ref.success, (r.message, ref.message)
-    assert r.chi2_red == pytest.approx(ref.chi2_red, rel=1e-6)
-    for k, v in ref.params.items():
-        assert abs(r.params[k] - v) < 0.05 * ref.errors[k], k
-        assert r.errors[k] == pytest.approx(ref.errors[k], rel=0.02), k
-    assert r.residuals.shape == BIAS.shape
-    np.testing.assert_allclose(r.curve(BIAS) + r.residuals, y, rtol=1e-9, atol=1e-15)
-
-
-@pytest.mark.parametrize("temperature", [0.05, 1.2])
-def test_film_channel_derivatives_match_finite_differences(temperature: float):
-    """The analytic ∂/∂Δ, ∂/∂Δc, ∂/∂Γ of the film fit agree with andreev.physics itself."""
-    ch = fits._FilmChannels(BIAS, temperature, V_MOD, 1.0, 3e-6)
-    theta = np.array([0.56e-3, 0.09e-3, 0.03e-3])
-    fw = ch.width(theta[1], theta[2])
-    analytic = ch.derivatives(*theta, theta)  # d/d(ln θ)
-    for i, channel in ((0, 0), (1, 1), (2, 0)):
-        up, down = theta.copy(), theta.copy()
-        up[i] *= 1 + 1e-6
-        down[i] *= 1 - 1e-6
-        hi = (ch.dynes(up[0], up[2], fw), ch.andreev(up[1], fw))[channel]
-        lo = (ch.dynes(down[0], down[2], fw), ch.andreev(down[1], fw))[channel]
-        numeric = (hi - lo) / 2e-6
-        assert np.max(np.abs(analytic[i] - numeric)) < 1e-6 * np.max(np.abs(numeric))
-
-
 def test_film_above_tc_leaves_gap_c_undetermined():
     film = physics.FilmModel()
     y = noisy(film.conductance(BIAS, 5e-4, 2.0, V_MOD), 0.004, 10)
@@ -170,3 +119,19 @@ def test_guesses_land_near_the_truth():
     p0 = fits.guess_dynes(BIAS, y)
     assert p0["gap"] == pytest.approx(0.55e-3, rel=0.1)
     assert p0["g_normal"] == pytest.approx(5e-7, rel=0.1)
+
+
+def test_given_sigma_sets_chi2_and_a_bad_one_is_a_failure():
+    clean = 5e-7 * physics.dynes_conductance(BIAS, 0.55e-3, 0.02e-3, 0.05, V_MOD)
+    rng = np.random.default_rng(12)
+    sigma = 5e-9
+    y = clean + sigma * rng.standard_normal(BIAS.size)
+    r = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=sigma)
+    assert r.success and 0.8 < r.chi2_red < 1.2
+    # ten times the true noise: χ²_red ≈ 0.01, yet the errors are not shrunk below the
+    # ones of the right σ (the uncertainty rule never scales them down)
+    r10 = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=10 * sigma)
+    assert r10.chi2_red < 0.05
+    assert r10.errors["gap"] > 5 * r.errors["gap"]
+    bad = fits.fit_dynes(BIAS, y, temperature=0.05, v_mod_rms=V_MOD, sigma=0.0)
+    assert not bad.success and "sigma" in bad.message

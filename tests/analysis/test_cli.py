@@ -1,0 +1,61 @@
+"""``andreev analyze`` and ``andreev plot`` on the command line: output and exit codes.
+
+(The handlers live in ``andreev.cli.analysis``; their tests sit here with the analysis
+they drive.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import pytest
+
+from andreev.cli import main as cli_main
+from andreev.storage import RunWriter
+
+PNG_NAMES = ("fig1_setpoints.png", "fig2_temperature.png", "fig3_gaps.png")
+
+
+def test_summary_is_printed(analyzed: dict):
+    out = analyzed["stdout"]
+    assert "Δ/µeV" in out and "Tc =" in out and "run.analysis.csv" in out
+    assert "Δc(T) closing from film" in out
+    assert "stored in" in out
+
+
+def test_missing_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert cli_main(["analyze", str(tmp_path / "nope.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an hdf5 file")
+    assert cli_main(["analyze", str(junk)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    assert cli_main(["analyze", str(other)]) == 2
+    assert cli_main(["plot", str(other)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_run_being_written_is_not_overwritten(run_file: Path, capsys: pytest.CaptureFixture[str]):
+    with RunWriter.open(run_file):
+        assert cli_main(["analyze", str(run_file)]) == 1
+    captured = capsys.readouterr()
+    assert "could not write /entry/analysis" in captured.err
+    assert "per-sweep results" in captured.out  # the CSV is still written
+    assert run_file.with_name("run.analysis.csv").is_file()
+
+
+def test_plot_prints_the_figure_paths(synthetic_run: Path, tmp_path: Path, capsys):
+    out = tmp_path / "figs"
+    assert cli_main(["plot", str(synthetic_run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert {Path(p).name for p in printed} >= set(PNG_NAMES)
+
+
+def test_plot_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert cli_main(["plot", str(tmp_path / "nope.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "nope_figures").exists()
