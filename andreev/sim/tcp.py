@@ -55,7 +55,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Connection", "LineServer", "ServerFaults", "TCPServer"]
+__all__ = ["Connection", "LineServer", "RawReply", "ServerFaults", "TCPServer"]
+
+
+class RawReply(str):
+    """A reply a :class:`LineServer` sends as it is, without its terminator (a binary
+    transfer; the text is the bytes decoded as latin-1)."""
 
 
 @dataclass
@@ -335,7 +340,13 @@ class LineServer(TCPServer):
             if self.join_replies:
                 replies = [";".join(replies)]
             for reply in replies:
-                conn.reply((reply + self.reply_terminator).encode(self.encoding))
+                conn.reply(self.encode_reply(reply))
+
+    def encode_reply(self, reply: str) -> bytes:
+        """The bytes of one reply: the text and the terminator (none for a RawReply)."""
+        if isinstance(reply, RawReply):
+            return reply.encode("latin-1")
+        return (reply + self.reply_terminator).encode(self.encoding)
 
     def handle_message(self, line: str) -> list[str]:
         """Execute every ``;``-separated command of one message in order; the replies."""

@@ -35,3 +35,14 @@ def silent(sock: socket.socket, text: str, wait: float = 0.3) -> bool:
     finally:
         sock.settimeout(previous)
     return False
+
+
+def read_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes (a binary transfer), or fewer if the peer closed."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
