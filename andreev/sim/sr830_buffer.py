@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CAPACITY", "DataBuffer", "sample_rate", "trcl_bytes"]
+__all__ = ["CAPACITY", "DataBuffer", "filter_outputs", "sample_rate", "trcl_bytes"]
 
 CAPACITY = 16383
+Sampler = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 TRIGGERED = 14
 STRD_DELAY = 0.5  # s
 
@@ -31,6 +32,25 @@ STRD_DELAY = 0.5  # s
 def sample_rate(index: int) -> float:
     """Samples per second of ``SRAT index`` (0-13); index 14 is the trigger mode."""
     return 0.0625 * 2.0**index
+
+
+def filter_outputs(
+    stages: np.ndarray, t0: float, u: complex, times: np.ndarray, tau: float, poles: int
+) -> np.ndarray:
+    """Output (X + iY, V rms) at ``times`` (s) of the lock-in's cascade of ``poles``
+    identical RC stages (time constant ``tau``, s) holding ``stages`` (complex, one per
+    stage) at ``t0`` while the input is ``u``: stage k relaxes as
+    u + Σ_{j≤k} (x^j / j!) e^{−x} (stage_{k−j}(t0) − u), x = (t − t0)/tau."""
+    x = np.maximum(np.asarray(times, dtype=float) - t0, 0.0) / tau
+    decay = np.exp(-np.minimum(x, 700.0))
+    k = poles - 1
+    out = np.full(x.shape, complex(u))
+    term = decay.astype(complex)
+    for j in range(k + 1):
+        if j > 0:
+            term = term * x / j
+        out += term * (complex(stages[k - j]) - complex(u))
+    return out
 
 
 def trcl_bytes(values: Sequence[float]) -> bytes:
@@ -99,27 +119,27 @@ class DataBuffer:
         self.t_next += dt * n
         return times
 
-    def store(self, ch1: float, ch2: float) -> None:
-        """Append one point (both traces), honouring the one-shot / loop mode."""
-        if self.points >= CAPACITY and not self.loop:
-            self.state = "done"
-            return
-        self.traces[0].append(float(ch1))
-        self.traces[1].append(float(ch2))
+    def store(self, ch1: np.ndarray, ch2: np.ndarray) -> None:
+        """Append points (both traces), honouring the one-shot / loop mode."""
+        room = len(ch1) if self.loop else CAPACITY - self.points
+        self.traces[0].extend(float(v) for v in ch1[:room])
+        self.traces[1].extend(float(v) for v in ch2[:room])
         if not self.loop and self.points >= CAPACITY:
             self.state = "done"
 
-    def fill(self, now: float, sample: Callable[[float], tuple[float, float]]) -> None:
-        """Store every sample due up to ``now``; ``sample(t)`` gives (CH1, CH2) at ``t``."""
-        for t in self.due_times(now):
-            self.store(*sample(float(t)))
+    def fill(self, now: float, sample: Sampler) -> None:
+        """Store every sample due up to ``now``; ``sample(times)`` gives the (CH1, CH2)
+        arrays at those world times (s)."""
+        times = self.due_times(now)
+        if len(times):
+            self.store(*sample(times))
 
-    def trigger(self, now: float, sample: Callable[[float], tuple[float, float]]) -> None:
+    def trigger(self, now: float, sample: Sampler) -> None:
         """``TRIG``: start a scan if ``TSTR 1``; store one point if ``SRAT 14``."""
         if self.trigger_starts and self.state == "stopped":
             self.start(now)
         if self.state == "running" and self.rate_index == TRIGGERED:
-            self.store(*sample(now))
+            self.store(*sample(np.array([now])))
 
     def read(self, trace: int, start: int, count: int) -> list[float]:
         """``count`` points of ``trace`` (1, 2) from bin ``start``; ValueError if they

@@ -21,11 +21,12 @@ input follows the junction through ``world.advance()`` (see :mod:`andreev.sim.wo
 
 from __future__ import annotations
 
-import copy
 import math
 import struct
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from andreev.sim.lockin import SENSITIVITIES, LockinState
 from andreev.sim.mnemonic import BadCommand as _BadCommand
@@ -33,7 +34,8 @@ from andreev.sim.mnemonic import BadParameter as _BadParameter
 from andreev.sim.mnemonic import MnemonicServer
 from andreev.sim.mnemonic import float_arg as _float
 from andreev.sim.mnemonic import int_arg as _int
-from andreev.sim.sr830_buffer import STRD_DELAY, DataBuffer, trcl_bytes
+from andreev.sim.prologix import PrologixMixin
+from andreev.sim.sr830_buffer import STRD_DELAY, DataBuffer, filter_outputs, trcl_bytes
 from andreev.sim.tcp import RawReply
 
 __all__ = ["IDN", "SR830Server"]
@@ -84,7 +86,7 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-class SR830Server(MnemonicServer):
+class SR830Server(PrologixMixin, MnemonicServer):
     """SR830 protocol server on top of a :class:`~andreev.sim.world.World`.
 
     Besides :class:`~andreev.sim.tcp.LineServer`'s attributes: ``world``, ``esr`` (the
@@ -93,7 +95,6 @@ class SR830Server(MnemonicServer):
     """
 
     reply_terminator = "\n"
-    ignore_prefixes = ("++",)
 
     def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, name="sr830")
@@ -295,16 +296,19 @@ class SR830Server(MnemonicServer):
         values[9] = lk.frequency
         for i in range(4):
             values[5 + i] = lk.aux_in[i]
-        values[10], values[11] = self._displays(x, y)
+        ch1, ch2 = self._displays(x, y)
+        values[10], values[11] = float(ch1), float(ch2)
         return values
 
-    def _displays(self, x: float, y: float) -> tuple[float, float]:
-        """(CH1, CH2) display values for outputs X, Y (V rms) under the DDEF settings."""
+    def _displays(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """(CH1, CH2) display values for outputs X, Y (V rms; floats or arrays) under the
+        DDEF settings."""
         lk = self.lockin
-        r, theta = math.hypot(x, y), math.degrees(math.atan2(y, x))
+        r, theta = np.hypot(x, y), np.degrees(np.arctan2(y, x))
         ch1 = {0: x, 1: r, 2: x / lk.sensitivity, 3: lk.aux_in[0], 4: lk.aux_in[1]}
         ch2 = {0: y, 1: theta, 2: y / lk.sensitivity, 3: lk.aux_in[2], 4: lk.aux_in[3]}
-        return ch1[lk.display[1][0]], ch2[lk.display[2][0]]
+        one = np.ones_like(np.asarray(x, dtype=float))
+        return ch1[lk.display[1][0]] * one, ch2[lk.display[2][0]] * one
 
     def _outp(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:
@@ -435,15 +439,20 @@ class SR830Server(MnemonicServer):
     def sync(self) -> None:
         """Advance the world; store the buffer points that fell due in between, read
         from the filter as it evolved from the previous request with the new input."""
-        buf = self.buffer
+        buf, lk = self.buffer, self.lockin
         if buf.state != "running" or buf.rate_index == 14:
             self.world.advance()
             return
-        t_prev = self.world.time
-        probe = copy.copy(self.lockin)
+        t_prev, stages = self.world.time, np.array(lk._y)
         self.world.advance()
-        probe.set_input(t_prev, self.lockin.input)
-        buf.fill(self.world.time, lambda t: self._displays(*probe.read_xy(t)))
+        u = lk.input
+
+        def sample(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z = filter_outputs(stages, t_prev, u, times, lk.time_constant, lk.poles)
+            noise = lk.rng.normal(0.0, lk.output_noise_rms(), (2, len(times)))
+            return self._displays(z.real + noise[0], z.imag + noise[1])
+
+        buf.fill(self.world.time, sample)
 
     def _action(self, query: bool, args: list[str]) -> None:
         if query:
@@ -473,8 +482,10 @@ class SR830Server(MnemonicServer):
         self.buffer.trigger(self.world.time, self._now_displays)
         self.buffer.fill(self.world.time, self._now_displays)
 
-    def _now_displays(self, t: float) -> tuple[float, float]:
-        return self._displays(*self.lockin.read_xy(self.world.time))
+    def _now_displays(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(CH1, CH2) at the present world time (for each of ``times``)."""
+        ch1, ch2 = self._displays(*self.lockin.read_xy(self.world.time))
+        return np.full(len(times), ch1), np.full(len(times), ch2)
 
     def _spts(self, query: bool, args: list[str]) -> str:
         if not query:

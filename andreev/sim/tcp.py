@@ -123,6 +123,15 @@ class Connection:
             return None
         return line or None
 
+    def read_some(self, limit: int = 4096) -> bytes | None:
+        """Whatever arrived (1 to ``limit`` bytes, waiting for at least one), or None at
+        end of stream."""
+        try:
+            data = self.rfile.read1(limit)
+        except (OSError, ValueError):
+            return None
+        return data or None
+
     def read_exact(self, n: int) -> bytes | None:
         """Exactly ``n`` bytes, or None if the stream ends first."""
         if n == 0:
