@@ -7,10 +7,10 @@ its body always ends with the error section (u32 status, 1 = error; i32 length; 
 Unknown commands get an error section with a message and no return values (the name
 shown ASCII-escaped, so the text is valid UTF-8 whatever bytes the name held; error texts
 are UTF-8). A body that is longer or shorter than the command's arguments
-(:data:`ARGUMENTS`) is refused with an error reply before anything runs, and the
-connection goes on serving. A request whose response flag is 0 is executed but not
-answered. NaN in the Z offset of ``BiasSpectr.PropsSet`` and in any
-``BiasSpectr.TimingSet`` value means "no change".
+(:data:`andreev.sim.nanonis_wire.ARGUMENTS`) is refused with an error reply before
+anything runs, and the connection goes on serving. A request whose response flag is 0
+is executed but not answered. NaN in the Z offset of ``BiasSpectr.PropsSet`` and in
+any ``BiasSpectr.TimingSet`` value means "no change".
 
 ``LI Demod 1 X/Y``: with the controller's modulator 1 on (``LockIn.ModOnOffSet``), dI/dV
 times its amplitude (taken as peak, /√2) rotated by demodulator 1's phase; with it off,
@@ -20,8 +20,8 @@ applied by the sweep; record-final-Z and lock-in-run are stored only. ``BiasSpec
 ``ZCtrl.TipLift``, ``SwitchOffDelay`` and ``WithdrawRate`` are stored only; ``ZCtrl.Home``
 withdraws (the home position is the withdraw position).
 
-The codec below is this module's own (never shared with the drivers), so that a bug in
-one side's encoding cannot hide in the other's decoding.
+The codec is the simulator's own (:mod:`andreev.sim.nanonis_wire`, never shared with the
+drivers), so that a bug in one side's encoding cannot hide in the other's decoding.
 
 Signals (``Signals.NamesGet`` order): see :data:`SIGNALS`. ``LI Demod 1 X (A)`` is the
 junction's dI/dV (S) times the modulation at the junction (SR830 SLVL × the World's
@@ -41,12 +41,18 @@ time (s), the bias before the sweep (V), the setpoint (A).
 from __future__ import annotations
 
 import math
-import struct
 import threading
 from typing import Any
 
 import numpy as np
 
+from andreev.sim.nanonis_wire import HEADER as _HEADER
+from andreev.sim.nanonis_wire import ArgumentError as _ArgumentError
+from andreev.sim.nanonis_wire import CommandError as _CommandError
+from andreev.sim.nanonis_wire import Reader as _Reader
+from andreev.sim.nanonis_wire import Writer as _Writer
+from andreev.sim.nanonis_wire import check_body as _check_body
+from andreev.sim.nanonis_wire import flag as _flag
 from andreev.sim.tcp import Connection, TCPServer
 
 __all__ = ["SIGNALS", "NanonisServer"]
@@ -76,206 +82,7 @@ VERSION = "Generic 5e (simulated)"
 HOST_RELEASE = 13520
 RT_RELEASE = 13520
 
-_HEADER = struct.Struct(">32siH2x")
 HEADER_SIZE = _HEADER.size  # 40
-
-
-#: request arguments per command, checked against the body before anything runs:
-#: i i32, I u32, H u16, f f32, d f64, s string (i32 length + bytes), A i32 count + that
-#: many i32; alternatives separated by "|"
-ARGUMENTS: dict[str, str] = {
-    "Bias.Set": "f",
-    "Current.GainSet": "i|ii",
-    "ZCtrl.SetpntSet": "f",
-    "ZCtrl.OnOffSet": "I",
-    "ZCtrl.ZPosSet": "f",
-    "ZCtrl.GainSet": "fff",
-    "ZCtrl.Withdraw": "Ii",
-    "ZCtrl.LimitsEnabledSet": "I",
-    "ZCtrl.LimitsSet": "ff",
-    "ZCtrl.TipLiftSet": "f",
-    "ZCtrl.SwitchOffDelaySet": "f",
-    "ZCtrl.WithdrawRateSet": "f",
-    "SafeTip.OnOffSet": "H",
-    "SafeTip.PropsSet": "HHf",
-    "Signals.ValGet": "iI",
-    "Signals.ValsGet": "AI",
-    "BiasSpectr.PropsSet": "HiHifHH",
-    "BiasSpectr.AdvPropsSet": "HHHH",
-    "BiasSpectr.LimitsSet": "ff",
-    "BiasSpectr.TimingSet": "ffffffff",
-    "BiasSpectr.ChsSet": "A",
-    "BiasSpectr.Start": "Is",
-    "FolMe.XYPosSet": "ddI",
-    "FolMe.XYPosGet": "I",
-    "LockIn.ModOnOffSet": "iI",
-    "LockIn.ModOnOffGet": "i",
-    "LockIn.ModAmpSet": "if",
-    "LockIn.ModAmpGet": "i",
-    "LockIn.ModPhasFreqSet": "id",
-    "LockIn.ModPhasFreqGet": "i",
-    "LockIn.ModFreqSet": "id",
-    "LockIn.ModFreqGet": "i",
-    "LockIn.DemodPhasSet": "if",
-    "LockIn.DemodPhasGet": "i",
-}
-"""Commands not listed take no arguments."""
-
-_SIZES = {"i": 4, "I": 4, "H": 2, "f": 4, "d": 8}
-
-
-def _body_matches(signature: str, body: bytes) -> bool:
-    """True if ``body`` is exactly the arguments ``signature`` describes."""
-    pos = 0
-    for code in signature:
-        if code in _SIZES:
-            pos += _SIZES[code]
-            continue
-        if pos + 4 > len(body):
-            return False
-        (n,) = struct.unpack_from(">i", body, pos)
-        if n < 0:
-            return False
-        pos += 4 + (n if code == "s" else 4 * n)
-    return pos == len(body)
-
-
-def _check_body(name: str, body: bytes) -> str | None:
-    """None if ``body`` fits the command's arguments, else the error text."""
-    signatures = ARGUMENTS.get(name, "").split("|")
-    if any(_body_matches(sig, body) for sig in signatures):
-        return None
-    forms = " or ".join(repr(sig) if sig else "none" for sig in signatures)
-    return (
-        f"{name}: the body ({len(body)} bytes) does not match the arguments "
-        f"(expected {forms}; i i32, I u32, H u16, f f32, d f64, s string, A i32 array)"
-    )
-
-
-class _ArgumentError(Exception):
-    """A request body that does not decode as the command's arguments."""
-
-
-class _CommandError(Exception):
-    """A well-formed request the controller refuses (its message goes on the wire)."""
-
-
-# ---- codec (module-private) -----------------------------------------------------------
-class _Reader:
-    """Big-endian reader over a request body."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise _ArgumentError(
-                f"body too short: need {size} more bytes at offset {self.pos} of {len(self.data)}"
-            )
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return value
-
-    def i32(self) -> int:
-        return int(self._take(">i"))
-
-    def u32(self) -> int:
-        return int(self._take(">I"))
-
-    def u16(self) -> int:
-        return int(self._take(">H"))
-
-    def f32(self) -> float:
-        return float(self._take(">f"))
-
-    def f64(self) -> float:
-        return float(self._take(">d"))
-
-    def raw_string(self, n: int) -> str:
-        if n < 0 or self.pos + n > len(self.data):
-            raise _ArgumentError(f"bad string length {n} at offset {self.pos}")
-        text = self.data[self.pos : self.pos + n].decode("latin-1")
-        self.pos += n
-        return text
-
-    def remaining(self) -> int:
-        return len(self.data) - self.pos
-
-
-class _Writer:
-    """Big-endian writer of reply values."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def i32(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">i", int(v)))
-        return self
-
-    def u32(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">I", int(v)))
-        return self
-
-    def u16(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">H", int(v)))
-        return self
-
-    def f32(self, v: float) -> _Writer:
-        self.parts.append(struct.pack(">f", float(v)))
-        return self
-
-    def f64(self, v: float) -> _Writer:
-        self.parts.append(struct.pack(">d", float(v)))
-        return self
-
-    def string(self, s: str) -> _Writer:
-        raw = s.encode("latin-1")
-        self.parts.append(struct.pack(">i", len(raw)) + raw)
-        return self
-
-    def string_array(self, items: list[str] | tuple[str, ...]) -> _Writer:
-        """i32 byte size (items with their 4-byte prefixes), i32 count, items."""
-        encoded = [s.encode("latin-1") for s in items]
-        size = sum(4 + len(e) for e in encoded)
-        self.parts.append(struct.pack(">ii", size, len(encoded)))
-        for e in encoded:
-            self.parts.append(struct.pack(">i", len(e)) + e)
-        return self
-
-    def f32_2d(self, array: np.ndarray) -> _Writer:
-        """i32 rows, i32 cols, row-major big-endian f32 data."""
-        a = np.asarray(array, dtype=">f4")
-        if a.ndim != 2:
-            raise ValueError("2-D array expected")
-        self.parts.append(struct.pack(">ii", a.shape[0], a.shape[1]) + a.tobytes(order="C"))
-        return self
-
-    def f32_1d(self, values: np.ndarray | list[float]) -> _Writer:
-        self.parts.append(np.asarray(values, dtype=">f4").tobytes())
-        return self
-
-    def body(self, error: str | None = None) -> bytes:
-        """The values followed by the error section (status 1 with a message on error)."""
-        msg = (error or "").encode("utf-8")
-        section = struct.pack(">Ii", 1 if error else 0, len(msg)) + msg
-        return b"".join(self.parts) + section
-
-
-def _header(name: str, body_size: int) -> bytes:
-    return _HEADER.pack(name.encode("latin-1")[:32], body_size, 0)
-
-
-def _flag(value: int, current: bool) -> bool:
-    """Nanonis Set flag: 0 no change, 1 on, 2 off."""
-    if value == 0:
-        return current
-    if value == 1:
-        return True
-    if value == 2:
-        return False
-    raise _CommandError(f"flag {value} not in 0 (no change), 1 (on), 2 (off)")
 
 
 # ---- the server -----------------------------------------------------------------------
@@ -461,18 +268,7 @@ class NanonisServer(TCPServer):
 
     def _modulation_rms(self) -> float:
         """Modulation at the junction (V rms): SR830 SLVL × modulation divider."""
-        world = self.world
-        for attr in ("v_mod_rms", "modulation_rms"):
-            value = getattr(world, attr, None)
-            if value is not None:
-                return float(value() if callable(value) else value)
-        lockin = getattr(world, "lockin", None)
-        amplitude = float(getattr(lockin, "amplitude", 0.0) or 0.0)
-        config = getattr(world, "config", None)
-        divider = getattr(config, "modulation_divider", None)
-        if divider is None:
-            divider = getattr(world, "modulation_divider", 1e-3)
-        return amplitude * float(divider)
+        return float(self.world.v_mod_rms())
 
     def _demod(self, x: bool) -> float:
         """``LI Demod 1 X`` (x) or ``Y`` (A): with modulator 1 on, the junction's dI/dV

@@ -374,7 +374,13 @@ def test_every_documented_command_is_served(server: NanonisServer) -> None:
     ZCtrl.LimitsSet ZCtrl.LimitsGet ZCtrl.StatusGet SafeTip.OnOffSet SafeTip.PropsSet
     Signals.NamesGet Signals.ValGet BiasSpectr.Open BiasSpectr.PropsSet BiasSpectr.LimitsSet
     BiasSpectr.TimingSet BiasSpectr.ChsSet BiasSpectr.Start Util.VersionGet
-    FolMe.XYPosSet FolMe.XYPosGet""".split()
+    FolMe.XYPosSet FolMe.XYPosGet ZCtrl.LimitsEnabledGet SafeTip.OnOffGet SafeTip.PropsGet
+    Signals.ValsGet ZCtrl.TipLiftSet ZCtrl.TipLiftGet ZCtrl.SwitchOffDelaySet
+    ZCtrl.SwitchOffDelayGet ZCtrl.WithdrawRateSet ZCtrl.WithdrawRateGet ZCtrl.Home
+    LockIn.ModOnOffSet LockIn.ModOnOffGet LockIn.ModAmpSet LockIn.ModAmpGet
+    LockIn.ModPhasFreqSet LockIn.ModPhasFreqGet LockIn.DemodPhasSet LockIn.DemodPhasGet
+    BiasSpectr.PropsGet BiasSpectr.AdvPropsSet BiasSpectr.AdvPropsGet BiasSpectr.LimitsGet
+    BiasSpectr.TimingGet BiasSpectr.ChsGet BiasSpectr.Stop BiasSpectr.StatusGet""".split()
     assert set(documented) <= set(server.commands)
 
 
