@@ -106,7 +106,7 @@ class ChannelSettings:
 def _default_channels() -> dict[str, ChannelSettings]:
     chans = {ch: ChannelSettings(name=f"Channel {ch}") for ch in CHANNELS}
     # the control input: current excitation only (3.16 nA), no resistance range
-    chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1, mode=1, excitation=3, range=0)
+    chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1, mode=1, excitation=3)
     chans["6"] = ChannelSettings(name="MXC", enabled=1, curve=6)
     for ch, (name, _t) in FIXED_STAGES.items():
         chans[ch] = ChannelSettings(name=name, enabled=1, curve=int(ch))
@@ -402,13 +402,13 @@ class LS372Server(MnemonicServer):
         _nargs(args, 7)
         if ch == "A":
             # control input: current excitation only, ranges 1-6 (316 pA-100 nA),
-            # autorange off/on, the resistance range field is checked but ignored
-            _int(args, 4, 0, 22)
+            # autorange off/on; it has no resistance range: 0 keeps the field as it was
+            rng = _int(args, 4, 0, 22)
             values = (
                 _int(args, 1, 1, 1),
                 _int(args, 2, 1, len(CONTROL_EXCITATIONS)),
                 _int(args, 3, 0, 1),
-                0,
+                rng or s.range,
                 _int(args, 5, 0, 1),
                 _int(args, 6, 1, 2),
             )

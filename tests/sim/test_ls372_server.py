@@ -302,14 +302,14 @@ def test_warmup_set_and_query(conn):
 
 # ---- INTYPE on the control input -----------------------------------------------------
 def test_intype_control_input(conn):
-    assert ask(conn, "INTYPE? A\n") == b"1,3,1,0,0,1\r\n"
-    assert ask(conn, "INTYPE A,1,6,1,0,0,2;INTYPE? A;*ESR?\n") == b"1,6,1,0,0,2;0\r\n"
-    # the resistance range field is ignored on the control input
-    assert ask(conn, "INTYPE A,1,2,0,12,0,1;INTYPE? A\n") == b"1,2,0,0,0,1\r\n"
+    assert ask(conn, "INTYPE? A\n") == b"1,3,1,22,0,1\r\n"
+    assert ask(conn, "INTYPE A,1,6,1,0,0,2;INTYPE? A;*ESR?\n") == b"1,6,1,22,0,2;0\r\n"
+    # the control input has no resistance range: 0 leaves the field alone
+    assert ask(conn, "INTYPE A,1,2,0,12,0,1;INTYPE? A\n") == b"1,2,0,12,0,1\r\n"
     for bad in ("INTYPE A,0,2,0,0,0,1", "INTYPE A,1,7,0,0,0,1", "INTYPE A,1,2,2,0,0,1"):
         assert silent(conn, bad + "\n"), bad
         assert ask(conn, "*ESR?\n") == b"16\r\n"
-    assert ask(conn, "INTYPE? A\n") == b"1,2,0,0,0,1\r\n"
+    assert ask(conn, "INTYPE? A\n") == b"1,2,0,12,0,1\r\n"
     # measurement inputs keep their own ranges (voltage mode, excitation ≤ 12)
     assert ask(conn, "INTYPE 6,0,12,2,22,0,1;INTYPE? 6;*ESR?\n") == b"0,12,2,22,0,1;0\r\n"
 
