@@ -1,4 +1,4 @@
-"""TCP plumbing: several connections, `;` splitting, joined replies, cut lines, `received`, faults."""
+"""TCP plumbing: connections, `;` splitting, joined replies, cut lines, `received`, faults."""
 
 from __future__ import annotations
 
