@@ -1,17 +1,26 @@
-"""Simulated Lake Shore 372 AC resistance bridge / temperature controller (PROTOCOLS.md).
+"""Simulated Lake Shore 372 AC resistance bridge / temperature controller
+(docs/protocols.md, "Lake Shore 372").
 
 Raw TCP text protocol, at most 2 connections (a third is closed at once). Commands end
-``\\n`` or ``\\r\\n``, several per line may be separated by ``;``; replies end ``\\r\\n``.
-No error queue: an unknown command sets ``*ESR`` bit 5, a bad argument bit 4, and the
-instrument stays silent (a failing query gets no reply).
+``\n`` or ``\r\n``; a message is executed only once its terminator arrived (a line cut
+by a disconnect is dropped). Several commands per message may be separated by ``;``:
+they run in order and the answers of the queries come back in ONE reply line joined by
+``;`` (``KRDG? A;*ESR?`` -> ``+5.00000E-02;0\r\n``); replies end ``\r\n``.
+No error queue: an unknown command sets ``*ESR`` bit 5, a bad argument bit 4, nothing of
+a refused command is applied, and a failing query gives no answer.
 
-Channels: ``A`` (control input, the sample thermometer, lags the mixing chamber) and
-1-16 of the scanner: 6 is the mixing chamber; 1 PT2 plate, 2 still, 3 cold plate and 5
-magnet read fixed plausible temperatures; the others are disabled (``INSET`` enabled 0)
-and read 0. All channels read live values (the scanner dwell is not simulated).
-Numbers are formatted ``+1.23456E+00``. Heater output 0 (sample heater) drives
-:class:`andreev.sim.thermal.ThermalModel` (see its docstring for the PID units).
-``SETP`` read-back is immediate (the real instrument's stale read-back is not simulated).
+Channels: ``A`` (control input, the sample thermometer, lags the mixing chamber; current
+excitation only, INTYPE excitation 1-6 = 316 pA-100 nA, no resistance range, no
+quadrature) and 1-16 of the scanner: 6 is the mixing chamber; 1 PT2 plate, 2 still,
+3 cold plate and 5 magnet read fixed plausible temperatures; the others are disabled
+(``INSET`` enabled 0) and read 0. All channels read live values (the scanner dwell is
+not simulated). Numbers are formatted ``+1.23456E+00``. Heater output 0 (sample heater)
+drives :class:`andreev.sim.thermal.ThermalModel` (see its docstring for the PID units and
+the setpoint ramp). Outputs 1 (warm-up) and 2 (still/analog) keep their settings
+(``OUTMODE``, ``ANALOG``, ``STILL``, ``WARMUP``) and report them through ``AOUT?``; they
+heat nothing. Curves 1, 2, 3, 5 and 6 hold the sim's RuOx calibration (log Ω/K, read
+only); the others are empty. ``EMUL 1`` is stored but the command set stays the 372's.
+``SETP`` read-back is immediate and returns the target during a ramp.
 ``HTRSET`` takes the 372 form ``HTRSET 0,resistance,max current,max user current,display``;
 the Model 336 form that qcodes' stock driver sends (6 fields) is refused (ESR bit 4).
 """
@@ -96,7 +105,8 @@ class ChannelSettings:
 
 def _default_channels() -> dict[str, ChannelSettings]:
     chans = {ch: ChannelSettings(name=f"Channel {ch}") for ch in CHANNELS}
-    chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1)
+    # the control input: current excitation only (3.16 nA), no resistance range
+    chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1, mode=1, excitation=3)
     chans["6"] = ChannelSettings(name="MXC", enabled=1, curve=6)
     for ch, (name, _t) in FIXED_STAGES.items():
         chans[ch] = ChannelSettings(name=name, enabled=1, curve=int(ch))
@@ -127,6 +137,29 @@ class _AuxOutput:
     ramp_rate: float = 0.0
 
 
+@dataclass
+class _Analog:
+    """``ANALOG`` settings of output 1 or 2 besides mode, input and polarity (kept in the
+    output's :class:`_AuxOutput`): data source (1 K, 2 Ω), high and low values."""
+
+    source: int = 1
+    high: float = 0.0
+    low: float = 0.0
+
+
+#: curves that hold the sim's RuOx calibration (those the channels use at power-up)
+CALIBRATED_CURVES = frozenset({1, 2, 3, 5, 6})
+CURVE_NAME = "RX-102B-SIM"
+CURVE_SERIAL = "SIM0000001"
+#: the calibrated curves' breakpoints (K), from the highest temperature down, so that
+#: log10(R) ascends with the index as Lake Shore curves require
+CURVE_TEMPERATURES: tuple[float, ...] = tuple(40.0 * 10.0 ** (-0.05 * i) for i in range(70))
+#: the control input's current excitation ranges (A), INTYPE excitation 1-6
+CONTROL_EXCITATIONS = (316e-12, 1e-9, 3.16e-9, 10e-9, 31.6e-9, 100e-9)
+#: quadrature of a reading: the RuOx in parallel with ~1 nF of wiring at 13.7 Hz
+_OMEGA_C = 2 * math.pi * 13.7 * 1e-9
+
+
 class LS372Server(MnemonicServer):
     """Lake Shore 372 protocol server on top of a :class:`~andreev.sim.world.World`.
 
@@ -135,6 +168,7 @@ class LS372Server(MnemonicServer):
     """
 
     reply_terminator = "\r\n"
+    join_replies = True
 
     def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, max_connections=2, name="ls372")
@@ -173,6 +207,15 @@ class LS372Server(MnemonicServer):
             "RAMP": self._ramp,
             "RAMPST": self._rampst,
             "ZONE": self._zone,
+            "EMUL": self._emul,
+            "QRDG": self._qrdg,
+            "INCRV": self._incrv,
+            "CRVHDR": self._crvhdr,
+            "CRVPT": self._crvpt,
+            "STILL": self._still,
+            "ANALOG": self._analog,
+            "AOUT": self._aout,
+            "WARMUP": self._warmup,
         }
 
     def _reset_state(self) -> None:
@@ -182,6 +225,10 @@ class LS372Server(MnemonicServer):
         self.channels = _default_channels()
         self.scan = ("6", 0)
         self.aux_outputs = {1: _AuxOutput(), 2: _AuxOutput()}
+        self.emulation = 0
+        self.still = 0.0
+        self.warmup = (0, 0.0)
+        self.analog = {out: _Analog() for out in (1, 2)}
 
     @property
     def thermal(self) -> ThermalModel:
@@ -301,7 +348,9 @@ class LS372Server(MnemonicServer):
         if not s.enabled or t <= 0 or s.cs_shunt:
             return _e(0.0)
         r = ruox_resistance(t)
-        if s.mode == 1:  # current excitation: 1 pA * 10^((n-1)/2)
+        if ch == "A":  # control input: 316 pA … 100 nA
+            power = CONTROL_EXCITATIONS[s.excitation - 1] ** 2 * r
+        elif s.mode == 1:  # current excitation: 1 pA * 10^((n-1)/2)
             power = (1e-12 * 10 ** ((s.excitation - 1) / 2)) ** 2 * r
         else:  # voltage excitation: 2 µV * 10^((n-1)/2)
             power = (2e-6 * 10 ** ((s.excitation - 1) / 2)) ** 2 / r
@@ -351,15 +400,28 @@ class LS372Server(MnemonicServer):
             _nargs(args, 1)
             return f"{s.mode},{s.excitation},{s.autorange},{s.range},{s.cs_shunt},{s.units}"
         _nargs(args, 7)
-        mode = _int(args, 1, 0, 1)
-        values = (
-            mode,
-            _int(args, 2, 1, 22 if mode == 1 else 12),
-            _int(args, 3, 0, 2),
-            _int(args, 4, 1, 22),
-            _int(args, 5, 0, 1),
-            _int(args, 6, 1, 2),
-        )
+        if ch == "A":
+            # control input: current excitation only, ranges 1-6 (316 pA-100 nA),
+            # autorange off/on; it has no resistance range: 0 keeps the field as it was
+            rng = _int(args, 4, 0, 22)
+            values = (
+                _int(args, 1, 1, 1),
+                _int(args, 2, 1, len(CONTROL_EXCITATIONS)),
+                _int(args, 3, 0, 1),
+                rng or s.range,
+                _int(args, 5, 0, 1),
+                _int(args, 6, 1, 2),
+            )
+        else:
+            mode = _int(args, 1, 0, 1)
+            values = (
+                mode,
+                _int(args, 2, 1, 22 if mode == 1 else 12),
+                _int(args, 3, 0, 2),
+                _int(args, 4, 1, 22),
+                _int(args, 5, 0, 1),
+                _int(args, 6, 1, 2),
+            )
         s.mode, s.excitation, s.autorange, s.range, s.cs_shunt, s.units = values
         return None
 
@@ -370,9 +432,11 @@ class LS372Server(MnemonicServer):
             _nargs(args, 1)
             return f"{s.filter_on},{s.filter_settle},{s.filter_window}"
         _nargs(args, 4)
-        s.filter_on = _int(args, 1, 0, 1)
-        s.filter_settle = _int(args, 2, 1, 200)
-        s.filter_window = _int(args, 3, 1, 80)
+        s.filter_on, s.filter_settle, s.filter_window = (
+            _int(args, 1, 0, 1),
+            _int(args, 2, 1, 200),
+            _int(args, 3, 1, 80),
+        )
         return None
 
     def _inname(self, query: bool, args: list[str]) -> str | None:
@@ -530,8 +594,7 @@ class LS372Server(MnemonicServer):
             _nargs(args, 1)
             return f"{o.ramp_on},{_e(o.ramp_rate)}"
         _nargs(args, 3)
-        o.ramp_on = _int(args, 1, 0, 1)
-        o.ramp_rate = _float(args, 2, 0.0, 100.0)
+        o.ramp_on, o.ramp_rate = _int(args, 1, 0, 1), _float(args, 2, 0.0, 100.0)
         return None
 
     def _rampst(self, query: bool, args: list[str]) -> str:
@@ -582,3 +645,115 @@ class LS372Server(MnemonicServer):
         if zones is None:
             zones = self._wzones = [Zone() for _ in range(10)]
         return zones
+
+    # ---- emulation, quadrature, curves -----------------------------------------------
+    def _emul(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            _nargs(args, 0)
+            return str(self.emulation)
+        _nargs(args, 1)
+        self.emulation = _int(args, 0, 0, 1)
+        return None
+
+    def _qrdg(self, query: bool, args: list[str]) -> str:
+        ch = self._query_channel(query, args)
+        if ch == "A":  # the control input has no quadrature reading
+            raise _BadParameter
+        t = self._temperature(ch)
+        if t <= 0:
+            return _e(0.0)
+        r = ruox_resistance(t)
+        return _e(-_OMEGA_C * r * r)
+
+    def _incrv(self, query: bool, args: list[str]) -> str | None:
+        ch = _channel(args, 0)
+        if query:
+            _nargs(args, 1)
+            return f"{self.channels[ch].curve:02d}"
+        _nargs(args, 2)
+        self.channels[ch].curve = _int(args, 1, 0, 59)
+        return None
+
+    def _crvhdr(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand  # writing curves is not simulated
+        _nargs(args, 1)
+        curve = _int(args, 0, 1, 59)
+        if curve not in CALIBRATED_CURVES:
+            return f"{'User Curve':<15},{'':<10},3,+000.000,1"
+        return f"{CURVE_NAME:<15},{CURVE_SERIAL:<10},4,+{CURVE_TEMPERATURES[0]:07.3f},1"
+
+    def _crvpt(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand  # writing curves is not simulated
+        _nargs(args, 2)
+        curve = _int(args, 0, 1, 59)
+        index = _int(args, 1, 1, 200)
+        if curve not in CALIBRATED_CURVES or index > len(CURVE_TEMPERATURES):
+            return "+0.000000,+0.000000,+0.00000E+00"
+        t = CURVE_TEMPERATURES[index - 1]
+        return f"{math.log10(ruox_resistance(t)):+.6f},{t:+.6f},{_e(0.0)}"
+
+    # ---- still, analog and warm-up outputs -------------------------------------------
+    def _still(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            _nargs(args, 0)
+            return _e(self.still)
+        _nargs(args, 1)
+        self.still = _float(args, 0, 0.0, 100.0)
+        return None
+
+    def _analog(self, query: bool, args: list[str]) -> str | None:
+        out = _int(args, 0, 1, 2)
+        o, a = self.aux_outputs[out], self.analog[out]
+        if query:
+            _nargs(args, 1)
+            return (
+                f"{o.polarity},{o.mode},{o.input},{a.source},{_e(a.high)},{_e(a.low)},"
+                f"{_e(o.manual)}"
+            )
+        _nargs(args, 8)
+        polarity = _int(args, 1, 0, 1)
+        mode = _int(args, 2, 0, 4)
+        raw_input = args[3].strip().upper()
+        channel = raw_input if raw_input in ("A", "0") else _channel(args, 3)
+        source = _int(args, 4, 1, 2)
+        high = _float(args, 5, -1e5, 1e5)
+        low = _float(args, 6, -1e5, 1e5)
+        manual = _float(args, 7, -100.0 if polarity else 0.0, 100.0)
+        o.polarity, o.mode, o.input, o.manual = polarity, mode, channel, manual
+        a.source, a.high, a.low = source, high, low
+        return None
+
+    def _aout(self, query: bool, args: list[str]) -> str:
+        if not query:
+            raise _BadCommand
+        _nargs(args, 1)
+        out = _int(args, 0, 1, 2)
+        return _e(self._analog_percent(out))
+
+    def _analog_percent(self, out: int) -> float:
+        """Present output of analog output 1 or 2 (% of full scale) by its mode."""
+        o, a = self.aux_outputs[out], self.analog[out]
+        low_end = -100.0 if o.polarity else 0.0
+        if o.mode == 2:  # manual / open loop
+            return o.manual
+        if o.mode == 4:  # still
+            return self.still
+        if o.mode == 1 and o.input not in ("0",) and a.high != a.low:  # monitor
+            t = self._temperature(o.input)
+            value = t if a.source == 1 else (ruox_resistance(t) if t > 0 else 0.0)
+            fraction = (value - a.low) / (a.high - a.low)
+            return max(low_end, min(100.0, low_end + fraction * (100.0 - low_end)))
+        if out == 1 and o.mode == 6:  # warm-up
+            return self.warmup[1]
+        return 0.0
+
+    def _warmup(self, query: bool, args: list[str]) -> str | None:
+        if query:
+            _nargs(args, 0)
+            control, percent = self.warmup
+            return f"{control},{_e(percent)}"
+        _nargs(args, 2)
+        self.warmup = (_int(args, 0, 0, 1), _float(args, 1, 0.0, 100.0))
+        return None

@@ -74,13 +74,18 @@ class MnemonicServer(LineServer):
         name, query, args = parse_command(command)
         try:
             with self.world.lock:
-                self.world.advance()
+                self.sync()
                 return self.execute(name, query, args)
         except BadCommand:
             self.esr |= 1 << ESR_COMMAND
         except BadParameter:
             self.esr |= 1 << ESR_EXECUTION
         return None
+
+    def sync(self) -> None:
+        """Bring the world to now before a command (under its lock); override to watch
+        what happens in between."""
+        self.world.advance()
 
     def execute(self, name: str, query: bool, args: list[str]) -> str | None:
         """Run one command through ``_handlers``; return the reply (without terminator)

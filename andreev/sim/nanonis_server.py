@@ -1,14 +1,27 @@
 """Simulated Nanonis STM controller: the Nanonis TCP programming interface over 127.0.0.1.
 
-Wire format (PROTOCOLS.md, big-endian): a request is a 40-byte header — command name
+Wire format (docs/protocols.md, "Nanonis"; big-endian): a request is a 40-byte header — command name
 (ASCII, NUL-padded to 32 bytes), i32 body size, u16 send-response flag, 2 zero bytes —
 then the body. A reply echoes the name in the same header layout (response flag 0) and
 its body always ends with the error section (u32 status, 1 = error; i32 length; message).
-Unknown commands get an error section with a message and no return values. A request
-whose response flag is 0 is executed but not answered.
+Unknown commands get an error section with a message and no return values (the name
+shown ASCII-escaped, so the text is valid UTF-8 whatever bytes the name held; error texts
+are UTF-8). A body that is longer or shorter than the command's arguments
+(:data:`andreev.sim.nanonis_wire.ARGUMENTS`) is refused with an error reply before
+anything runs, and the connection goes on serving. A request whose response flag is 0
+is executed but not answered. NaN in the Z offset of ``BiasSpectr.PropsSet`` and in
+any ``BiasSpectr.TimingSet`` value means "no change".
 
-The codec below is this module's own (never shared with the drivers), so that a bug in
-one side's encoding cannot hide in the other's decoding.
+``LI Demod 1 X/Y``: with the controller's modulator 1 on (``LockIn.ModOnOffSet``), dI/dV
+times its amplitude (taken as peak, /√2) rotated by demodulator 1's phase; with it off,
+the SR830's modulation as below. ``BiasSpectr.AdvPropsSet`` reset-bias and Z-hold are
+applied by the sweep; record-final-Z and lock-in-run are stored only. ``BiasSpectr.Stop``
+(from another connection) ends a running sweep: its ``Start`` replies with an error.
+``ZCtrl.TipLift``, ``SwitchOffDelay`` and ``WithdrawRate`` are stored only; ``ZCtrl.Home``
+withdraws (the home position is the withdraw position).
+
+The codec is the simulator's own (:mod:`andreev.sim.nanonis_wire`, never shared with the
+drivers), so that a bug in one side's encoding cannot hide in the other's decoding.
 
 Signals (``Signals.NamesGet`` order): see :data:`SIGNALS`. ``LI Demod 1 X (A)`` is the
 junction's dI/dV (S) times the modulation at the junction (SR830 SLVL × the World's
@@ -28,12 +41,18 @@ time (s), the bias before the sweep (V), the setpoint (A).
 from __future__ import annotations
 
 import math
-import struct
 import threading
 from typing import Any
 
 import numpy as np
 
+from andreev.sim.nanonis_wire import HEADER as _HEADER
+from andreev.sim.nanonis_wire import ArgumentError as _ArgumentError
+from andreev.sim.nanonis_wire import CommandError as _CommandError
+from andreev.sim.nanonis_wire import Reader as _Reader
+from andreev.sim.nanonis_wire import Writer as _Writer
+from andreev.sim.nanonis_wire import check_body as _check_body
+from andreev.sim.nanonis_wire import flag as _flag
 from andreev.sim.tcp import Connection, TCPServer
 
 __all__ = ["SIGNALS", "NanonisServer"]
@@ -49,139 +68,21 @@ SIGNALS: tuple[str, ...] = (
 )
 """Signal names by index, as ``Signals.NamesGet`` returns them."""
 
+#: names of the parameters BiasSpectr.Start returns (BiasSpectr.PropsGet lists them)
+SWEEP_PARAMETERS: tuple[str, ...] = (
+    "Z averaged (m)",
+    "Start time (s)",
+    "End time (s)",
+    "Bias before (V)",
+    "Setpoint (A)",
+)
+
 PRODUCT_LINE = "Nanonis SPM Control Software"
 VERSION = "Generic 5e (simulated)"
 HOST_RELEASE = 13520
 RT_RELEASE = 13520
 
-_HEADER = struct.Struct(">32siH2x")
 HEADER_SIZE = _HEADER.size  # 40
-
-
-class _ArgumentError(Exception):
-    """A request body that does not decode as the command's arguments."""
-
-
-class _CommandError(Exception):
-    """A well-formed request the controller refuses (its message goes on the wire)."""
-
-
-# ---- codec (module-private) -----------------------------------------------------------
-class _Reader:
-    """Big-endian reader over a request body."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise _ArgumentError(
-                f"body too short: need {size} more bytes at offset {self.pos} of {len(self.data)}"
-            )
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return value
-
-    def i32(self) -> int:
-        return int(self._take(">i"))
-
-    def u32(self) -> int:
-        return int(self._take(">I"))
-
-    def u16(self) -> int:
-        return int(self._take(">H"))
-
-    def f32(self) -> float:
-        return float(self._take(">f"))
-
-    def f64(self) -> float:
-        return float(self._take(">d"))
-
-    def raw_string(self, n: int) -> str:
-        if n < 0 or self.pos + n > len(self.data):
-            raise _ArgumentError(f"bad string length {n} at offset {self.pos}")
-        text = self.data[self.pos : self.pos + n].decode("latin-1")
-        self.pos += n
-        return text
-
-    def remaining(self) -> int:
-        return len(self.data) - self.pos
-
-
-class _Writer:
-    """Big-endian writer of reply values."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def i32(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">i", int(v)))
-        return self
-
-    def u32(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">I", int(v)))
-        return self
-
-    def u16(self, v: int) -> _Writer:
-        self.parts.append(struct.pack(">H", int(v)))
-        return self
-
-    def f32(self, v: float) -> _Writer:
-        self.parts.append(struct.pack(">f", float(v)))
-        return self
-
-    def f64(self, v: float) -> _Writer:
-        self.parts.append(struct.pack(">d", float(v)))
-        return self
-
-    def string(self, s: str) -> _Writer:
-        raw = s.encode("latin-1")
-        self.parts.append(struct.pack(">i", len(raw)) + raw)
-        return self
-
-    def string_array(self, items: list[str] | tuple[str, ...]) -> _Writer:
-        """i32 byte size (items with their 4-byte prefixes), i32 count, items."""
-        encoded = [s.encode("latin-1") for s in items]
-        size = sum(4 + len(e) for e in encoded)
-        self.parts.append(struct.pack(">ii", size, len(encoded)))
-        for e in encoded:
-            self.parts.append(struct.pack(">i", len(e)) + e)
-        return self
-
-    def f32_2d(self, array: np.ndarray) -> _Writer:
-        """i32 rows, i32 cols, row-major big-endian f32 data."""
-        a = np.asarray(array, dtype=">f4")
-        if a.ndim != 2:
-            raise ValueError("2-D array expected")
-        self.parts.append(struct.pack(">ii", a.shape[0], a.shape[1]) + a.tobytes(order="C"))
-        return self
-
-    def f32_1d(self, values: np.ndarray | list[float]) -> _Writer:
-        self.parts.append(np.asarray(values, dtype=">f4").tobytes())
-        return self
-
-    def body(self, error: str | None = None) -> bytes:
-        """The values followed by the error section (status 1 with a message on error)."""
-        msg = (error or "").encode("latin-1", errors="replace")
-        section = struct.pack(">Ii", 1 if error else 0, len(msg)) + msg
-        return b"".join(self.parts) + section
-
-
-def _header(name: str, body_size: int) -> bytes:
-    return _HEADER.pack(name.encode("latin-1")[:32], body_size, 0)
-
-
-def _flag(value: int, current: bool) -> bool:
-    """Nanonis Set flag: 0 no change, 1 on, 2 off."""
-    if value == 0:
-        return current
-    if value == 1:
-        return True
-    if value == 2:
-        return False
-    raise _CommandError(f"flag {value} not in 0 (no change), 1 (on), 2 (off)")
 
 
 # ---- the server -----------------------------------------------------------------------
@@ -212,7 +113,26 @@ class NanonisServer(TCPServer):
             # integration, end settling, Z control time (s)
             "timing": [0.1, 0.0, 0.01, 1.0, 0.005, 0.005, 0.01, 0.1],
             "channels": [0],
+            # advanced properties: reset bias, Z-controller hold, record final Z, lock-in run
+            "reset_bias": True,
+            "z_hold": True,
+            "record_final_z": False,
+            "lockin_run": False,
         }
+        #: ZCtrl settings without a model behind them: tip lift (m), switch-off delay (s),
+        #: withdraw slew rate (m/s)
+        self.zctrl: dict[str, float] = {
+            "tip_lift": 0.0,
+            "switch_off_delay": 0.0,
+            "withdraw_rate": 1e-6,
+        }
+        #: the controller's own lock-in: modulators 1-8 (on, amplitude V, frequency Hz)
+        #: and demodulator phases 1-8 (deg)
+        self.modulators: dict[int, dict[str, Any]] = {
+            m: {"on": False, "amplitude": 0.0, "frequency": 1000.0} for m in range(1, 9)
+        }
+        self.demod_phase: dict[int, float] = dict.fromkeys(range(1, 9), 0.0)
+        self._spectr_stop = threading.Event()
         self.safetip: dict[str, Any] = {
             "on": False,
             "auto_recover": False,
@@ -241,16 +161,44 @@ class NanonisServer(TCPServer):
             "ZCtrl.LimitsSet": self._limits_set,
             "ZCtrl.LimitsGet": self._limits_get,
             "ZCtrl.StatusGet": self._status_get,
+            "ZCtrl.TipLiftSet": self._zsetting_set("tip_lift", -1e-6, 1e-6),
+            "ZCtrl.TipLiftGet": self._zsetting_get("tip_lift"),
+            "ZCtrl.SwitchOffDelaySet": self._zsetting_set("switch_off_delay", 0.0, 100.0),
+            "ZCtrl.SwitchOffDelayGet": self._zsetting_get("switch_off_delay"),
+            "ZCtrl.WithdrawRateSet": self._zsetting_set("withdraw_rate", 1e-12, 1e-3),
+            "ZCtrl.WithdrawRateGet": self._zsetting_get("withdraw_rate"),
+            "ZCtrl.Home": self._home,
             "SafeTip.OnOffSet": self._safetip_onoff_set,
             "SafeTip.PropsSet": self._safetip_props_set,
+            "SafeTip.OnOffGet": self._safetip_onoff_get,
+            "SafeTip.PropsGet": self._safetip_props_get,
             "Signals.NamesGet": self._signal_names,
             "Signals.ValGet": self._signal_val,
+            "Signals.ValsGet": self._signal_vals,
             "BiasSpectr.Open": self._spectr_open,
             "BiasSpectr.PropsSet": self._spectr_props_set,
             "BiasSpectr.LimitsSet": self._spectr_limits_set,
             "BiasSpectr.TimingSet": self._spectr_timing_set,
             "BiasSpectr.ChsSet": self._spectr_chs_set,
             "BiasSpectr.Start": self._spectr_start,
+            "BiasSpectr.Stop": self._spectr_stop_cmd,
+            "BiasSpectr.StatusGet": self._spectr_status,
+            "BiasSpectr.PropsGet": self._spectr_props_get,
+            "BiasSpectr.AdvPropsSet": self._spectr_adv_set,
+            "BiasSpectr.AdvPropsGet": self._spectr_adv_get,
+            "BiasSpectr.LimitsGet": self._spectr_limits_get,
+            "BiasSpectr.TimingGet": self._spectr_timing_get,
+            "BiasSpectr.ChsGet": self._spectr_chs_get,
+            "LockIn.ModOnOffSet": self._mod_onoff_set,
+            "LockIn.ModOnOffGet": self._mod_onoff_get,
+            "LockIn.ModAmpSet": self._mod_amp_set,
+            "LockIn.ModAmpGet": self._mod_amp_get,
+            "LockIn.ModPhasFreqSet": self._mod_freq_set,
+            "LockIn.ModPhasFreqGet": self._mod_freq_get,
+            "LockIn.ModFreqSet": self._mod_freq_set,
+            "LockIn.ModFreqGet": self._mod_freq_get,
+            "LockIn.DemodPhasSet": self._demod_phase_set,
+            "LockIn.DemodPhasGet": self._demod_phase_get,
             "FolMe.XYPosSet": self._xy_set,
             "FolMe.XYPosGet": self._xy_get,
             "Util.VersionGet": self._version_get,
@@ -258,6 +206,7 @@ class NanonisServer(TCPServer):
 
         # some clients send the names lower-cased; the controller accepts them
         self._handlers_lower = {k.lower(): v for k, v in self._handlers.items()}
+        self._canonical = {k.lower(): k for k in self._handlers}
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -276,19 +225,26 @@ class NanonisServer(TCPServer):
             body = conn.read_exact(body_size)
             if body is None:
                 return
-            name = raw_name.split(b"\0", 1)[0].decode("latin-1", errors="replace")
+            raw = raw_name.split(b"\0", 1)[0]
+            name = raw.decode("utf-8", errors="replace")
             if not conn.begin_request():
                 return
             self.record(name)
-            reply_body = self.execute(name, body)
+            reply_body = self.execute(name, body, raw)
             if respond:
-                conn.reply(_header(name, len(reply_body)) + reply_body)
+                conn.reply(_HEADER.pack(raw[:32], len(reply_body), 0) + reply_body)
 
-    def execute(self, name: str, body: bytes) -> bytes:
-        """Run one command; returns the reply body (values + error section)."""
+    def execute(self, name: str, body: bytes, raw: bytes | None = None) -> bytes:
+        """Run one command; returns the reply body (values + error section). A body that
+        does not match the command's arguments (too short, too long) is refused before
+        anything runs."""
         handler = self._handlers.get(name) or self._handlers_lower.get(name.lower())
         if handler is None:
-            return _Writer().body(f"Command not found: {name!r} is not a known command")
+            shown = ascii((raw if raw is not None else name.encode("utf-8")).decode("latin-1"))
+            return _Writer().body(f"Command not found: {shown} is not a known command")
+        problem = _check_body(self._canonical.get(name.lower(), name), body)
+        if problem is not None:
+            return _Writer().body(problem)
         reader = _Reader(body)
         try:
             writer = handler(reader)
@@ -312,18 +268,21 @@ class NanonisServer(TCPServer):
 
     def _modulation_rms(self) -> float:
         """Modulation at the junction (V rms): SR830 SLVL × modulation divider."""
-        world = self.world
-        for attr in ("v_mod_rms", "modulation_rms"):
-            value = getattr(world, attr, None)
-            if value is not None:
-                return float(value() if callable(value) else value)
-        lockin = getattr(world, "lockin", None)
-        amplitude = float(getattr(lockin, "amplitude", 0.0) or 0.0)
-        config = getattr(world, "config", None)
-        divider = getattr(config, "modulation_divider", None)
-        if divider is None:
-            divider = getattr(world, "modulation_divider", 1e-3)
-        return amplitude * float(divider)
+        return float(self.world.v_mod_rms())
+
+    def _demod(self, x: bool) -> float:
+        """``LI Demod 1 X`` (x) or ``Y`` (A): with modulator 1 on, the junction's dI/dV
+        times its amplitude (peak, /√2 → rms) rotated by demodulator 1's phase; with it
+        off, dI/dV times the SR830's modulation at the junction on X and noise on Y."""
+        j, mod = self.junction, self.modulators[1]
+        if not mod["on"]:
+            if x:
+                return float(self.world.conductance()) * self._modulation_rms()
+            return j.noise(self.lockin_noise)
+        noise = j.noise(self.lockin_noise)
+        signal = float(self.world.conductance()) * mod["amplitude"] / math.sqrt(2.0)
+        phase = math.radians(self.demod_phase[1])
+        return signal * (math.cos(phase) if x else -math.sin(phase)) + noise
 
     def _signal_value(self, index: int) -> float:
         """Present value of signal ``index`` (call under the lock, after _sync)."""
@@ -334,10 +293,8 @@ class NanonisServer(TCPServer):
             return j.bias
         if index == 2:
             return j.z
-        if index == 3:
-            return float(self.world.conductance()) * self._modulation_rms()
-        if index == 4:
-            return j.noise(self.lockin_noise)
+        if index in (3, 4):
+            return self._demod(index == 3)
         if index == 5:
             return j.x
         if index == 6:
@@ -500,6 +457,16 @@ class NanonisServer(TCPServer):
             self.safetip["threshold"] = threshold
         return _Writer()
 
+    def _safetip_onoff_get(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            return _Writer().u16(int(self.safetip["on"]))
+
+    def _safetip_props_get(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            st = self.safetip
+            w = _Writer().u16(int(st["auto_recover"])).u16(int(st["auto_pause"]))
+            return w.f32(st["threshold"])
+
     # ---- signals, position, version -----------------------------------------------------
     def _signal_names(self, r: _Reader) -> _Writer:
         return _Writer().string_array(SIGNALS)
@@ -550,7 +517,10 @@ class NanonisServer(TCPServer):
                 if points < 2:
                     raise _CommandError("need at least 2 points")
                 s["points"] = points
-            s["z_offset"] = z_offset
+            if not math.isnan(z_offset):  # NaN: no change
+                if not math.isfinite(z_offset):
+                    raise _CommandError("Z offset must be finite (or NaN for no change)")
+                s["z_offset"] = z_offset
             s["autosave"] = _flag(autosave, s["autosave"])
             s["show_dialog"] = _flag(dialog, s["show_dialog"])
         return _Writer()
@@ -564,12 +534,16 @@ class NanonisServer(TCPServer):
         return _Writer()
 
     def _spectr_timing_set(self, r: _Reader) -> _Writer:
-        values = [r.f32() for _ in range(8)]
-        if any(not math.isfinite(v) or v < 0 for v in values):
-            raise _CommandError("timings must be finite and ≥ 0")
-        if values[3] <= 0:
-            raise _CommandError("max slew rate must be > 0 V/s")
-        with self._state_lock:
+        given = [r.f32() for _ in range(8)]
+        with self._state_lock:  # NaN: no change
+            values = [
+                old if math.isnan(v) else v
+                for v, old in zip(given, self.spectr["timing"], strict=True)
+            ]
+            if any(not math.isfinite(v) or v < 0 for v in values):
+                raise _CommandError("timings must be finite and ≥ 0 (NaN: no change)")
+            if values[3] <= 0:
+                raise _CommandError("max slew rate must be > 0 V/s")
             self.spectr["timing"] = values
         return _Writer()
 
@@ -586,8 +560,11 @@ class NanonisServer(TCPServer):
         return _Writer()
 
     def _sleep_until(self, t: float) -> None:
+        """Wait on the world clock until ``t`` (s); a BiasSpectr.Stop ends the sweep."""
         clock = self.world.clock
         clock.sleep(t - clock.now())
+        if self._spectr_stop.is_set():
+            raise _CommandError("the bias spectroscopy was stopped (BiasSpectr.Stop)")
 
     def _spectr_start(self, r: _Reader) -> _Writer:
         get_data = r.u32()
@@ -597,6 +574,7 @@ class NanonisServer(TCPServer):
             if self._spectr_running:
                 raise _CommandError("a bias spectroscopy is already running")
             self._spectr_running += 1
+            self._spectr_stop.clear()
             settings = {k: (list(v) if isinstance(v, list) else v) for k, v in self.spectr.items()}
         try:
             names, data, params = self._run_sweep(settings)
@@ -627,14 +605,15 @@ class NanonisServer(TCPServer):
         with world.lock:
             self._sync()
             z_avg = j.z
-            j.set_feedback(False)
+            j.set_feedback(not s["z_hold"] and feedback_before)
         try:
             t_end = self._sweep_points(s, biases, directions, channels, acc, v_before, z_avg)
         finally:
             with world.lock:
                 self._sync()
-                j.bias = v_before
-                if s["z_offset"] or not feedback_before:
+                if s["reset_bias"]:
+                    j.bias = v_before
+                if not j.feedback and (s["z_offset"] or not feedback_before):
                     j.set_z(z_avg)
                 j.set_feedback(feedback_before)
                 setpoint = j.setpoint
@@ -672,7 +651,7 @@ class NanonisServer(TCPServer):
         points = len(biases)
         with world.lock:
             self._sync()
-            if s["z_offset"]:
+            if s["z_offset"] and not j.feedback:
                 j.set_z(z_avg + s["z_offset"])
             t = clock.now() + z_off_t + init_settle
         v_now = v_before
@@ -698,3 +677,149 @@ class NanonisServer(TCPServer):
         with world.lock:
             self._sync()
             return clock.now()
+
+    # ---- bias spectroscopy: getters, advanced properties, stop, status ----------------------
+    def _spectr_props_get(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            s = dict(self.spectr)
+        names = [SIGNALS[i] for i in s["channels"]]
+        w = _Writer().u16(int(s["save_all"])).i32(s["sweeps"]).u16(int(s["backward"]))
+        return (
+            w.i32(s["points"]).string_array(names).string_array(SWEEP_PARAMETERS).string_array([])
+        )
+
+    def _spectr_adv_set(self, r: _Reader) -> _Writer:
+        flags = [r.u16() for _ in range(4)]
+        keys = ("reset_bias", "z_hold", "record_final_z", "lockin_run")
+        with self._state_lock:
+            values = [_flag(f, self.spectr[k]) for f, k in zip(flags, keys, strict=True)]
+            self.spectr.update(zip(keys, values, strict=True))
+        return _Writer()
+
+    def _spectr_adv_get(self, r: _Reader) -> _Writer:
+        w = _Writer()
+        with self._state_lock:
+            for key in ("reset_bias", "z_hold", "record_final_z", "lockin_run"):
+                w.u16(int(self.spectr[key]))
+        return w
+
+    def _spectr_limits_get(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            return _Writer().f32(self.spectr["start"]).f32(self.spectr["end"])
+
+    def _spectr_timing_get(self, r: _Reader) -> _Writer:
+        w = _Writer()
+        with self._state_lock:
+            for value in self.spectr["timing"]:
+                w.f32(value)
+        return w
+
+    def _spectr_chs_get(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            channels = list(self.spectr["channels"])
+        w = _Writer().i32(len(channels))
+        for index in channels:
+            w.i32(index)
+        return w
+
+    def _spectr_stop_cmd(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            if self._spectr_running:
+                self._spectr_stop.set()
+        return _Writer()
+
+    def _spectr_status(self, r: _Reader) -> _Writer:
+        with self._state_lock:
+            return _Writer().u32(1 if self._spectr_running else 0)
+
+    # ---- signals -----------------------------------------------------------------------
+    def _signal_vals(self, r: _Reader) -> _Writer:
+        n = r.i32()
+        indices = [r.i32() for _ in range(n)]
+        r.u32()  # wait for newest: every value is "newest" here
+        with self.world.lock:
+            self._sync()
+            values = [self._signal_value(i) for i in indices]
+        return _Writer().i32(len(values)).f32_1d(values)
+
+    # ---- Z controller settings -----------------------------------------------------------
+    def _zsetting_set(self, key: str, low: float, high: float) -> Any:
+        def handler(r: _Reader) -> _Writer:
+            value = r.f32()
+            if not (math.isfinite(value) and low <= value <= high):
+                raise _CommandError(f"{key.replace('_', ' ')} {value} outside {low:g} … {high:g}")
+            with self._state_lock:
+                self.zctrl[key] = value
+            return _Writer()
+
+        return handler
+
+    def _zsetting_get(self, key: str) -> Any:
+        def handler(r: _Reader) -> _Writer:
+            with self._state_lock:
+                return _Writer().f32(self.zctrl[key])
+
+        return handler
+
+    def _home(self, r: _Reader) -> _Writer:
+        with self.world.lock:
+            self._sync()
+            self.junction.withdraw()
+        return _Writer()
+
+    # ---- the controller's lock-in ----------------------------------------------------------
+    def _modulator(self, r: _Reader) -> dict[str, Any]:
+        number = r.i32()
+        if number not in self.modulators:
+            raise _CommandError(f"modulator {number} outside 1 … {len(self.modulators)}")
+        return self.modulators[number]
+
+    def _mod_onoff_set(self, r: _Reader) -> _Writer:
+        mod, value = self._modulator(r), r.u32()
+        if value not in (0, 1):
+            raise _CommandError(f"lock-in status {value} not 0 (off) or 1 (on)")
+        with self.world.lock:
+            self._sync()
+            mod["on"] = value == 1
+        return _Writer()
+
+    def _mod_onoff_get(self, r: _Reader) -> _Writer:
+        return _Writer().u32(1 if self._modulator(r)["on"] else 0)
+
+    def _mod_amp_set(self, r: _Reader) -> _Writer:
+        mod, value = self._modulator(r), r.f32()
+        if not (math.isfinite(value) and 0.0 <= value <= 10.0):
+            raise _CommandError(f"modulation amplitude {value} V outside 0 … 10 V")
+        with self.world.lock:
+            self._sync()
+            mod["amplitude"] = value
+        return _Writer()
+
+    def _mod_amp_get(self, r: _Reader) -> _Writer:
+        return _Writer().f32(self._modulator(r)["amplitude"])
+
+    def _mod_freq_set(self, r: _Reader) -> _Writer:
+        mod, value = self._modulator(r), r.f64()
+        if not (math.isfinite(value) and 0.0 < value <= 1e5):
+            raise _CommandError(f"modulation frequency {value} Hz outside (0, 100 kHz]")
+        mod["frequency"] = value
+        return _Writer()
+
+    def _mod_freq_get(self, r: _Reader) -> _Writer:
+        return _Writer().f64(self._modulator(r)["frequency"])
+
+    def _demodulator(self, r: _Reader) -> int:
+        number = r.i32()
+        if number not in self.demod_phase:
+            raise _CommandError(f"demodulator {number} outside 1 … {len(self.demod_phase)}")
+        return number
+
+    def _demod_phase_set(self, r: _Reader) -> _Writer:
+        number, value = self._demodulator(r), r.f32()
+        if not math.isfinite(value):
+            raise _CommandError("phase must be finite")
+        self.demod_phase[number] = (value + 180.0) % 360.0 - 180.0
+        return _Writer()
+
+    def _demod_phase_get(self, r: _Reader) -> _Writer:
+        return _Writer().f32(self.demod_phase[self._demodulator(r)])

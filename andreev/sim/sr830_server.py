@@ -1,14 +1,20 @@
-"""Simulated SR830 lock-in behind a Prologix-style raw TCP socket (PROTOCOLS.md).
+"""Simulated SR830 lock-in behind a Prologix GPIB-Ethernet adapter (docs/protocols.md,
+"SR830" and "Prologix").
 
-Text lines ending ``\\n`` (a ``\\r`` is tolerated); lines starting ``++`` (Prologix
-commands) are ignored; several commands per line separated by ``;``; a command is a
-mnemonic, optional ``?`` (query; spaces around it allowed, e.g. ``DDEF ? 1``) and
-comma-separated arguments. Replies end ``\\n``. Errors carry no text: an unknown command
-or a wrong form sets ``*ESR`` bit 5 (command error), a bad or missing argument sets bit 4
-(execution error), and a failing query gets no reply.
+The adapter layer (:mod:`andreev.sim.prologix`) un-escapes the data, answers the ``++``
+commands and hands the instrument its messages. A message holds several commands
+separated by ``;``; a command is a mnemonic, optional ``?`` (query; spaces around it
+allowed, e.g. ``DDEF ? 1``) and comma-separated arguments. Each answer goes out as its own
+line ending ``\n``. Errors carry no text: an unknown command or a wrong form sets
+``*ESR`` bit 5 (command error), a bad or missing argument sets bit 4 (execution error),
+and a failing query gets no reply.
 
-Numbers: measured values (OUTP?, SNAP?, OUTR?, OAUX?) and floating settings as ``%.6g``
-(e.g. ``1.23456e-05``), SLVL? with 3 decimals, PHAS? and offsets with 2, integers plainly.
+Numbers: measured values (OUTP?, SNAP?, OUTR?, OAUX?, TRCA?) and floating settings as
+``%.6g`` (e.g. ``1.23456e-05``), SLVL? with 3 decimals, PHAS? and offsets with 2,
+integers plainly. The status enables ``*ESE``, ``*SRE``, ``ERRE``, ``LIAE`` take the value
+form (``*ESE 36``) and the bit form (``*ESE 5,1`` sets bit 5; ``*ESE? 5`` reads it).
+The data buffer (:mod:`andreev.sim.sr830_buffer`) stores CH1/CH2 at the sample rate in
+world time; ``TRCB?`` and ``TRCL?`` answer binary without terminator.
 The instrument state is ``world.lockin`` (:class:`andreev.sim.lockin.LockinState`); the
 input follows the junction through ``world.advance()`` (see :mod:`andreev.sim.world`).
 """
@@ -16,8 +22,11 @@ input follows the junction through ``world.advance()`` (see :mod:`andreev.sim.wo
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from andreev.sim.lockin import SENSITIVITIES, LockinState
 from andreev.sim.mnemonic import BadCommand as _BadCommand
@@ -25,6 +34,9 @@ from andreev.sim.mnemonic import BadParameter as _BadParameter
 from andreev.sim.mnemonic import MnemonicServer
 from andreev.sim.mnemonic import float_arg as _float
 from andreev.sim.mnemonic import int_arg as _int
+from andreev.sim.prologix import PrologixMixin
+from andreev.sim.sr830_buffer import STRD_DELAY, DataBuffer, filter_outputs, trcl_bytes
+from andreev.sim.tcp import RawReply
 
 __all__ = ["IDN", "SR830Server"]
 
@@ -52,23 +64,29 @@ _SERVER_INTS: dict[str, tuple[int, int, int]] = {
     "LOCL": (0, 2, 0),
     "ALRM": (0, 1, 1),
     "KCLK": (0, 1, 1),
-    "SRAT": (0, 14, 4),
-    "SEND": (0, 1, 1),
-    "TSTR": (0, 1, 0),
     "*ESE": (0, 255, 0),
     "*SRE": (0, 255, 0),
     "*PSC": (0, 1, 1),
     "ERRE": (0, 255, 0),
     "LIAE": (0, 255, 0),
 }
-_ACTIONS = ("STRT", "PAUS", "REST", "TRIG", "*TRG", "SSET", "RSET")
+#: status-enable registers that also take the bit forms ``NAME i,j`` and ``NAME? i``
+_ENABLES = ("*ESE", "*SRE", "ERRE", "LIAE")
+#: buffer settings: mnemonic -> (DataBuffer attribute, min, max)
+_BUFFER_INTS: dict[str, tuple[str, int, int]] = {
+    "SRAT": ("rate_index", 0, 14),
+    "SEND": ("loop", 0, 1),
+    "TSTR": ("trigger_starts", 0, 1),
+    "FAST": ("fast", 0, 2),
+}
+_ACTIONS = ("SSET", "RSET")
 
 
 def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-class SR830Server(MnemonicServer):
+class SR830Server(PrologixMixin, MnemonicServer):
     """SR830 protocol server on top of a :class:`~andreev.sim.world.World`.
 
     Besides :class:`~andreev.sim.tcp.LineServer`'s attributes: ``world``, ``esr`` (the
@@ -77,7 +95,6 @@ class SR830Server(MnemonicServer):
     """
 
     reply_terminator = "\n"
-    ignore_prefixes = ("++",)
 
     def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, name="sr830")
@@ -86,6 +103,7 @@ class SR830Server(MnemonicServer):
         self.err_status = 0
         self.settings: dict[str, int] = {k: v[2] for k, v in _SERVER_INTS.items()}
         self.front_panel: dict[int, int] = {1: 0, 2: 0}
+        self.buffer = DataBuffer()
         self._handlers: dict[str, Callable[[bool, list[str]], str | None]] = {
             "*IDN": self._idn,
             "*RST": self._rst,
@@ -111,9 +129,15 @@ class SR830Server(MnemonicServer):
             "DDEF": self._ddef,
             "FPOP": self._fpop,
             "SPTS": self._spts,
-            "TRCA": self._trace,
-            "TRCB": self._trace,
-            "TRCL": self._trace,
+            "TRCA": self._trca,
+            "TRCB": self._trcb,
+            "TRCL": self._trcl,
+            "STRT": self._strt,
+            "STRD": self._strd,
+            "PAUS": self._paus,
+            "REST": self._rest,
+            "TRIG": self._trig,
+            "*TRG": self._trig,
         }
 
     # ---- dispatch --------------------------------------------------------------------
@@ -131,6 +155,19 @@ class SR830Server(MnemonicServer):
             if len(args) != 1:
                 raise _BadParameter
             setattr(self.lockin, attr, _int(args, 0, low, high))
+            return None
+        if name in _ENABLES:
+            return self._enable(name, query, args)
+        if name in _BUFFER_INTS:
+            attr, low, high = _BUFFER_INTS[name]
+            if query:
+                if args:
+                    raise _BadParameter
+                return str(int(getattr(self.buffer, attr)))
+            if len(args) != 1:
+                raise _BadParameter
+            value = _int(args, 0, low, high)
+            setattr(self.buffer, attr, bool(value) if attr in ("loop", "trigger_starts") else value)
             return None
         if name in _SERVER_INTS:
             low, high, _default = _SERVER_INTS[name]
@@ -160,6 +197,7 @@ class SR830Server(MnemonicServer):
         self.lockin.reset(self.world.time)
         self.settings.update({k: v[2] for k, v in _SERVER_INTS.items() if k != "OUTX"})
         self.front_panel = {1: 0, 2: 0}
+        self.buffer = DataBuffer()
 
     def _cls(self, query: bool, args: list[str]) -> None:
         if query:
@@ -254,16 +292,23 @@ class SR830Server(MnemonicServer):
         """Every SNAP quantity at one instant (index -> value)."""
         lk = self.lockin
         x, y = lk.read_xy(self.world.time)
-        r = math.hypot(x, y)
-        theta = math.degrees(math.atan2(y, x))
-        values = {1: x, 2: y, 3: r, 4: theta, 9: lk.frequency}
+        values = {1: x, 2: y, 3: math.hypot(x, y), 4: math.degrees(math.atan2(y, x))}
+        values[9] = lk.frequency
         for i in range(4):
             values[5 + i] = lk.aux_in[i]
+        ch1, ch2 = self._displays(x, y)
+        values[10], values[11] = float(ch1), float(ch2)
+        return values
+
+    def _displays(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """(CH1, CH2) display values for outputs X, Y (V rms; floats or arrays) under the
+        DDEF settings."""
+        lk = self.lockin
+        r, theta = np.hypot(x, y), np.degrees(np.arctan2(y, x))
         ch1 = {0: x, 1: r, 2: x / lk.sensitivity, 3: lk.aux_in[0], 4: lk.aux_in[1]}
         ch2 = {0: y, 1: theta, 2: y / lk.sensitivity, 3: lk.aux_in[2], 4: lk.aux_in[3]}
-        values[10] = ch1[lk.display[1][0]]
-        values[11] = ch2[lk.display[2][0]]
-        return values
+        one = np.ones_like(np.asarray(x, dtype=float))
+        return ch1[lk.display[1][0]] * one, ch2[lk.display[2][0]] * one
 
     def _outp(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:
@@ -373,13 +418,99 @@ class SR830Server(MnemonicServer):
         self.front_panel[ch] = _int(args, 1, 0, 1)
         return None
 
+    # ---- status enables (value and bit forms) ------------------------------------------
+    def _enable(self, name: str, query: bool, args: list[str]) -> str | None:
+        """``NAME j`` / ``NAME i,j`` (bit i to j) / ``NAME?`` / ``NAME? i`` (bit i)."""
+        value = self.settings[name]
+        if query:
+            if len(args) > 1:
+                raise _BadParameter
+            return str((value >> _int(args, 0, 0, 7)) & 1) if args else str(value)
+        if len(args) == 1:
+            self.settings[name] = _int(args, 0, 0, 255)
+        elif len(args) == 2:
+            bit, on = _int(args, 0, 0, 7), _int(args, 1, 0, 1)
+            self.settings[name] = value | (1 << bit) if on else value & ~(1 << bit)
+        else:
+            raise _BadParameter
+        return None
+
+    # ---- data buffer -----------------------------------------------------------------
+    def sync(self) -> None:
+        """Advance the world; store the buffer points that fell due in between, read
+        from the filter as it evolved from the previous request with the new input."""
+        buf, lk = self.buffer, self.lockin
+        if buf.state != "running" or buf.rate_index == 14:
+            self.world.advance()
+            return
+        t_prev, stages = self.world.time, np.array(lk._y)
+        self.world.advance()
+        u = lk.input
+
+        def sample(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z = filter_outputs(stages, t_prev, u, times, lk.time_constant, lk.poles)
+            noise = lk.rng.normal(0.0, lk.output_noise_rms(), (2, len(times)))
+            return self._displays(z.real + noise[0], z.imag + noise[1])
+
+        buf.fill(self.world.time, sample)
+
+    def _action(self, query: bool, args: list[str]) -> None:
+        if query:
+            raise _BadCommand
+        if args:
+            raise _BadParameter
+
+    def _strt(self, query: bool, args: list[str]) -> None:
+        self._action(query, args)
+        self.buffer.start(self.world.time)
+        self.buffer.fill(self.world.time, self._now_displays)
+
+    def _strd(self, query: bool, args: list[str]) -> None:
+        self._action(query, args)
+        self.buffer.start(self.world.time, STRD_DELAY)
+
+    def _paus(self, query: bool, args: list[str]) -> None:
+        self._action(query, args)
+        self.buffer.pause()
+
+    def _rest(self, query: bool, args: list[str]) -> None:
+        self._action(query, args)
+        self.buffer.reset()
+
+    def _trig(self, query: bool, args: list[str]) -> None:
+        self._action(query, args)
+        self.buffer.trigger(self.world.time, self._now_displays)
+        self.buffer.fill(self.world.time, self._now_displays)
+
+    def _now_displays(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(CH1, CH2) at the present world time (for each of ``times``)."""
+        ch1, ch2 = self._displays(*self.lockin.read_xy(self.world.time))
+        return np.full(len(times), ch1), np.full(len(times), ch2)
+
     def _spts(self, query: bool, args: list[str]) -> str:
         if not query:
             raise _BadCommand
-        return "0"
+        if args:
+            raise _BadParameter
+        return str(self.buffer.points)
 
-    def _trace(self, query: bool, args: list[str]) -> None:
-        # the data buffer is not simulated: it is always empty, so any read fails
+    def _trace_points(self, query: bool, args: list[str]) -> list[float]:
         if not query:
             raise _BadCommand
-        raise _BadParameter
+        if len(args) != 3:
+            raise _BadParameter
+        trace, start, count = _int(args, 0, 1, 2), _int(args, 1, 0, 16382), _int(args, 2, 1, 16383)
+        try:
+            return self.buffer.read(trace, start, count)
+        except ValueError:
+            raise _BadParameter from None
+
+    def _trca(self, query: bool, args: list[str]) -> str:
+        return ",".join(_g(v) for v in self._trace_points(query, args))
+
+    def _trcb(self, query: bool, args: list[str]) -> str:
+        values = self._trace_points(query, args)
+        return RawReply(struct.pack(f"<{len(values)}f", *values).decode("latin-1"))
+
+    def _trcl(self, query: bool, args: list[str]) -> str:
+        return RawReply(trcl_bytes(self._trace_points(query, args)).decode("latin-1"))

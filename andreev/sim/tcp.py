@@ -34,11 +34,15 @@ API (kept stable; ``nanonis_server.py`` builds on it):
     order; ``server.clear_received()`` empties it.
 
 ``LineServer(TCPServer)``: text protocol. Reads lines ending ``\\n`` (a trailing
-    ``\\r`` is stripped), skips empty lines and lines starting with ``ignore_prefixes``
-    (e.g. ``"++"``), splits a line on ``;`` into commands, records each stripped command
-    in ``received`` and calls ``handle_command(command: str) -> str | None``; a non-None
-    result is sent followed by ``reply_terminator``. Class attributes: ``reply_terminator``
-    (str, default ``"\\n"``), ``ignore_prefixes`` (tuple of str), ``encoding`` ("latin-1").
+    ``\\r`` is stripped); a message is executed only once its terminator arrived (a line
+    cut by a disconnect is dropped unexecuted). Skips empty lines and lines starting with
+    ``ignore_prefixes`` (e.g. ``"++"``), splits a line on ``;`` into commands, records each
+    stripped command in ``received`` and calls ``handle_command(command: str) -> str |
+    None``; each non-None result is sent followed by ``reply_terminator``, or, with
+    ``join_replies``, all results of one message go in one line joined by ``;`` (IEEE
+    488.2 compound queries). Class attributes: ``reply_terminator`` (str, default
+    ``"\\n"``), ``ignore_prefixes`` (tuple of str), ``encoding`` ("latin-1"),
+    ``join_replies`` (bool, default False).
 """
 
 from __future__ import annotations
@@ -51,7 +55,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Connection", "LineServer", "ServerFaults", "TCPServer"]
+__all__ = ["Connection", "LineServer", "RawReply", "ServerFaults", "TCPServer"]
+
+
+class RawReply(str):
+    """A reply a :class:`LineServer` sends as it is, without its terminator (a binary
+    transfer; the text is the bytes decoded as latin-1)."""
 
 
 @dataclass
@@ -113,6 +122,15 @@ class Connection:
         except (OSError, ValueError):
             return None
         return line or None
+
+    def read_some(self, limit: int = 4096) -> bytes | None:
+        """Whatever arrived (1 to ``limit`` bytes, waiting for at least one), or None at
+        end of stream."""
+        try:
+            data = self.rfile.read1(limit)
+        except (OSError, ValueError):
+            return None
+        return data or None
 
     def read_exact(self, n: int) -> bytes | None:
         """Exactly ``n`` bytes, or None if the stream ends first."""
@@ -305,6 +323,7 @@ class LineServer(TCPServer):
     reply_terminator: str = "\n"
     ignore_prefixes: tuple[str, ...] = ()
     encoding: str = "latin-1"
+    join_replies: bool = False
 
     def handle_command(self, command: str) -> str | None:
         """Execute one command (stripped, non-empty); return the reply text or None."""
@@ -317,18 +336,36 @@ class LineServer(TCPServer):
     def handle_connection(self, conn: Connection) -> None:
         while not conn.closed:
             raw = conn.readline()
-            if raw is None:
-                return
+            if raw is None or not raw.endswith(b"\n"):
+                return  # end of stream; a line cut by a disconnect is never executed
             line = raw.decode(self.encoding, errors="replace").strip()
             if not line or line.startswith(self.ignore_prefixes):
                 continue
             if not conn.begin_request():
                 return
-            for part in line.split(";"):
-                command = part.strip()
-                if not command:
-                    continue
-                self.record(command)
-                reply = self.handle_command(command)
-                if reply is not None:
-                    conn.reply((reply + self.reply_terminator).encode(self.encoding))
+            replies = self.handle_message(line)
+            if not replies:
+                continue
+            if self.join_replies:
+                replies = [";".join(replies)]
+            for reply in replies:
+                conn.reply(self.encode_reply(reply))
+
+    def encode_reply(self, reply: str) -> bytes:
+        """The bytes of one reply: the text and the terminator (none for a RawReply)."""
+        if isinstance(reply, RawReply):
+            return reply.encode("latin-1")
+        return (reply + self.reply_terminator).encode(self.encoding)
+
+    def handle_message(self, line: str) -> list[str]:
+        """Execute every ``;``-separated command of one message in order; the replies."""
+        replies: list[str] = []
+        for part in line.split(";"):
+            command = part.strip()
+            if not command:
+                continue
+            self.record(command)
+            reply = self.handle_command(command)
+            if reply is not None:
+                replies.append(reply)
+        return replies

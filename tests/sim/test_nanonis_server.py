@@ -374,7 +374,13 @@ def test_every_documented_command_is_served(server: NanonisServer) -> None:
     ZCtrl.LimitsSet ZCtrl.LimitsGet ZCtrl.StatusGet SafeTip.OnOffSet SafeTip.PropsSet
     Signals.NamesGet Signals.ValGet BiasSpectr.Open BiasSpectr.PropsSet BiasSpectr.LimitsSet
     BiasSpectr.TimingSet BiasSpectr.ChsSet BiasSpectr.Start Util.VersionGet
-    FolMe.XYPosSet FolMe.XYPosGet""".split()
+    FolMe.XYPosSet FolMe.XYPosGet ZCtrl.LimitsEnabledGet SafeTip.OnOffGet SafeTip.PropsGet
+    Signals.ValsGet ZCtrl.TipLiftSet ZCtrl.TipLiftGet ZCtrl.SwitchOffDelaySet
+    ZCtrl.SwitchOffDelayGet ZCtrl.WithdrawRateSet ZCtrl.WithdrawRateGet ZCtrl.Home
+    LockIn.ModOnOffSet LockIn.ModOnOffGet LockIn.ModAmpSet LockIn.ModAmpGet
+    LockIn.ModPhasFreqSet LockIn.ModPhasFreqGet LockIn.DemodPhasSet LockIn.DemodPhasGet
+    BiasSpectr.PropsGet BiasSpectr.AdvPropsSet BiasSpectr.AdvPropsGet BiasSpectr.LimitsGet
+    BiasSpectr.TimingGet BiasSpectr.ChsGet BiasSpectr.Stop BiasSpectr.StatusGet""".split()
     assert set(documented) <= set(server.commands)
 
 
@@ -403,3 +409,263 @@ def test_in_the_sim_fridge_the_lockin_amplitude_sets_the_modulation() -> None:
                 x.append(Decoder(ok(body)).f32())
     assert x[0] == pytest.approx(world.conductance() * 0.010e-3, rel=0.05)
     assert x[1] / x[0] == pytest.approx(10.0, rel=0.05)
+
+
+# ---- written from the Nanonis TCP protocol document ------------------------------------
+def error_of(body: bytes) -> tuple[int, str]:
+    """(status, message) of a reply that carries no values."""
+    return Decoder(body).error()
+
+
+@pytest.mark.parametrize(
+    ("setter", "getter", "value"),
+    [
+        ("ZCtrl.TipLiftSet", "ZCtrl.TipLiftGet", 2.5e-10),
+        ("ZCtrl.SwitchOffDelaySet", "ZCtrl.SwitchOffDelayGet", 0.25),
+        ("ZCtrl.WithdrawRateSet", "ZCtrl.WithdrawRateGet", 5e-8),
+    ],
+)
+def test_z_controller_settings_round_trip(sock, setter, getter, value) -> None:
+    assert query(sock, setter, struct.pack(">f", value))[1] == b"\x00" * 8
+    assert ok(query(sock, getter)[1]) == struct.pack(">f", value)
+    status, msg = error_of(query(sock, setter, struct.pack(">f", float("nan")))[1])
+    assert status == 1 and msg
+    assert ok(query(sock, getter)[1]) == struct.pack(">f", value)
+
+
+def test_home_switches_off_and_retracts(sock, world) -> None:
+    ok(query(sock, "ZCtrl.LimitsSet", struct.pack(">ff", 4e-8, -2e-8))[1])
+    ok(query(sock, "ZCtrl.LimitsEnabledSet", struct.pack(">I", 1))[1])
+    assert query(sock, "ZCtrl.Home")[1] == b"\x00" * 8
+    assert ok(query(sock, "ZCtrl.OnOffGet")[1]) == struct.pack(">I", 0)
+    assert Decoder(ok(query(sock, "ZCtrl.ZPosGet")[1])).f32() == pytest.approx(4e-8)
+
+
+def test_safetip_getters_mirror_setters(sock) -> None:
+    assert ok(query(sock, "SafeTip.OnOffGet")[1]) == struct.pack(">H", 0)
+    ok(query(sock, "SafeTip.OnOffSet", struct.pack(">H", 1))[1])
+    assert ok(query(sock, "SafeTip.OnOffGet")[1]) == struct.pack(">H", 1)
+    ok(query(sock, "SafeTip.PropsSet", struct.pack(">HHf", 1, 2, 5e-9))[1])
+    assert ok(query(sock, "SafeTip.PropsGet")[1]) == struct.pack(">HHf", 1, 0, 5e-9)
+    ok(query(sock, "SafeTip.PropsSet", struct.pack(">HHf", 0, 0, 5e-9))[1])  # 0: no change
+    assert ok(query(sock, "SafeTip.PropsGet")[1]) == struct.pack(">HHf", 1, 0, 5e-9)
+
+
+def test_controller_lockin_settings_round_trip(sock) -> None:
+    for mod in (1, 2):
+        assert ok(query(sock, "LockIn.ModOnOffGet", struct.pack(">i", mod))[1]) == bytes(4)
+    ok(query(sock, "LockIn.ModOnOffSet", struct.pack(">iI", 2, 1))[1])
+    assert ok(query(sock, "LockIn.ModOnOffGet", struct.pack(">i", 2))[1]) == struct.pack(">I", 1)
+    ok(query(sock, "LockIn.ModAmpSet", struct.pack(">if", 1, 2e-3))[1])
+    assert ok(query(sock, "LockIn.ModAmpGet", struct.pack(">i", 1))[1]) == struct.pack(">f", 2e-3)
+    ok(query(sock, "LockIn.ModPhasFreqSet", struct.pack(">id", 1, 733.5))[1])
+    assert ok(query(sock, "LockIn.ModPhasFreqGet", struct.pack(">i", 1))[1]) == struct.pack(
+        ">d", 733.5
+    )
+    assert ok(query(sock, "LockIn.ModFreqGet", struct.pack(">i", 1))[1]) == struct.pack(">d", 733.5)
+    ok(query(sock, "LockIn.DemodPhasSet", struct.pack(">if", 1, 45.0))[1])
+    assert ok(query(sock, "LockIn.DemodPhasGet", struct.pack(">i", 1))[1]) == struct.pack(
+        ">f", 45.0
+    )
+    for name, body in [
+        ("LockIn.ModOnOffSet", struct.pack(">iI", 9, 1)),
+        ("LockIn.ModOnOffSet", struct.pack(">iI", 1, 2)),
+        ("LockIn.ModAmpSet", struct.pack(">if", 1, -1.0)),
+        ("LockIn.ModPhasFreqSet", struct.pack(">id", 1, 0.0)),
+        ("LockIn.DemodPhasGet", struct.pack(">i", 0)),
+    ]:
+        status, msg = error_of(query(sock, name, body)[1])
+        assert status == 1 and msg, name
+
+
+def _demod_xy(sock) -> tuple[float, float]:
+    body = struct.pack(">3iI", 2, 3, 4, 1)
+    d = Decoder(ok(query(sock, "Signals.ValsGet", body)[1]))
+    assert d.i32() == 2
+    return d.take(">2f")
+
+
+def test_controller_lockin_drives_the_demodulated_signal(sock, world) -> None:
+    world.lockin.amplitude = 0.0  # no SR830 modulation at the junction
+    x_off, _ = _demod_xy(sock)
+    assert x_off == 0.0
+    ok(query(sock, "LockIn.ModAmpSet", struct.pack(">if", 1, 1e-3))[1])
+    ok(query(sock, "LockIn.ModOnOffSet", struct.pack(">iI", 1, 1))[1])
+    x1, _ = _demod_xy(sock)
+    g = world.conductance()
+    assert x1 == pytest.approx(g * 1e-3 / 2**0.5, rel=0.01)
+    ok(query(sock, "LockIn.DemodPhasSet", struct.pack(">if", 1, 90.0))[1])
+    x2, y2 = _demod_xy(sock)
+    assert abs(x2) < 0.01 * abs(x1) and y2 == pytest.approx(-x1, rel=0.01)
+
+
+def test_signals_vals_get(sock, world) -> None:
+    ok(query(sock, "Bias.Set", struct.pack(">f", 0.0125))[1])
+    d = Decoder(ok(query(sock, "Signals.ValsGet", struct.pack(">3iI", 2, 1, 2, 1))[1]))
+    assert d.i32() == 2
+    bias, z = d.take(">2f")
+    assert bias == pytest.approx(0.0125)
+    assert z == pytest.approx(world.junction.z, abs=1e-11)
+    assert d.pos == len(d.data)
+    status, msg = error_of(query(sock, "Signals.ValsGet", struct.pack(">2iI", 1, 99, 1))[1])
+    assert status == 1 and "99" in msg
+
+
+def _spectr_settings(sock) -> None:
+    for name, body in [
+        ("BiasSpectr.PropsSet", struct.pack(">HiHifHH", 1, 3, 1, 11, 0.0, 2, 2)),
+        ("BiasSpectr.LimitsSet", struct.pack(">ff", -2e-3, 4e-3)),
+        (
+            "BiasSpectr.TimingSet",
+            struct.pack(">8f", 0.01, 0.0, 0.002, 2.0, 0.001, 0.001, 0.002, 0.01),
+        ),
+        ("BiasSpectr.ChsSet", struct.pack(">3i", 2, 0, 3)),
+    ]:
+        assert query(sock, name, body)[1] == b"\x00" * 8, name
+
+
+def _strings(items: list[str]) -> bytes:
+    raw = [s.encode() for s in items]
+    return struct.pack(">ii", sum(4 + len(r) for r in raw), len(raw)) + b"".join(
+        struct.pack(">i", len(r)) + r for r in raw
+    )
+
+
+def test_bias_spectr_getters_mirror_setters(sock) -> None:
+    _spectr_settings(sock)
+    props = ok(query(sock, "BiasSpectr.PropsGet")[1])
+    params = ["Z averaged (m)", "Start time (s)", "End time (s)", "Bias before (V)", "Setpoint (A)"]
+    assert props == (
+        struct.pack(">HiHi", 1, 3, 1, 11)
+        + _strings(["Current (A)", "LI Demod 1 X (A)"])
+        + _strings(params)
+        + _strings([])
+    )
+    assert ok(query(sock, "BiasSpectr.LimitsGet")[1]) == struct.pack(">ff", -2e-3, 4e-3)
+    assert ok(query(sock, "BiasSpectr.TimingGet")[1]) == struct.pack(
+        ">8f", 0.01, 0.0, 0.002, 2.0, 0.001, 0.001, 0.002, 0.01
+    )
+    assert ok(query(sock, "BiasSpectr.ChsGet")[1]) == struct.pack(">3i", 2, 0, 3)
+    assert ok(query(sock, "BiasSpectr.AdvPropsGet")[1]) == struct.pack(">4H", 1, 1, 0, 0)
+    ok(query(sock, "BiasSpectr.AdvPropsSet", struct.pack(">4H", 2, 0, 1, 1))[1])
+    assert ok(query(sock, "BiasSpectr.AdvPropsGet")[1]) == struct.pack(">4H", 0, 1, 1, 1)
+    assert ok(query(sock, "BiasSpectr.StatusGet")[1]) == struct.pack(">I", 0)
+
+
+def test_nan_means_no_change_in_bias_spectr_settings(sock, world) -> None:
+    _spectr_settings(sock)
+    ok(query(sock, "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 1, 2, 5, 1e-10, 0, 0))[1])
+    nan = float("nan")
+    ok(query(sock, "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 0, 0, 0, nan, 0, 0))[1])
+    assert ok(query(sock, "BiasSpectr.PropsGet")[1])[:12] == struct.pack(">HiHi", 1, 1, 0, 5)
+    timing = (nan, nan, nan, 3.0, nan, nan, nan, nan)
+    ok(query(sock, "BiasSpectr.TimingSet", struct.pack(">8f", *timing))[1])
+    assert ok(query(sock, "BiasSpectr.TimingGet")[1]) == struct.pack(
+        ">8f", 0.01, 0.0, 0.002, 3.0, 0.001, 0.001, 0.002, 0.01
+    )
+    status, _ = error_of(
+        query(sock, "BiasSpectr.TimingSet", struct.pack(">8f", *[float("inf")] * 8))[1]
+    )
+    assert status == 1
+    # the sweep runs with the Z offset set before the NaN: finite data, Z restored
+    z_before = world.junction.z
+    d = Decoder(ok(query(sock, "BiasSpectr.Start", struct.pack(">Ii", 1, 0))[1]))
+    d.strings()
+    data = d.f32_2d()
+    assert data.shape == (3, 5) and np.isfinite(data).all()
+    n = d.i32()
+    params = d.take(f">{n}f")
+    assert np.isfinite(params).all()
+    assert world.junction.z == pytest.approx(z_before, abs=2e-11)
+
+
+def test_bias_spectr_stop_and_status(server, world) -> None:
+    a = socket.create_connection(server.address, timeout=10)
+    b = socket.create_connection(server.address, timeout=10)
+    try:
+        ok(query(a, "Bias.Set", struct.pack(">f", 0.01))[1])
+        slow = struct.pack(">8f", 0.01, 0.0, 0.01, 1.0, 5.0, 5.0, 0.01, 0.01)  # 10 s/point
+        ok(query(a, "BiasSpectr.TimingSet", slow)[1])
+        ok(query(a, "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 1, 2, 200, 0.0, 0, 0))[1])
+        result: dict[str, bytes] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(
+                body=query(a, "BiasSpectr.Start", struct.pack(">Ii", 1, 0))[1]
+            )
+        )
+        thread.start()
+        deadline = world.clock.now() + 100.0
+        while ok(query(b, "BiasSpectr.StatusGet")[1]) != struct.pack(">I", 1):
+            assert world.clock.now() < deadline
+        assert query(b, "BiasSpectr.Stop")[1] == b"\x00" * 8
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        status, msg = Decoder(result["body"]).error() if len(result["body"]) < 200 else (0, "")
+        assert status == 1 and "stopped" in msg
+        assert ok(query(b, "BiasSpectr.StatusGet")[1]) == struct.pack(">I", 0)
+        assert Decoder(ok(query(b, "Bias.Get")[1])).f32() == pytest.approx(0.01)
+        assert ok(query(b, "ZCtrl.OnOffGet")[1]) == struct.pack(">I", 1)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_adv_props_without_reset_bias_or_z_hold(sock, world) -> None:
+    _spectr_settings(sock)
+    ok(query(sock, "Bias.Set", struct.pack(">f", 0.01))[1])
+    ok(query(sock, "BiasSpectr.AdvPropsSet", struct.pack(">4H", 2, 2, 0, 0))[1])
+    ok(query(sock, "BiasSpectr.PropsSet", struct.pack(">HiHifHH", 0, 1, 2, 0, 0.0, 0, 0))[1])
+    ok(query(sock, "BiasSpectr.Start", struct.pack(">Ii", 0, 0))[1])
+    # the bias stays at the sweep's end, the feedback regulated throughout
+    assert Decoder(ok(query(sock, "Bias.Get")[1])).f32() == pytest.approx(4e-3)
+    assert ok(query(sock, "ZCtrl.OnOffGet")[1]) == struct.pack(">I", 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("Bias.Set", struct.pack(">ff", 0.5, 0.5)),  # 4 bytes too many
+        ("Bias.Set", b"\x00\x01"),  # too short
+        ("Bias.Get", b"\x00\x00\x00\x00"),  # a getter takes nothing
+        ("BiasSpectr.ChsSet", struct.pack(">3i", 3, 0, 1)),  # count says 3, carries 2
+        ("BiasSpectr.Start", struct.pack(">Ii", 1, 10) + b"abc"),  # string cut short
+        ("ZCtrl.Withdraw", struct.pack(">I", 1)),
+        ("Signals.ValsGet", struct.pack(">2i", 1, 0)),  # wait flag missing
+    ],
+)
+def test_body_not_matching_the_arguments_is_refused_and_serving_goes_on(
+    sock, world, name, body
+) -> None:
+    world.junction.bias = 0.002
+    head, reply = query(sock, name, body)
+    assert head[:32] == name.encode().ljust(32, PAD)
+    status, msg = error_of(reply)
+    assert status == 1 and "does not match the arguments" in msg
+    assert world.junction.bias == pytest.approx(0.002)  # nothing ran
+    assert Decoder(ok(query(sock, "Bias.Get")[1])).f32() == pytest.approx(0.002)
+
+
+def test_non_ascii_command_name_gets_a_utf8_error(sock) -> None:
+    raw = "Bias.Sét".encode("latin-1")
+    sock.sendall(raw.ljust(32, PAD) + struct.pack(">iHH", 0, 1, 0))
+    head = recv_exact(sock, 40)
+    assert head[:32] == raw.ljust(32, PAD)
+    size = struct.unpack(">i", head[32:36])[0]
+    status, length = struct.unpack(">Ii", recv_exact(sock, 8))
+    message = recv_exact(sock, length)
+    assert size == 8 + length and status == 1
+    text = message.decode("utf-8")  # valid UTF-8
+    assert "Command not found" in text and "Bias.S\\xe9t" in text
+    assert Decoder(ok(query(sock, "Bias.Get")[1])).f32() == pytest.approx(0.0, abs=1)
+
+
+def test_util_version_get_golden(sock) -> None:
+    body = ok(query(sock, "Util.VersionGet")[1])
+    product, version = b"Nanonis SPM Control Software", b"Generic 5e (simulated)"
+    assert body == (
+        struct.pack(">i", len(product))
+        + product
+        + struct.pack(">i", len(version))
+        + version
+        + struct.pack(">II", 13520, 13520)
+    )

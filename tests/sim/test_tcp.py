@@ -1,4 +1,4 @@
-"""TCP plumbing: several connections, `;` splitting, `received`, fault injection."""
+"""TCP plumbing: connections, `;` splitting, joined replies, cut lines, `received`, faults."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from andreev.sim.tcp import LineServer
+from andreev.sim.tcp import LineServer, RawReply
 from tests.sim.textwire import read_lines
 
 
@@ -110,3 +110,28 @@ def test_stop_closes_connections():
         pass
     finally:
         s.close()
+
+
+def test_line_cut_by_disconnect_is_not_executed(server):
+    with connect(server) as s:
+        s.sendall(b"x?;y")
+    time.sleep(0.2)
+    assert server.received == []
+    with connect(server) as s:
+        s.sendall(b"x?")
+        time.sleep(0.05)
+        s.sendall(b";y?\n")
+        assert read_lines(s, 2) == b"x!\ny!\n"
+    assert server.received == ["x?", "y?"]
+
+
+class JoiningServer(EchoServer):
+    join_replies = True
+    reply_terminator = "\r\n"
+
+
+def test_joined_replies_and_raw_replies():
+    with JoiningServer() as srv, connect(srv) as s:
+        s.sendall(b"a?;b;c?\n")
+        assert read_lines(s, 1, b"\r\n") == b"a!;c!\r\n"
+    assert JoiningServer().encode_reply(RawReply("\x00\xff")) == b"\x00\xff"

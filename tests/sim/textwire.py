@@ -3,7 +3,10 @@ independently of the servers' own code."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
+from typing import Any
 
 
 def read_lines(sock: socket.socket, n: int = 1, terminator: bytes = b"\n") -> bytes:
@@ -35,3 +38,24 @@ def silent(sock: socket.socket, text: str, wait: float = 0.3) -> bool:
     finally:
         sock.settimeout(previous)
     return False
+
+
+def read_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes (a binary transfer), or fewer if the peer closed."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@contextlib.contextmanager
+def client(server: Any, timeout: float = 2.0) -> Iterator[socket.socket]:
+    """A raw socket connected to ``server.address``, closed on exit."""
+    sock = socket.create_connection(server.address, timeout=timeout)
+    try:
+        yield sock
+    finally:
+        sock.close()
