@@ -169,8 +169,11 @@ class FakeSTM:
         self, start: float, end: float, points: int, *, backward: bool, settling: float
     ) -> ControllerSweep:
         bias = np.linspace(start, end, points)
-        rows = {"current": self.setpoint * bias / V_SET, "y": np.zeros(points)}
-        rows["x"] = rows["current"] / bias * 10e-6
+        rows = {
+            "current": self.setpoint * bias / V_SET,  # an ohmic junction: G = I_set / V_set
+            "x": np.full(points, self.setpoint / V_SET * 10e-6),  # A rms for 10 µV rms
+            "y": np.zeros(points),
+        }
         self.clock.sleep(points * settling * (2 if backward else 1))
         return ControllerSweep(bias, dict(rows), dict(rows) if backward else {})
 
