@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from pymeasure.experiment import (
@@ -31,7 +30,11 @@ from andreev.engine.plan import Grid, OuterAxis, RunBook, RunContext, SweepRecor
 from andreev.engine.rig import Rig
 from andreev.errors import Aborted, AndreevError
 from andreev.instruments.safety import SafetyLimits
-from andreev.procedures._driver_checks import lockin_settle_time, modulation_problems
+from andreev.procedures._driver_checks import (
+    StationFacts,
+    lockin_settle_time,
+    modulation_problems,
+)
 from andreev.procedures.sweeps import MEASURE
 
 __all__ = ["LimitProblem", "OuterAxis", "SweepProcedure"]
@@ -227,13 +230,11 @@ class SweepProcedure(Procedure):
         )
 
     # ---- the dry run -------------------------------------------------------------------
-    def limit_problems(
-        self, safety: SafetyLimits, station_extra: dict[str, Any]
-    ) -> list[LimitProblem]:
+    def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
         """Every value of the plan checked against the safety limits (nothing moves).
 
-        ``station_extra`` maps instrument names to their ``init`` sections of the
-        station file (the lock-in's modulation_divider, the bridge's bands).
+        ``facts``: what the station file says about the instruments (the lock-in's
+        modulation divider, the bridge's heater bands).
         """
         problems = []
         for key, value in (("bias_start", self.bias_start), ("bias_stop", self.bias_stop)):
@@ -255,7 +256,7 @@ class SweepProcedure(Procedure):
         problems += self._current_problems(safety)
         problems += [
             LimitProblem("modulation_rms", message)
-            for message in modulation_problems(float(self.modulation_rms), safety, station_extra)
+            for message in modulation_problems(float(self.modulation_rms), safety, facts)
         ]
         if self.safe_heater_range > safety.max_heater_range:
             problems.append(

@@ -28,6 +28,7 @@ from andreev.engine.lifecycle import RunInfo, RunResult, run_plan
 from andreev.engine.stop import StopFlag
 from andreev.errors import LimitError
 from andreev.instruments.station import StationConfig, load_station_config
+from andreev.procedures._driver_checks import station_facts
 from andreev.procedures.experiment import Experiment, experiment_from_text, load_experiment
 
 __all__ = [
@@ -63,8 +64,8 @@ def format_duration(seconds: float) -> str:
 
 def check_limits(experiment: Experiment, station: StationConfig) -> None:
     """Raise LimitError listing every plan value outside the safety limits."""
-    extra = {name: dict(sec.get("init") or {}) for name, sec in station.instruments.items()}
-    problems = experiment.procedure.limit_problems(station.safety, extra)
+    facts = station_facts(station)
+    problems = experiment.procedure.limit_problems(station.safety, facts)
     if not problems:
         return
     lines = [f"{experiment.path}: parameters.{p.key}: {p.message}" for p in problems]

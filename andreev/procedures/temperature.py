@@ -9,7 +9,6 @@ on until stable. The settling trace is kept in the run file.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 from pymeasure.experiment import FloatParameter, Parameter
@@ -17,7 +16,7 @@ from pymeasure.experiment import FloatParameter, Parameter
 from andreev.engine.plan import SweepRecord
 from andreev.errors import ConfigError
 from andreev.instruments.safety import SafetyLimits
-from andreev.procedures._driver_checks import heater_band_problems
+from andreev.procedures._driver_checks import StationFacts, heater_band_problems
 from andreev.procedures.base import LimitProblem, OuterAxis
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.parameters import FloatListParameter, PositionListParameter
@@ -123,10 +122,8 @@ class TemperatureSeries(_OuterSeries):
         # a guess for the plan: a few thermal time constants plus the hold time
         return 600.0 + float(self.stable_hold)
 
-    def limit_problems(
-        self, safety: SafetyLimits, station_extra: dict[str, Any]
-    ) -> list[LimitProblem]:
-        problems = super().limit_problems(safety, station_extra)
+    def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
+        problems = super().limit_problems(safety, facts)
         for n, value in enumerate(self.temperatures):
             if value > safety.max_temperature:
                 problems.append(
@@ -138,7 +135,7 @@ class TemperatureSeries(_OuterSeries):
                 )
         problems += [
             LimitProblem("temperatures", message)
-            for message in heater_band_problems(self.temperatures, safety, station_extra)
+            for message in heater_band_problems(self.temperatures, safety, facts)
         ]
         return problems
 
