@@ -579,18 +579,3 @@ def test_no_sweep_when_the_tip_cannot_reach_the_setpoint(
             regulate(rig, 10e-3, 1.0, lambda: False)
     finally:
         close_station(station)
-
-
-# ---------------------------------------------------------------- signals
-def test_second_ctrl_c_interrupts_a_run_but_not_its_safe_state() -> None:
-    from andreev.engine.stop import StopFlag
-
-    flag = StopFlag()
-    with flag.installed():
-        signal.raise_signal(signal.SIGINT)
-        assert flag.is_set() and flag.reason == "SIGINT"
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)  # the impatient second Ctrl-C
-        flag.shutting_down = True
-        signal.raise_signal(signal.SIGINT)  # while making the instruments safe: logged only
-    assert flag.is_set()
