@@ -46,10 +46,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from andreev.cli.run import sim_overrides
+from andreev.engine.lifecycle import snapshot_json
+from andreev.engine.rig import Rig
 from andreev.instruments.station import close_station, load_station_config, open_station
-from andreev.procedures.rig import Rig
-from andreev.procedures.runner import sim_overrides, snapshot_json
-from andreev.procedures.spectrum import measure_controller_side, measure_point_by_point
+from andreev.procedures.sweeps import measure_controller_side, measure_point_by_point
 from andreev.sim import SimConfig, SimFridge, World
 from andreev.storage import RunWriter
 
@@ -115,26 +116,29 @@ def make_runners(rig: Rig, bias: np.ndarray, books: dict[str, RunWriter], exp) -
         (record,) = measure_controller_side(rig, bias, **options)
         write(books["controller"], i, record)
 
+    # dond sweeps the drivers' qcodes parameters, not the roles
+    stm, lockin = rig.station.components["stm"], rig.station.components["lockin"]
+
     def qcodes_dond(i: int) -> None:
         # the hold and restore measure_point_by_point does around its loop
-        rig.stm.bias(SETPOINT_BIAS)
-        rig.stm.feedback(True)
-        rig.stm.feedback(False)
+        stm.bias(SETPOINT_BIAS)
+        stm.feedback(True)
+        stm.feedback(False)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # "Starting experimental run …"
                 dond(
-                    LinSweep(rig.stm.bias, float(bias[0]), float(bias[-1]), bias.size, delay=0.0),
-                    rig.lockin.X,
-                    rig.lockin.Y,
-                    rig.stm.current,
+                    LinSweep(stm.bias, float(bias[0]), float(bias[-1]), bias.size, delay=0.0),
+                    lockin.X,
+                    lockin.Y,
+                    stm.current,
                     exp=exp,
                     measurement_name=f"dond-{i}",
                     do_plot=False,
                     show_progress=False,
                 )
         finally:
-            rig.stm.bias(SETPOINT_BIAS)
-            rig.stm.feedback(True)
+            stm.bias(SETPOINT_BIAS)
+            stm.feedback(True)
 
     return {"point": point, "controller": controller, "dond": qcodes_dond}
 
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_text = ""
         try:
             rig = Rig.from_station(station, config.safety, config.clock())
-            rig.lockin.time_constant(MIN_TIME_CONSTANT)
+            station.components["lockin"].time_constant(MIN_TIME_CONSTANT)
             rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)  # feedback on at (V_set, I_set)
             settle = rig.lockin.settle_time(PRECISION)
             snap = json.loads(snapshot_json(station))
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if rig is not None:
                     rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)
-                    feedback = rig.stm.feedback()
+                    feedback = station.components["stm"].feedback()
             finally:
                 for book in books.values():
                     book.close("completed")

@@ -1,29 +1,20 @@
-"""The sweep engine every procedure shares.
+"""The base of every andreev procedure: a plan of bias sweeps.
 
 A run is a grid of sweeps: outer step (temperature, tip position, a field …) ×
-setpoint current × direction. :class:`SweepProcedure` walks that grid in order and,
-for each sweep:
-
-- skips it when the run file already holds it (``--resume``), so a finished sweep is
-  never taken twice;
-- approaches the setpoint through the driver's safe, gain-switching approach;
-- takes the sweep, then checks the suspenders (temperature out of its band, lock-in
-  overload): a sweep taken under bad conditions is retaken once the condition is
-  gone (after re-ranging the lock-in), at most ``max_retakes`` times;
-- writes it to the run file (flushed and fsynced: the checkpoint).
-
-Subclasses declare their parameters (pymeasure, typed, with units and ranges) and
-override the hooks: :meth:`setpoints`, :meth:`outer_axis`, :meth:`enter_outer`,
-:meth:`condition_problem`, :meth:`wait_for_conditions`, :meth:`limit_problems`.
+setpoint current × direction. A :class:`SweepProcedure` declares that grid, its
+parameters (pymeasure, typed, with units and ranges), what one sweep is
+(:mod:`andreev.procedures.sweeps`) and the hooks the engine asks:
+:meth:`~SweepProcedure.enter_outer`, :meth:`~SweepProcedure.condition_problem`,
+:meth:`~SweepProcedure.sweep_problem`, :meth:`~SweepProcedure.wait_for_conditions`,
+and for the dry run :meth:`~SweepProcedure.limit_problems`. The
+:class:`~andreev.engine.run_engine.RunEngine` walks the grid, retakes, suspends,
+checkpoints and leaves the instruments safe.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 import numpy as np
 from pymeasure.experiment import (
@@ -34,29 +25,19 @@ from pymeasure.experiment import (
     Procedure,
 )
 
+from andreev.engine.events import PointProgress
+from andreev.engine.plan import Grid, OuterAxis, RunBook, RunContext, SweepRecord, SweepSettings
+from andreev.engine.rig import Rig
+from andreev.errors import Aborted, AndreevError
 from andreev.instruments.safety import SafetyLimits
-from andreev.procedures.rig import Aborted, Rig
+from andreev.procedures._driver_checks import (
+    StationFacts,
+    lockin_settle_time,
+    modulation_problems,
+)
+from andreev.procedures.sweeps import MEASURE
 
-if TYPE_CHECKING:
-    from andreev.procedures.spectrum import SweepRecord
-    from andreev.storage import RunWriter
-
-log = logging.getLogger(__name__)
-
-#: Filter slopes of the SR830 (dB/oct) and the number of poles each means.
-SLOPE_POLES = {6: 1, 12: 2, 18: 3, 24: 4}
-
-
-@dataclass
-class OuterAxis:
-    """The outer stepper: a name, a unit, one value per step and optional extra
-    per-step coordinates (``{"x": (values, "m")}`` for tip positions)."""
-
-    name: str
-    unit: str
-    values: np.ndarray
-    extra: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
-    labels: list[str] = field(default_factory=list)
+__all__ = ["LimitProblem", "OuterAxis", "SweepProcedure"]
 
 
 @dataclass
@@ -122,11 +103,8 @@ class SweepProcedure(Procedure):
         "Heater range when the run ends", minimum=0, maximum=8, default=0
     )
 
-    #: set by the runner before execute()
-    rig: Rig | None = None
-    book: RunWriter | None = None
-    #: per-sweep progress callback (done_sweeps, total_sweeps, seconds of the last sweep)
-    progress: Callable[[int, int, float], None] | None = None
+    #: set by the engine while it runs this plan (see :meth:`attach`)
+    context: RunContext | None = None
 
     # ---- the grid ------------------------------------------------------------------
     def bias_values(self) -> np.ndarray:
@@ -151,7 +129,61 @@ class SweepProcedure(Procedure):
         """(outer steps, setpoints, directions)."""
         return (len(self.outer_axis().values), len(self.setpoints()), len(self.directions()))
 
+    def grid(self) -> Grid:
+        """The sweeps of the run, for the engine."""
+        return Grid(self.outer_axis(), self.setpoints(), self.directions(), self.bias_values())
+
+    def settings(self) -> SweepSettings:
+        """Setpoints, approach, retake and safe-state settings, for the engine."""
+        return SweepSettings(
+            setpoint_bias=float(self.setpoint_bias),
+            tunnelling_current=float(self.tunnelling_current),
+            approach_steps_per_decade=int(self.approach_steps_per_decade),
+            approach_settle=float(self.approach_settle),
+            settle_precision=float(self.settle_precision),
+            lockin_headroom=float(self.lockin_headroom),
+            max_retakes=int(self.max_retakes),
+            safe_heater_range=int(self.safe_heater_range),
+            modulation_rms=float(self.modulation_rms),
+        )
+
+    # ---- what the engine gives the hooks -----------------------------------------------
+    def attach(self, context: RunContext | None) -> None:
+        """Give the hooks the instruments, the run file and the stop flag (None: detach)."""
+        self.context = context
+
+    def _context(self) -> RunContext:
+        if self.context is None:
+            raise AndreevError(f"{type(self).__name__} is not attached: run it with the engine")
+        return self.context
+
+    def _rig(self) -> Rig:
+        return self._context().rig
+
+    def _book(self) -> RunBook:
+        return self._context().book
+
+    def should_stop(self) -> bool:
+        """True once the run was asked to stop (pymeasure's name for it)."""
+        return self.context is not None and bool(self.context.should_stop())
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise Aborted("stop requested")
+
     # ---- hooks -----------------------------------------------------------------------
+    def startup(self) -> None:
+        """Bring the tip to the tunnelling setpoint at V_set (whatever state a cut run left
+        it in), then configure the lock-in as the experiment asks."""
+        rig = self._rig()
+        rig.stm.safe_state(float(self.setpoint_bias), float(self.tunnelling_current))
+        rig.lockin.configure(
+            frequency=float(self.lockin_frequency),
+            modulation_rms=float(self.modulation_rms),
+            time_constant=float(self.lockin_time_constant),
+            slope=int(self.lockin_slope),
+        )
+
     def enter_outer(self, index: int) -> bool:
         """Bring the set-up to outer step ``index``; False when that step must be skipped."""
         return True
@@ -168,13 +200,41 @@ class SweepProcedure(Procedure):
         """Pause until the conditions are back (True) or cannot be restored (False)."""
         return True
 
-    def limit_problems(
-        self, safety: SafetyLimits, station_extra: dict[str, Any]
-    ) -> list[LimitProblem]:
+    def approach(self, current: float) -> None:
+        """Walk the setpoint to ``current`` (A) with the driver's safe approach."""
+        self._rig().stm.approach_setpoint(
+            float(current),
+            steps_per_decade=int(self.approach_steps_per_decade),
+            settle=float(self.approach_settle),
+        )
+
+    # ---- one sweep ---------------------------------------------------------------------
+    def take_sweep(self, current: float) -> list[SweepRecord]:
+        """One sweep (every direction) at setpoint ``current`` (A), the tip already there,
+        in the experiment's ``sweep_mode``; raises NotRegulating when the feedback
+        cannot hold the setpoint."""
+        context = self._context()
+
+        def on_point(points: int, total: int) -> None:
+            context.emit(PointProgress(points, total))
+
+        return MEASURE[str(self.sweep_mode)](
+            context.rig,
+            self.bias_values(),
+            setpoint_bias=float(self.setpoint_bias),
+            backward=bool(self.backward),
+            precision=float(self.settle_precision),
+            tip_settle=float(self.tip_settle),
+            should_stop=self.should_stop,
+            on_point=on_point,
+        )
+
+    # ---- the dry run -------------------------------------------------------------------
+    def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
         """Every value of the plan checked against the safety limits (nothing moves).
 
-        ``station_extra`` maps instrument names to their ``init`` sections of the
-        station file (the lock-in's modulation_divider, the bridge's bands).
+        ``facts``: what the station file says about the instruments (the lock-in's
+        modulation divider, the bridge's heater bands).
         """
         problems = []
         for key, value in (("bias_start", self.bias_start), ("bias_stop", self.bias_stop)):
@@ -193,36 +253,11 @@ class SweepProcedure(Procedure):
                     "(the feedback regulates there)",
                 )
             )
-        for key, current in (
-            ("tunnelling_current", self.tunnelling_current),
-            *self._setpoint_keys(),
-        ):
-            if current > safety.max_setpoint_current:
-                problems.append(
-                    LimitProblem(
-                        key,
-                        f"{current:g} A exceeds safety.max_setpoint_current = "
-                        f"{safety.max_setpoint_current:g} A",
-                    )
-                )
-        divider = float((station_extra.get("lockin") or {}).get("modulation_divider", 1e-3))
-        slvl = float(self.modulation_rms) / divider
-        if not 0.004 <= slvl <= 5.0:
-            problems.append(
-                LimitProblem(
-                    "modulation_rms",
-                    f"{self.modulation_rms:g} V needs an SR830 amplitude of "
-                    f"{slvl:g} V with modulation_divider {divider:g}; the SR830 gives 0.004 … 5 V",
-                )
-            )
-        if np.sqrt(2) * float(self.modulation_rms) > safety.max_bias:
-            problems.append(
-                LimitProblem(
-                    "modulation_rms",
-                    f"peak modulation {np.sqrt(2) * self.modulation_rms:g} V "
-                    f"exceeds safety.max_bias = {safety.max_bias:g} V",
-                )
-            )
+        problems += self._current_problems(safety)
+        problems += [
+            LimitProblem("modulation_rms", message)
+            for message in modulation_problems(float(self.modulation_rms), safety, facts)
+        ]
         if self.safe_heater_range > safety.max_heater_range:
             problems.append(
                 LimitProblem(
@@ -233,17 +268,28 @@ class SweepProcedure(Procedure):
             )
         return problems
 
+    def _current_problems(self, safety: SafetyLimits) -> list[LimitProblem]:
+        return [
+            LimitProblem(
+                key,
+                f"{current:g} A exceeds safety.max_setpoint_current = "
+                f"{safety.max_setpoint_current:g} A",
+            )
+            for key, current in (
+                ("tunnelling_current", float(self.tunnelling_current)),
+                *self._setpoint_keys(),
+            )
+            if current > safety.max_setpoint_current
+        ]
+
     def _setpoint_keys(self) -> list[tuple[str, float]]:
         return [("setpoint_current", float(self.setpoint_current))]
 
     # ---- estimates ---------------------------------------------------------------------
     def settle_time(self) -> float:
         """Lock-in settling per point (s) for the configured time constant and slope."""
-        from andreev.instruments.sr830 import settle_time_constants
-
-        poles = SLOPE_POLES[int(self.lockin_slope)]
-        return settle_time_constants(poles, float(self.settle_precision)) * float(
-            self.lockin_time_constant
+        return lockin_settle_time(
+            float(self.lockin_time_constant), int(self.lockin_slope), float(self.settle_precision)
         )
 
     def sweep_duration(self) -> float:
@@ -274,160 +320,3 @@ class SweepProcedure(Procedure):
     def get_estimates(self) -> float:
         """pymeasure's estimator hook: the run's duration (world s)."""
         return self.estimated_duration()
-
-    # ---- pymeasure lifecycle ---------------------------------------------------------
-    def startup(self) -> None:
-        """Bring the tip to the tunnelling setpoint at V_set (whatever state a cut run left
-        it in), then configure the lock-in as the experiment asks."""
-        rig = self._rig()
-        rig.stm.safe_state(float(self.setpoint_bias), float(self.tunnelling_current))
-        rig.lockin.frequency(float(self.lockin_frequency))
-        rig.lockin.modulation_rms = float(self.modulation_rms)
-        rig.lockin.time_constant(float(self.lockin_time_constant))
-        rig.lockin.filter_slope(int(self.lockin_slope))
-
-    def execute(self) -> None:
-        """Walk the grid (outer × setpoint), skipping what the run file already holds."""
-        rig, book = self._rig(), self._book()
-        n_outer, n_set, n_dir = self.shape
-        total = n_outer * n_set
-        setpoints = self.setpoints()
-        done = self._count_done()
-        for i in range(n_outer):
-            if self._all_done(i):
-                continue
-            self._check_stop()
-            if not self.enter_outer(i):
-                log.warning("outer step %d skipped: conditions could not be reached", i)
-                for j in range(n_set):
-                    for k in range(n_dir):
-                        if book.sweep_status()[i, j, k] not in ("done", "retaken"):
-                            book.set_status(i, j, k, "failed")
-                continue
-            for j, current in enumerate(setpoints):
-                if self._all_done(i, j):
-                    continue
-                self._check_stop()
-                self.approach(float(current))
-                started = rig.clock.now()
-                self._take_sweep(i, j, float(current))
-                done += 1
-                if self.progress is not None:
-                    self.progress(done, total, rig.clock.now() - started)
-                self.emit("progress", 100.0 * done / total)
-
-    def shutdown(self) -> None:
-        """Leave the instruments safe; called on every exit path."""
-        rig = self.rig
-        if rig is None:
-            return
-        errors = []
-        for action in (
-            lambda: rig.stm.safe_state(float(self.setpoint_bias), float(self.tunnelling_current)),
-            lambda: rig.bridge.safe_state(int(self.safe_heater_range)),
-        ):
-            try:
-                action()
-            except BaseException as exc:  # even a KeyboardInterrupt: make the other safe too
-                log.exception("safe state failed")
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def approach(self, current: float) -> None:
-        """Walk the setpoint to ``current`` (A) with the driver's safe approach."""
-        self._rig().stm.approach_setpoint(
-            float(current),
-            steps_per_decade=int(self.approach_steps_per_decade),
-            settle=float(self.approach_settle),
-        )
-
-    # ---- one sweep ---------------------------------------------------------------------
-    def _take_sweep(self, i: int, j: int, current: float) -> None:
-        from andreev.procedures.spectrum import MEASURE, NotRegulating
-
-        rig = self._rig()
-        measure = MEASURE[str(self.sweep_mode)]
-        g_normal = current / abs(float(self.setpoint_bias))
-        attempts = overloads = 0
-        wait_first = False  # after a temperature excursion: pause until stable again
-        while True:
-            problem = self.condition_problem(i)
-            if problem is not None or wait_first:
-                log.warning(
-                    "paused before sweep (%d, %d): %s; tip back to tunnelling meanwhile",
-                    i,
-                    j,
-                    problem or "waiting for the temperature to settle again",
-                )
-                self.approach(float(self.tunnelling_current))
-                if not self.wait_for_conditions(i):
-                    self._mark(i, j, "failed")
-                    return
-                self.approach(current)
-            # range on the signal at V_set with headroom for the peaks; after an
-            # overload, twice the headroom per overload
-            rig.lockin.autorange_settled(
-                precision=float(self.settle_precision),
-                headroom=float(self.lockin_headroom) * 2.0**overloads,
-            )
-            try:
-                records = measure(
-                    rig,
-                    self.bias_values(),
-                    setpoint_bias=float(self.setpoint_bias),
-                    backward=bool(self.backward),
-                    precision=float(self.settle_precision),
-                    tip_settle=float(self.tip_settle),
-                    should_stop=self.should_stop,
-                    on_point=getattr(self.progress, "sweep_progress", None),
-                )
-            except NotRegulating as exc:
-                attempts += 1
-                log.warning("sweep (%d, %d) not taken: %s (attempt %d)", i, j, exc, attempts)
-                if attempts > int(self.max_retakes):
-                    self._mark(i, j, "failed")
-                    return
-                self.approach(float(self.tunnelling_current))
-                self.approach(current)
-                continue
-            overloaded = bool(rig.lockin.overloaded())
-            problem = "lock-in overload" if overloaded else self.sweep_problem(i, records)
-            wait_first = problem is not None and not overloaded
-            overloads += overloaded
-            status = "retaken" if attempts else "done"
-            if problem is not None:
-                attempts += 1
-                status = "failed"
-                log.warning("sweep (%d, %d) disturbed: %s (attempt %d)", i, j, problem, attempts)
-            for k, record in enumerate(records):
-                record.g_normal = g_normal
-                record.write_to(self._book(), i, j, k, status)
-            if problem is None or attempts > int(self.max_retakes):
-                return
-
-    def _mark(self, i: int, j: int, status: str) -> None:
-        for k in range(len(self.directions())):
-            self._book().set_status(i, j, k, status)
-
-    def _all_done(self, i: int, j: int | None = None) -> bool:
-        status = self._book().sweep_status()[i] if j is None else self._book().sweep_status()[i, j]
-        return bool(np.isin(status, ("done", "retaken")).all())
-
-    def _count_done(self) -> int:
-        status = self._book().sweep_status()
-        return int(np.isin(status, ("done", "retaken")).all(axis=-1).sum())
-
-    def _check_stop(self) -> None:
-        if self.should_stop():
-            raise Aborted("stop requested")
-
-    def _rig(self) -> Rig:
-        if self.rig is None:
-            raise RuntimeError(f"{type(self).__name__} has no instruments: run it via the runner")
-        return self.rig
-
-    def _book(self) -> RunWriter:
-        if self.book is None:
-            raise RuntimeError(f"{type(self).__name__} has no run file: run it via the runner")
-        return self.book

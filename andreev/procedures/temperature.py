@@ -13,7 +13,10 @@ import logging
 import numpy as np
 from pymeasure.experiment import FloatParameter, Parameter
 
+from andreev.engine.plan import SweepRecord
+from andreev.errors import ConfigError
 from andreev.instruments.safety import SafetyLimits
+from andreev.procedures._driver_checks import StationFacts, heater_band_problems
 from andreev.procedures.base import LimitProblem, OuterAxis
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.parameters import FloatListParameter, PositionListParameter
@@ -91,7 +94,7 @@ class TemperatureSeries(_OuterSeries):
             return f"sample at {measured:.4g} K, outside {target:.4g} ± {self._band(target):.2g} K"
         return None
 
-    def sweep_problem(self, index: int, records: list) -> str | None:
+    def sweep_problem(self, index: int, records: list[SweepRecord]) -> str | None:
         target = float(self.temperatures[index])
         band = self._band(target)
         for record in records:
@@ -119,8 +122,8 @@ class TemperatureSeries(_OuterSeries):
         # a guess for the plan: a few thermal time constants plus the hold time
         return 600.0 + float(self.stable_hold)
 
-    def limit_problems(self, safety: SafetyLimits, station_extra: dict) -> list[LimitProblem]:
-        problems = super().limit_problems(safety, station_extra)
+    def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
+        problems = super().limit_problems(safety, facts)
         for n, value in enumerate(self.temperatures):
             if value > safety.max_temperature:
                 problems.append(
@@ -130,17 +133,10 @@ class TemperatureSeries(_OuterSeries):
                         f"{safety.max_temperature:g} K",
                     )
                 )
-        for band in (station_extra.get("bridge") or {}).get("bands") or []:
-            if any(t <= band["upper"] for t in self.temperatures) and (
-                band["range"] > safety.max_heater_range
-            ):
-                problems.append(
-                    LimitProblem(
-                        "temperatures",
-                        f"band up to {band['upper']:g} K uses heater range "
-                        f"{band['range']} > safety.max_heater_range = {safety.max_heater_range}",
-                    )
-                )
+        problems += [
+            LimitProblem("temperatures", message)
+            for message in heater_band_problems(self.temperatures, safety, facts)
+        ]
         return problems
 
 
@@ -162,8 +158,7 @@ class PositionSeries(_OuterSeries):
         rig = self._rig()
         x, y = self.positions[index]
         self.back_to_tunnelling()
-        rig.stm.tip_x(float(x))
-        rig.stm.tip_y(float(y))
+        rig.stm.move_tip(float(x), float(y))
         rig.sleep(float(self.tip_settle), self.should_stop)
         return True
 
@@ -186,8 +181,10 @@ class ParameterSeries(_OuterSeries):
         try:
             self._rig().resolve_parameter(str(self.outer_parameter))
         except (KeyError, AttributeError) as exc:
-            raise ValueError(
-                f"outer_parameter {self.outer_parameter!r} is not a parameter of the station"
+            raise ConfigError(
+                "(experiment)",
+                "parameters.outer_parameter",
+                f"{self.outer_parameter!r} is not a parameter of the station",
             ) from exc
         super().startup()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from andreev.cli import main as cli_main
 from andreev.config import ConfigError
 from andreev.instruments.station import load_station_config
 from andreev.procedures.experiment import PROCEDURES, load_experiment
@@ -82,18 +83,18 @@ def test_limits_refuse_with_key_and_limit(tmp_path: Path) -> None:
     assert "temperatures[1]" in message and "max_temperature" in message
 
 
-def test_dry_run_prints_plan_and_moves_nothing(tmp_path: Path) -> None:
-    lines: list[str] = []
-    result = run_experiment(
-        ROOT / "config" / "experiments" / "demo.yaml",
-        SIM_STATION,
-        out_dir=tmp_path,
-        dry_run=True,
-        echo=lines.append,
-    )
+def test_dry_run_prints_plan_and_moves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    demo = ROOT / "config" / "experiments" / "demo.yaml"
+    result = run_experiment(demo, SIM_STATION, out_dir=tmp_path, dry_run=True)
     assert result.exit_status == "dry-run" and result.path is None
-    text = "\n".join(lines)
-    assert "estimated duration" in text and "sweeps: 42" in text
+    code = cli_main(
+        ["run", str(demo), "--config", str(SIM_STATION), "--out", str(tmp_path), "--dry-run"]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "estimated duration" in text and "sweeps: 42" in text and "nothing was moved" in text
     assert not any(tmp_path.iterdir())
 
 
@@ -114,7 +115,7 @@ def test_modulation_is_checked_before_anything_moves(tmp_path: Path) -> None:
 def test_progress_bar_shows_run_and_current_sweep() -> None:
     import io
 
-    from andreev.procedures.runner import Progress
+    from andreev.cli.run import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -3,6 +3,7 @@ SIGINT, limit refusals, the temperature suspender and the overload retake."""
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import yaml
 
 from andreev.analysis.peaks import find_andreev_peaks
 from andreev.cli import main as cli_main
+from andreev.cli.run import Reporter
+from andreev.engine.events import Event, SweepDone, SweepFailed
 from andreev.physics import G0
 from andreev.procedures.experiment import load_experiment
 from andreev.procedures.runner import LimitError, run_experiment
@@ -49,10 +52,6 @@ def write_experiment(folder: Path, **changes: object) -> Path:
     return path
 
 
-def quiet(*_: object) -> None:
-    pass
-
-
 # ---------------------------------------------------------------- the demo, end to end
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
@@ -60,9 +59,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     world = make_world()
     with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
         station = station_file_for(fridge, folder)
-        result = run_experiment(
-            EXPERIMENTS / "demo.yaml", station, out_dir=folder, echo=quiet, show_progress=False
-        )
+        result = run_experiment(EXPERIMENTS / "demo.yaml", station, out_dir=folder)
     return result, world
 
 
@@ -219,9 +216,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     reference_dir = tmp_path / "reference"
     with SimFridge(make_world(seed=7), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
         station = station_file_for(fridge, tmp_path)
-        reference = run_experiment(
-            experiment, station, out_dir=reference_dir, echo=quiet, show_progress=False
-        )
+        reference = run_experiment(experiment, station, out_dir=reference_dir)
     ref = load(reference.path)
     g_n = ref.g_normal.values[..., None]
     # within noise: the seeded noise streams part ways after the kill, the physics does not
@@ -276,7 +271,7 @@ def test_outside_limits_refused_before_any_write(
     for server in sim_fridge.servers.values():
         server.clear_received()
     with pytest.raises(LimitError, match=r"ladder_stop.*max_setpoint_current"):
-        run_experiment(experiment, sim_station, out_dir=tmp_path, echo=quiet)
+        run_experiment(experiment, sim_station, out_dir=tmp_path)
     code = cli_main(["run", str(experiment), "--config", str(sim_station), "--dry-run"])
     assert code == 2
     err = capsys.readouterr().err
@@ -310,16 +305,12 @@ def _when_sweeping(fridge: SimFridge, snaps: int, action) -> threading.Thread:
 
 def _run_with_hook(fridge: SimFridge, station: Path, experiment: Path, out: Path, hook):
     exp = load_experiment(experiment)
-    calls = []
 
-    def progress(done: int, total: int, seconds: float) -> None:
-        calls.append(done)
-        if done == 1:
+    def listener(event: Event) -> None:
+        if isinstance(event, SweepDone | SweepFailed) and event.done == 1:
             hook()
 
-    return run_experiment(
-        exp, station, out_dir=out, echo=quiet, show_progress=False, progress=progress
-    )
+    return run_experiment(exp, station, out_dir=out, listeners=[listener])
 
 
 def test_temperature_suspender_pauses_and_retakes(
@@ -421,7 +412,7 @@ def test_position_series_maps_the_local_gap(
             }
         )
     )
-    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    result = run_experiment(path, sim_station, out_dir=tmp_path)
     running.clear()
     watcher.join()
     assert result.exit_status == "completed"
@@ -470,7 +461,7 @@ def test_any_qcodes_parameter_can_step_the_outer_loop(
             }
         )
     )
-    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    result = run_experiment(path, sim_station, out_dir=tmp_path)
     assert result.exit_status == "completed"
     ds = load(result.path)
     assert ds.attrs["outer_dim"] == "lockin_phase"
@@ -504,7 +495,7 @@ def test_controller_side_sweeps_both_directions(
             }
         )
     )
-    result = run_experiment(path, sim_station, out_dir=tmp_path, echo=quiet, show_progress=False)
+    result = run_experiment(path, sim_station, out_dir=tmp_path)
     assert result.exit_status == "completed"
     ds = load(result.path)
     assert dict(ds.sizes)["direction"] == 2
@@ -524,10 +515,11 @@ def test_a_temperature_that_never_settles_ends_incomplete(
     experiment = write_experiment(
         tmp_path, temperatures=[0.3], stable_timeout=120.0, ladder_steps=1
     )
-    lines: list[str] = []
+    printed = io.StringIO()
     result = run_experiment(
-        experiment, sim_station, out_dir=tmp_path, echo=lines.append, show_progress=False
+        experiment, sim_station, out_dir=tmp_path, listeners=[Reporter(sim_station, printed)]
     )
+    lines = printed.getvalue().splitlines()
     assert result.exit_status == "incomplete"
     ds = load(result.path)
     assert ds.attrs["exit_status"] == "incomplete"
@@ -538,7 +530,7 @@ def test_a_temperature_that_never_settles_ends_incomplete(
 
 def test_resume_refuses_a_different_grid(tmp_path: Path) -> None:
     from andreev.config import ConfigError
-    from andreev.procedures.runner import check_same_grid
+    from andreev.engine.lifecycle import check_same_grid
     from andreev.storage import RunWriter
 
     proc = load_experiment(write_experiment(tmp_path)).procedure
@@ -557,10 +549,10 @@ def test_resume_refuses_a_different_grid(tmp_path: Path) -> None:
         snapshot={},
     )
     try:
-        check_same_grid(proc, book, tmp_path / "run.h5")  # the same grid passes
+        check_same_grid(proc.grid(), book, tmp_path / "run.h5")  # the same grid passes
         proc.bias_points = 101
         with pytest.raises(ConfigError, match="bias"):
-            check_same_grid(proc, book, tmp_path / "run.h5")
+            check_same_grid(proc.grid(), book, tmp_path / "run.h5")
     finally:
         book.close("aborted")
 
@@ -568,35 +560,22 @@ def test_resume_refuses_a_different_grid(tmp_path: Path) -> None:
 def test_no_sweep_when_the_tip_cannot_reach_the_setpoint(
     sim_fridge: SimFridge, sim_station: Path
 ) -> None:
+    from andreev.engine.plan import NotRegulating
+    from andreev.engine.rig import Rig
     from andreev.instruments.station import close_station, open_station
-    from andreev.procedures.rig import Rig
-    from andreev.procedures.spectrum import NotRegulating, regulate
+    from andreev.procedures.sweeps import regulate
 
     station, config = open_station(sim_station)
     try:
         rig = Rig.from_station(station, config.safety, config.clock())
-        rig.stm.bias(10e-3)
-        rig.stm.feedback(True)
+        driver = station.components["stm"]
+        rig.stm.set_bias(10e-3)
+        rig.stm.set_feedback(True)
         rig.sleep(1.0)
-        z = float(rig.stm.z())
-        rig.stm.z_limits((z + 5e-9, z - 1e-12))  # the tip may not come any closer
-        rig.stm.setpoint(2.5e-9)  # 0.4 decades up: needs ~0.4 Å closer
+        z = float(rig.stm.get_z())
+        driver.z_limits((z + 5e-9, z - 1e-12))  # the tip may not come any closer
+        driver.setpoint(2.5e-9)  # 0.4 decades up: needs ~0.4 Å closer
         with pytest.raises(NotRegulating, match="decades from the setpoint"):
             regulate(rig, 10e-3, 1.0, lambda: False)
     finally:
         close_station(station)
-
-
-# ---------------------------------------------------------------- signals
-def test_second_ctrl_c_interrupts_a_run_but_not_its_safe_state() -> None:
-    from andreev.procedures.runner import StopFlag
-
-    flag = StopFlag()
-    with flag.installed():
-        signal.raise_signal(signal.SIGINT)
-        assert flag.is_set() and flag.reason == "SIGINT"
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)  # the impatient second Ctrl-C
-        flag.shutting_down = True
-        signal.raise_signal(signal.SIGINT)  # while making the instruments safe: logged only
-    assert flag.is_set()

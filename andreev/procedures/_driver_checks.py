@@ -1,0 +1,91 @@
+"""Dry-run checks and estimates that need a lock-in or bridge detail.
+
+Each is one small function so that the drivers' own helpers can replace the body
+without touching the procedures: what the station file says about the instruments
+(:func:`station_facts`), the settling time from τ and slope, the modulation amplitude
+the lock-in can give, the heater ranges of the bridge's bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from andreev.instruments.roles import BRIDGE, LOCKIN
+from andreev.instruments.safety import SafetyLimits
+
+if TYPE_CHECKING:
+    from andreev.instruments.station import StationConfig
+
+#: filter slopes of the lock-in (dB/oct) and the number of poles each means
+SLOPE_POLES = {6: 1, 12: 2, 18: 3, 24: 4}
+#: the SR830's sine-out amplitude range (V rms)
+AMPLITUDE_RANGE = (0.004, 5.0)
+
+
+@dataclass(frozen=True)
+class StationFacts:
+    """What the dry run needs to know of the station's instruments besides the limits.
+
+    Attributes:
+        modulation_divider: junction modulation per volt of lock-in sine out.
+        heater_bands: (upper temperature K, heater range) of each bridge band.
+    """
+
+    modulation_divider: float = 1e-3
+    heater_bands: tuple[tuple[float, int], ...] = ()
+
+
+def station_facts(station: StationConfig) -> StationFacts:
+    """The :class:`StationFacts` of a station file (its instruments' ``init`` sections)."""
+    lockin = dict(station.instruments.get(LOCKIN, {}).get("init") or {})
+    bridge = dict(station.instruments.get(BRIDGE, {}).get("init") or {})
+    bands = tuple((float(band["upper"]), int(band["range"])) for band in bridge.get("bands") or [])
+    return StationFacts(float(lockin.get("modulation_divider", 1e-3)), bands)
+
+
+def lockin_settle_time(time_constant: float, slope: int, precision: float) -> float:
+    """World seconds (s) the lock-in's output filter (τ in s, slope in dB/oct) needs to
+    settle to ``precision`` after a step."""
+    from andreev.instruments.sr830 import settle_time_constants
+
+    return settle_time_constants(SLOPE_POLES[int(slope)], float(precision)) * float(time_constant)
+
+
+def modulation_problems(
+    modulation_rms: float, safety: SafetyLimits, facts: StationFacts
+) -> list[str]:
+    """Why the lock-in cannot give ``modulation_rms`` (V rms at the junction) within
+    the limits: the amplitude range behind the modulation divider, and the peak
+    modulation against safety.max_bias."""
+    problems = []
+    divider = facts.modulation_divider
+    amplitude = float(modulation_rms) / divider
+    low, high = AMPLITUDE_RANGE
+    if not low <= amplitude <= high:
+        problems.append(
+            f"{modulation_rms:g} V needs an SR830 amplitude of {amplitude:g} V with "
+            f"modulation_divider {divider:g}; the SR830 gives {low:g} … {high:g} V"
+        )
+    peak = np.sqrt(2) * float(modulation_rms)
+    if peak > safety.max_bias:
+        problems.append(
+            f"peak modulation {peak:g} V exceeds safety.max_bias = {safety.max_bias:g} V"
+        )
+    return problems
+
+
+def heater_band_problems(
+    temperatures: Sequence[float], safety: SafetyLimits, facts: StationFacts
+) -> list[str]:
+    """Bands of the bridge a temperature series would use whose heater range exceeds
+    safety.max_heater_range."""
+    return [
+        f"band up to {upper:g} K uses heater range {heater_range} > "
+        f"safety.max_heater_range = {safety.max_heater_range}"
+        for upper, heater_range in facts.heater_bands
+        if any(t <= upper for t in temperatures) and heater_range > safety.max_heater_range
+    ]
