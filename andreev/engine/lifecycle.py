@@ -139,7 +139,9 @@ def create_book(path: Path, plan: Plan, info: RunInfo, station: Any) -> RunWrite
     )
 
 
-def open_book(plan: Plan, info: RunInfo, station: Any, out_dir: Path, resume: Path | None):
+def open_book(
+    plan: Plan, info: RunInfo, station: Any, out_dir: Path, resume: Path | None
+) -> tuple[Path, RunWriter]:
     """The run file: ``resume`` re-opened (its grid checked), or a new one in ``out_dir``."""
     from andreev.storage import RunWriter
 

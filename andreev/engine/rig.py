@@ -36,8 +36,7 @@ def lacks(driver: Any, protocol: type) -> list[str]:
 
 
 def fill_role(role: str, driver: Any) -> Any:
-    """``driver`` as the ``role``'s Protocol: itself when it fills the role, else a
-    temporary adapter around a driver of the previous interface.
+    """``driver``, checked to fill the ``role``'s Protocol.
 
     Raises:
         InstrumentError: naming the role and the class when it does not fill the role.
@@ -46,11 +45,6 @@ def fill_role(role: str, driver: Any) -> Any:
     missing = lacks(driver, protocol)
     if not missing:
         return driver
-    from andreev.engine._legacy_adapters import adapt
-
-    adapted = adapt(role, driver)
-    if adapted is not None and not lacks(adapted, protocol):
-        return adapted
     raise InstrumentError(
         f"the station's {role!r} is a {type(driver).__name__}, which does not fill the "
         f"{role} role ({protocol.__name__}): it lacks {', '.join(missing)}"

@@ -12,18 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from andreev.instruments.roles import BRIDGE, LOCKIN
-from andreev.instruments.safety import SafetyLimits
+from andreev.instruments.safety import SafetyLimits, problem
 
 if TYPE_CHECKING:
     from andreev.instruments.station import StationConfig
-
-#: filter slopes of the lock-in (dB/oct) and the number of poles each means
-SLOPE_POLES = {6: 1, 12: 2, 18: 3, 24: 4}
-#: the SR830's sine-out amplitude range (V rms)
-AMPLITUDE_RANGE = (0.004, 5.0)
 
 
 @dataclass(frozen=True)
@@ -49,33 +42,25 @@ def station_facts(station: StationConfig) -> StationFacts:
 
 def lockin_settle_time(time_constant: float, slope: int, precision: float) -> float:
     """World seconds (s) the lock-in's output filter (τ in s, slope in dB/oct) needs to
-    settle to ``precision`` after a step."""
-    from andreev.instruments.sr830 import settle_time_constants
+    settle to ``precision`` after a step (the driver's own rule)."""
+    from andreev.instruments.sr830 import filter_settle_time
 
-    return settle_time_constants(SLOPE_POLES[int(slope)], float(precision)) * float(time_constant)
+    return filter_settle_time(float(time_constant), int(slope), float(precision))
 
 
 def modulation_problems(
     modulation_rms: float, safety: SafetyLimits, facts: StationFacts
 ) -> list[str]:
     """Why the lock-in cannot give ``modulation_rms`` (V rms at the junction) within
-    the limits: the amplitude range behind the modulation divider, and the peak
-    modulation against safety.max_bias."""
-    problems = []
-    divider = facts.modulation_divider
-    amplitude = float(modulation_rms) / divider
-    low, high = AMPLITUDE_RANGE
-    if not low <= amplitude <= high:
-        problems.append(
-            f"{modulation_rms:g} V needs an SR830 amplitude of {amplitude:g} V with "
-            f"modulation_divider {divider:g}; the SR830 gives {low:g} … {high:g} V"
-        )
-    peak = np.sqrt(2) * float(modulation_rms)
-    if peak > safety.max_bias:
-        problems.append(
-            f"peak modulation {peak:g} V exceeds safety.max_bias = {safety.max_bias:g} V"
-        )
-    return problems
+    the limits: the amplitude range behind the modulation divider (the driver's check),
+    and the peak modulation against safety.max_bias (the drivers' guard)."""
+    from andreev.instruments.sr830 import modulation_problem
+
+    found = [
+        modulation_problem(modulation_rms, facts.modulation_divider),
+        problem(safety.check_modulation, float(modulation_rms)),
+    ]
+    return [text for text in found if text is not None]
 
 
 def heater_band_problems(
