@@ -122,7 +122,22 @@ class NotRegulating(RuntimeError):
 class RunBook(Protocol):
     """The run file as the engine uses it (:class:`andreev.storage.RunWriter`)."""
 
-    def write_sweep(self, i: int, j: int, k: int, **data: Any) -> None: ...
+    def write_sweep(
+        self,
+        i_outer: int,
+        i_setpoint: int,
+        i_direction: int,
+        *,
+        didv: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        current: np.ndarray,
+        temperature: float,
+        z: float,
+        timestamp: float,
+        g_normal: float,
+        status: str = "done",
+    ) -> None: ...
 
     def set_status(self, i_outer: int, i_setpoint: int, i_direction: int, status: str) -> None: ...
 
