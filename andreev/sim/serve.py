@@ -18,12 +18,13 @@ __all__ = ["main"]
 def main(args: argparse.Namespace) -> int:
     """Run the simulator described by ``args.config`` (``args.speedup`` and ``args.seed``
     override the file); returns the exit status (0 after a clean stop, 2 on a bad config)."""
+    from andreev.errors import ConfigError
     from andreev.sim.fridge import INSTRUMENTS, SimFridge
     from andreev.sim.world import SimConfig, World
 
     try:
         config = SimConfig.from_yaml(args.config)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ConfigError) as exc:
         print(f"andreev sim: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "speedup", None) is not None:

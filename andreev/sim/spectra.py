@@ -1,0 +1,323 @@
+"""Tabulated spectra of one film for the simulator: dI/dV and I(V) in microseconds.
+
+:class:`FilmSpectra` tabulates the normalised channels of a
+:class:`~andreev.physics.FilmModel` on a bias grid and answers scalar requests in pure
+Python (no numpy call per request) and whole sweeps with one ``np.interp``:
+
+- **Grid.** Fine (step :data:`FINE_STEP`) over ±F, F = max(:data:`FINE_HALF_WIDTH`,
+  15 Δ + 40 k_B T + 4 V_p), where the structure is; coarse (step :data:`COARSE_STEP`)
+  from F out to the table's half-width W (≥ max_bias). Out there the film is a metal to
+  1e-4 and the smearing changes nothing measurable, so the coarse channels are the
+  unsmeared ones at the temperature's parameters. Beyond W: dI/dV is held at its edge
+  value and I(V) continues linearly.
+- **Temperature.** Tables sit on temperature nodes spaced by a factor
+  :data:`T_RATIO` (1 %), linear interpolation between the two nodes around T: the cache
+  key never holds the drifting exact temperature. Below :data:`T_MIN` the T = 0 table.
+- **G_N.** The preformed kind is linear in its two channels, G = G_N (c0 + mix(G_N) c1):
+  no G_N in the key. The bcs kind depends on G_N through the transparency: nodes 1 %
+  apart in ln τ (as :meth:`FilmModel.current`), linear between them.
+- **Lock-in.** dI/dV tables carry the lock-in smearing of the modulation (a key: it
+  takes discrete SLVL values); I(V) tables are thermally smeared only.
+
+The numbers are :meth:`FilmModel.conductance`'s: each channel is computed by it (the
+channel split uses a copy of the film with a different Andreev amplitude).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from array import array
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from scipy import integrate
+
+from andreev.physics import G0, K_B_EV, FilmModel, bcs_gap
+
+__all__ = ["FilmSpectra", "film_key"]
+
+FINE_STEP = 1e-6  # V
+FINE_HALF_WIDTH = 10e-3  # V, at least
+COARSE_STEP = 20e-6  # V
+T_RATIO = 1.01
+T_MIN = 1e-3  # K
+TAU_STEP = 0.01  # ln τ spacing of the bcs kind's transparency nodes
+TABLES_PER_FILM = 12
+_LN_T_RATIO = math.log(T_RATIO)
+
+
+def film_key(film: FilmModel) -> tuple[Any, ...]:
+    """The parameters that define ``film``'s spectra (hashable)."""
+    return tuple(getattr(film, f.name) for f in dataclasses.fields(film) if f.init)
+
+
+class _Curve:
+    """One tabulated channel: fine table over ±F, coarse tables from F to W on each side."""
+
+    __slots__ = (
+        "arrays",
+        "coarse_neg",
+        "coarse_pos",
+        "fine",
+        "half",
+        "hc_inv",
+        "hf_inv",
+        "nc",
+        "nf",
+        "w",
+    )
+
+    def __init__(
+        self, fine: np.ndarray, pos: np.ndarray, neg: np.ndarray, half: float, width: float
+    ) -> None:
+        # array('d'): indexing gives Python floats (no numpy scalar per request)
+        self.fine, self.coarse_pos, self.coarse_neg = (array("d", a) for a in (fine, pos, neg))
+        #: numpy views (fine, coarse_pos, coarse_neg) of the same memory
+        self.arrays = tuple(np.frombuffer(a) for a in (self.fine, self.coarse_pos, self.coarse_neg))
+        self.half, self.w = half, width
+        self.nf, self.nc = len(fine) - 1, len(pos) - 1
+        self.hf_inv = self.nf / (2.0 * half)
+        self.hc_inv = self.nc / (width - half) if width > half else 0.0
+
+    def at(self, v: float) -> float:
+        """Linear interpolation at bias ``v`` (V), pure Python."""
+        if -self.half < v < self.half:
+            x = (v + self.half) * self.hf_inv
+            i = int(x)
+            f = x - i
+            a = self.fine
+            return a[i] + f * (a[i + 1] - a[i]) if i < self.nf else a[i]
+        table = self.coarse_pos if v > 0 else self.coarse_neg
+        x = (abs(v) - self.half) * self.hc_inv
+        if x >= self.nc:
+            return table[self.nc]
+        i = int(x)
+        f = x - i
+        return table[i] + f * (table[i + 1] - table[i])
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole table as (bias, value) arrays in increasing bias (for ``np.interp``)."""
+        fine_v = np.linspace(-self.half, self.half, self.nf + 1)
+        coarse_v = np.linspace(self.half, self.w, self.nc + 1)
+        fine, pos, neg = self.arrays
+        v = np.concatenate((-coarse_v[:0:-1], fine_v, coarse_v[1:]))
+        y = np.concatenate((neg[:0:-1], fine, pos[1:]))
+        return v, y
+
+
+class _Table:
+    """dI/dV and I(V) channels of one (T node, v_mod, τ node): normalised (G_N = 1)."""
+
+    __slots__ = ("cond", "cur", "grids")
+
+    def __init__(self, cond: list[_Curve], cur: list[_Curve]) -> None:
+        self.cond, self.cur = cond, cur
+        self.grids: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+    def arrays(self, which: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(bias grid, channel values) of the dI/dV (0) or I(V) (1) channels."""
+        if which not in self.grids:
+            curves = self.cond if which == 0 else self.cur
+            pairs = [c.grid() for c in curves]
+            self.grids[which] = ([p[0] for p in pairs], [p[1] for p in pairs])
+        v, ys = self.grids[which]
+        return v[0], ys
+
+
+class FilmSpectra:
+    """Fast dI/dV (S) and I (A) of one film (see the module docstring).
+
+    ``half_width`` (V): the table covers ±half_width (at least the station's max_bias).
+    """
+
+    def __init__(self, film: FilmModel, half_width: float = 0.1) -> None:
+        self.film = film
+        self.width = float(half_width)
+        self.bcs = film.kind == "bcs"
+        self._tables: OrderedDict[tuple[float, float, int | None], _Table] = OrderedDict()
+        self._memo: dict[tuple[float, float, float], list[tuple[_Table, float, float]]] = {}
+        if not self.bcs:
+            self._film_c0 = dataclasses.replace(film, andreev_amplitude=0.0)
+            self._film_c01 = dataclasses.replace(
+                film, andreev_amplitude=1.0 / film.andreev_weight(1.0)
+            )
+
+    # ---- nodes --------------------------------------------------------------------
+    @staticmethod
+    def _t_nodes(t: float) -> tuple[tuple[float, float], ...]:
+        if t < T_MIN:
+            return ((0.0, 1.0),)
+        s = math.log(t) / _LN_T_RATIO
+        s0 = math.floor(s)
+        f = s - s0
+        return ((T_RATIO**s0, 1.0 - f), (T_RATIO ** (s0 + 1), f))
+
+    def _tau_nodes(self, gn: float) -> tuple[tuple[int, float], ...]:
+        tau = min(gn / (self.film.n_channels * G0), 1.0)
+        u = math.log(tau) / TAU_STEP
+        u0 = math.floor(u)
+        f = u - u0
+        return ((u0, 1.0 - f), (u0 + 1, f))
+
+    def _weights(self, gn: float, t: float, v_mod: float) -> list[tuple[_Table, float, float]]:
+        """(table, weight, mix) triples whose weighted sum is the normalised spectrum
+        (the last few answers are remembered: requests repeat (G_N, T, v_mod) often)."""
+        key = (gn, t, v_mod)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        out = self._weights_new(gn, t, v_mod)
+        if len(self._memo) >= 8:
+            self._memo.clear()
+        self._memo[key] = out
+        return out
+
+    def _weights_new(self, gn: float, t: float, v_mod: float) -> list[tuple[_Table, float, float]]:
+        out = []
+        if self.bcs:
+            for tn, wt in self._t_nodes(t):
+                for un, wu in self._tau_nodes(gn):
+                    if wt * wu != 0.0:
+                        out.append((self.table(tn, v_mod, un), wt * wu, 0.0))
+            return out
+        mix = self.film.andreev_amplitude * self.film.andreev_weight(gn)
+        for tn, wt in self._t_nodes(t):
+            if wt != 0.0:
+                out.append((self.table(tn, v_mod, None), wt, mix))
+        return out
+
+    # ---- scalar requests ------------------------------------------------------------
+    def conductance(self, bias: float, gn: float, t: float, v_mod: float) -> float:
+        """dI/dV (S) at bias (V), G_N (S), T (K), lock-in modulation v_mod (V rms)."""
+        if gn <= 0:
+            return 0.0
+        total = 0.0
+        for table, w, mix in self._weights(gn, t, v_mod):
+            c = table.cond
+            g = c[0].at(bias)
+            if mix != 0.0:
+                g += mix * c[1].at(bias)
+            total += w * g
+        return gn * total
+
+    def current(self, bias: float, gn: float, t: float) -> float:
+        """I (A) at bias (V), G_N (S), T (K): ∫_0^V dI/dV' dV' without lock-in smearing."""
+        if gn <= 0:
+            return 0.0
+        total = 0.0
+        edge = self.width
+        for table, w, mix in self._weights(gn, t, 0.0):
+            c = table.cur
+            v = min(max(bias, -edge), edge)
+            i = c[0].at(v)
+            if mix != 0.0:
+                i += mix * c[1].at(v)
+            if v != bias:  # beyond the table: dI/dV held at its edge value
+                g = table.cond[0].at(v) + (mix * table.cond[1].at(v) if mix != 0.0 else 0.0)
+                i += g * (bias - v)
+            total += w * i
+        return gn * total
+
+    # ---- whole sweeps --------------------------------------------------------------
+    def conductance_array(self, bias: np.ndarray, gn: float, t: float, v_mod: float) -> np.ndarray:
+        """dI/dV (S) at every bias (V) of an array (one temperature, one G_N)."""
+        return gn * self._array(0, np.asarray(bias, dtype=float), gn, t, v_mod)
+
+    def current_array(self, bias: np.ndarray, gn: float, t: float) -> np.ndarray:
+        """I (A) at every bias (V) of an array (one temperature, one G_N)."""
+        b = np.asarray(bias, dtype=float)
+        clipped = np.clip(b, -self.width, self.width)
+        out = self._array(1, clipped, gn, t, 0.0)
+        beyond = b != clipped
+        if np.any(beyond):
+            out = out + self._array(0, clipped, gn, t, 0.0) * np.where(beyond, b - clipped, 0.0)
+        return gn * out
+
+    def _array(self, which: int, b: np.ndarray, gn: float, t: float, v_mod: float) -> np.ndarray:
+        out = np.zeros(b.shape)
+        if gn <= 0:
+            return out
+        for table, w, mix in self._weights(gn, t, v_mod):
+            grid, ys = table.arrays(which)
+            val = np.interp(b, grid, ys[0])
+            if mix != 0.0:
+                val = val + mix * np.interp(b, grid, ys[1])
+            out += w * val
+        return out
+
+    # ---- tables ---------------------------------------------------------------------
+    def table(self, t: float, v_mod: float, tau_node: int | None) -> _Table:
+        """The table of temperature node ``t`` (K), modulation ``v_mod`` (V rms) and
+        transparency node ``tau_node`` (bcs kind), built on first use (LRU cached)."""
+        key = (t, v_mod, tau_node)
+        hit = self._tables.get(key)
+        if hit is not None:
+            self._tables.move_to_end(key)
+            return hit
+        films = self._channel_films(tau_node)
+        cond = [self._curve(f, gn, t, v_mod) for f, gn in films]
+        if v_mod:  # I(V) carries no lock-in smearing: the v_mod = 0 table's
+            cur = self.table(t, 0.0, tau_node).cur
+        else:
+            cur = [_integrated(c) for c in cond]
+        if not self.bcs:  # channel 1 = (c0 + c1) − c0
+            cond[1] = _difference(cond[1], cond[0])
+            if not v_mod:
+                cur[1] = _difference(cur[1], cur[0])
+        table = _Table(cond, cur)
+        self._tables[key] = table
+        while len(self._tables) > TABLES_PER_FILM:
+            self._tables.popitem(last=False)
+            self._memo.clear()
+        return table
+
+    def _channel_films(self, tau_node: int | None) -> list[tuple[FilmModel, float]]:
+        """(film, G_N) pairs whose conductance / G_N are the channels to tabulate."""
+        if self.bcs:
+            assert tau_node is not None
+            gn = self.film.n_channels * G0 * math.exp(tau_node * TAU_STEP)
+            return [(self.film, gn)]
+        return [(self._film_c0, 1.0), (self._film_c01, 1.0)]
+
+    def _half_width(self, t: float, v_mod: float) -> float:
+        gap = max(self.film.gap, self.film.gap_c0)
+        half = max(FINE_HALF_WIDTH, 15 * gap + 40 * K_B_EV * t + 4 * math.sqrt(2) * v_mod)
+        return min(FINE_STEP * math.ceil(half / FINE_STEP), self.width)
+
+    def _curve(self, film: FilmModel, gn: float, t: float, v_mod: float) -> _Curve:
+        half = self._half_width(t, v_mod)
+        nf = round(2 * half / FINE_STEP)
+        fine = np.asarray(film.conductance(np.linspace(-half, half, nf + 1), gn, t, v_mod)) / gn
+        nc = max(math.ceil((self.width - half) / COARSE_STEP), 1)
+        coarse = np.linspace(half, max(self.width, half + COARSE_STEP), nc + 1)
+        frozen = _frozen(film, t)  # unsmeared, with the parameters of temperature t
+        pos = np.asarray(frozen.conductance(coarse, gn, 0.0, 0.0)) / gn
+        neg = np.asarray(frozen.conductance(-coarse, gn, 0.0, 0.0)) / gn
+        pos[0], neg[0] = fine[-1], fine[0]  # continuous at ±F
+        return _Curve(fine, pos, neg, half, float(coarse[-1]))
+
+
+def _frozen(film: FilmModel, t: float) -> FilmModel:
+    """A copy of ``film`` whose spectrum at T = 0 is the unsmeared one at temperature t."""
+    if film.kind == "bcs":
+        return dataclasses.replace(film, gap=float(bcs_gap(t, film.gap, film.tc)))
+    return dataclasses.replace(film, gamma0=film.gamma(t), gamma1=0.0, gap_c0=float(film.gap_c(t)))
+
+
+def _integrated(c: _Curve) -> _Curve:
+    """The running integral from 0 V of a channel (odd in V for an even channel)."""
+    g_fine, g_pos, g_neg = c.arrays
+    fine_v = np.linspace(-c.half, c.half, c.nf + 1)
+    fine = integrate.cumulative_trapezoid(g_fine, fine_v, initial=0.0)
+    fine -= fine[c.nf // 2]
+    coarse_v = np.linspace(c.half, c.w, c.nc + 1)
+    pos = fine[-1] + integrate.cumulative_trapezoid(g_pos, coarse_v, initial=0.0)
+    neg = fine[0] - integrate.cumulative_trapezoid(g_neg, coarse_v, initial=0.0)
+    return _Curve(fine, pos, neg, c.half, c.w)
+
+
+def _difference(a: _Curve, b: _Curve) -> _Curve:
+    (af, ap, an), (bf, bp, bn) = a.arrays, b.arrays
+    return _Curve(af - bf, ap - bp, an - bn, a.half, a.w)
