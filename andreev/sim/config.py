@@ -37,7 +37,13 @@ from andreev.errors import ConfigError
 from andreev.physics import FilmModel
 from andreev.sim.junction import JunctionParams
 from andreev.sim.noise import NoiseParams
-from andreev.sim.samples import DEFAULT_SAMPLE, SAMPLES, ContactParams, GapMapParams
+from andreev.sim.samples import (
+    DEFAULT_SAMPLE,
+    SAMPLES,
+    ContactParams,
+    GapMapParams,
+    sample_film,
+)
 from andreev.sim.thermal import ThermalParams
 
 __all__ = [
@@ -94,7 +100,8 @@ class SimConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     modulation_divider: float = 1e-3
     sample: str = DEFAULT_SAMPLE
-    film: FilmModel = field(default_factory=lambda: FilmModel(**SAMPLES[DEFAULT_SAMPLE][0]))
+    #: the film (mean Δ); None: the ``sample`` preset's
+    film: FilmModel = None  # type: ignore[assignment]
     thermal: ThermalParams = field(default_factory=ThermalParams)
     junction: JunctionParams = field(default_factory=JunctionParams)
     lockin: LockinParams = field(default_factory=LockinParams)
@@ -106,6 +113,16 @@ class SimConfig:
     server_faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: half-width (V) of the spectrum tables: max(0.1 V, safety.max_bias)
     table_width: float = DEFAULT_TABLE_WIDTH
+
+    def __post_init__(self) -> None:
+        if self.sample not in SAMPLES:
+            raise ConfigError(
+                _NOWHERE,
+                "sim.sample",
+                f"unknown sample {self.sample!r}; allowed: {', '.join(SAMPLES)}",
+            )
+        if self.film is None:
+            self.film = sample_film(self.sample)
 
     @classmethod
     def from_dict(
@@ -181,7 +198,7 @@ def _film(path: Path, sim: dict[str, Any]) -> tuple[str, FilmModel]:
         raise ConfigError(path, "sim.film.preset", f"expected bcs or preformed, got {preset!r}")
     if preset == "bcs":
         sample = "InO-4"
-    base = FilmModel(**SAMPLES[sample][0])
+    base = sample_film(sample)
     if "kind" in film and film["kind"] not in ("preformed", "bcs"):
         raise ConfigError(path, "sim.film.kind", f"expected preformed or bcs, got {film['kind']!r}")
     return sample, dataclasses.replace(base, **_coerce(path, "sim.film", base, film))

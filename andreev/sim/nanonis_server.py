@@ -687,7 +687,8 @@ class NanonisServer(TCPServer):
         times = t + np.cumsum(steps)
         self._sleep_until(float(times[-1]))
         with world.lock:
-            sweep = world.held_sweep(v, times)  # advances the world once
+            bandwidth = 1.0 / (2.0 * integ) if integ > 0 else 0.0  # boxcar ENBW
+            sweep = world.held_sweep(v, times, bandwidth)  # advances the world once
             v_mod = self._modulation_rms()
         n = len(v)
         noise = j.rng.normal(0.0, self.lockin_noise, n) if self.lockin_noise > 0 else np.zeros(n)
@@ -695,8 +696,8 @@ class NanonisServer(TCPServer):
             0: sweep["current"],
             1: v,
             2: sweep["z"],
-            3: sweep["conductance"] * v_mod,
-            4: noise,
+            3: sweep["conductance"] * v_mod + sweep["noise_x"],
+            4: noise + sweep["noise_y"],
             5: np.full(n, j.x),
             6: np.full(n, j.y),
         }

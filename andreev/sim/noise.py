@@ -13,8 +13,8 @@ lockin_input                V/√Hz      SR830 input voltage noise
 phase_offset                deg        phase lag of the preamp: X + iY rotated by it, so Y
                                        is non-zero until the lock-in is phased
 mains_amplitude             V rms      pickup at the lock-in input at the mains frequency
-                                       and its harmonics (1/k); it beats with the
-                                       reference and passes the output filter
+                                       and its harmonics k ≤ 40 (amplitude 1/k); it beats
+                                       with the reference and passes the output filter
 mains_frequency             Hz         50
 z_drift                     m rms      1/f drift of the tip height (sum of seeded sines,
                                        equal amplitude per decade, 0.1 mHz … 1 Hz)
@@ -29,12 +29,16 @@ temperature_drift           relative   slow drift of the bridge readings (rms; 1
 from __future__ import annotations
 
 import bisect
+import cmath
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseModel", "NoiseParams"]
+__all__ = ["MAINS_HARMONICS", "NoiseModel", "NoiseParams"]
+
+#: mains harmonics that can reach the lock-in output (amplitude ∝ 1/k)
+MAINS_HARMONICS = 40
 
 
 @dataclass
@@ -111,7 +115,18 @@ class NoiseModel:
             p.temperature_drift, 1 / 36000, 1 / 600, np.random.default_rng([seed, 8])
         )
         rng = np.random.default_rng([seed, 9])
-        self._mains_phase = rng.uniform(0.0, 2.0 * math.pi, 5).tolist()
+        self._mains_phase = rng.uniform(0.0, 2.0 * math.pi, MAINS_HARMONICS).tolist()
+        self._mains_terms: dict[tuple[float, float, int], list[tuple[float, float, float]]] = {}
+        self._rng = np.random.default_rng([seed, 10])
+
+    def demod_noise(self, n: int, gain: float, bandwidth: float) -> tuple[np.ndarray, ...]:
+        """(X, Y) current noise (A) of ``n`` readings of the STM controller's own
+        demodulator: the preamp's current noise at ``gain`` (V/A) in ``bandwidth`` (Hz)."""
+        sigma = self.params.preamp_current * math.sqrt(1e9 / gain) * math.sqrt(max(bandwidth, 0))
+        if sigma <= 0 or n == 0:
+            return np.zeros(n), np.zeros(n)
+        draws = self._rng.normal(0.0, sigma, (2, n))
+        return draws[0], draws[1]
 
     def z_offset(self, t: float, kappa: float) -> float:
         """Effective tip-height offset (m) at world time t: 1/f drift plus the telegraph
@@ -143,21 +158,21 @@ class NoiseModel:
     def mains(self, t: float, frequency: float, tau: float, poles: int) -> complex:
         """Mains pickup at the lock-in output (V rms, X + iY) at world time t, for
         reference ``frequency`` (Hz), time constant ``tau`` (s) with ``poles`` poles:
-        harmonic k (amplitude A/k) beats at f_ref − k·f_mains through the filter."""
+        harmonic k ≤ :data:`MAINS_HARMONICS` (amplitude A/k) beats at f_ref − k·f_mains
+        and passes the output filter with gain (1 + (2π f_beat τ)²)^(−poles/2)."""
         p = self.params
         if not p.mains_amplitude:
             return 0j
-        out = 0j
-        for k, phase in enumerate(self._mains_phase, start=1):
-            beat = frequency - k * p.mains_frequency
-            w = 2.0 * math.pi * beat
-            gain = (1.0 + (w * tau) ** 2) ** (-0.5 * poles)
-            if gain < 1e-6:
-                continue
-            out += (
-                p.mains_amplitude
-                / k
-                * gain
-                * complex(math.cos(w * t + phase), math.sin(w * t + phase))
-            )
-        return out
+        key = (frequency, tau, poles)
+        terms = self._mains_terms.get(key)
+        if terms is None:
+            terms = []
+            for k in range(1, MAINS_HARMONICS + 1):
+                w = 2.0 * math.pi * (frequency - k * p.mains_frequency)
+                gain = (1.0 + (w * tau) ** 2) ** (-0.5 * poles)
+                if gain > 1e-4:
+                    terms.append((p.mains_amplitude / k * gain, w, self._mains_phase[k - 1]))
+            if len(self._mains_terms) > 64:
+                self._mains_terms.clear()
+            self._mains_terms[key] = terms
+        return sum((a * cmath.exp(1j * (w * t + ph)) for a, w, ph in terms), 0j)
