@@ -129,9 +129,9 @@ class ContactParams:
     """Log-normal spreads (1 σ in ln) of Z_A, Γ_A and the Andreev amplitude from
     contact to contact (0: every contact is the film's)."""
 
-    barrier_spread: float = 0.25
-    gamma_spread: float = 0.5
-    amplitude_spread: float = 0.2
+    barrier_spread: float = 0.15
+    gamma_spread: float = 0.3
+    amplitude_spread: float = 0.1
 
 
 def contact_film(
