@@ -103,6 +103,9 @@ def server_side(fridge: SimFridge) -> dict[str, float]:
             _timed(lambda: lockin.handle_command("SNAP? 1,2"))
         )
         results.setdefault("KRDG? A", []).extend(_timed(lambda: bridge.handle_command("KRDG? A")))
+    # the same servers without physics: their framing and parsing alone
+    results["*IDN? (no physics)"] = _timed(lambda: lockin.handle_command("*IDN?"))
+    results["Util.VersionGet (no physics)"] = _timed(lambda: stm.execute("Util.VersionGet", b""))
     # the temperature moving: heater on in open loop, requests while it warms
     with world.lock:
         world.advance()
@@ -226,7 +229,7 @@ def main() -> None:
     for name, cost in server.items():
         trip = trips.get(name.split(" (")[0])
         trip_text = f"{trip * 1e6:8.1f} µs" if trip is not None else ""
-        ok = "ok" if cost * 1e6 <= TARGET_US else "MISSED"
+        ok = "" if "no physics" in name else "ok" if cost * 1e6 <= TARGET_US else "MISSED"
         print(f"{name:28s} {cost * 1e6:9.1f} µs {trip_text:>11s}   {ok}")
     compute = sweep_wall - sweep_slept
     print(

@@ -104,6 +104,7 @@ class LockinState:
     _t: float = 0.0
     _u: complex = 0j
     _y: list[complex] = field(default_factory=lambda: [0j, 0j, 0j, 0j])
+    _normals: list[float] = field(default_factory=list)
 
     # ---- derived settings -------------------------------------------------------
     @property
@@ -208,9 +209,15 @@ class LockinState:
         if self.pickup is not None:
             z += self.pickup(t)
         if sigma > 0:
-            nx, ny = self.rng.normal(0.0, sigma, 2).tolist()
-            return z.real + nx, z.imag + ny
+            return z.real + sigma * self._normal(), z.imag + sigma * self._normal()
         return z.real, z.imag
+
+    def _normal(self) -> float:
+        """A standard normal draw from ``rng``, drawn in blocks (no numpy call per read)."""
+        if not self._normals:
+            self._normals = self.rng.standard_normal(256).tolist()
+            self._normals.reverse()
+        return self._normals.pop()
 
     def settle_time(self, precision: float = 0.999) -> float:
         """World seconds for a step to settle to ``precision`` with the present filter."""

@@ -168,6 +168,7 @@ class ThermalModel:
         #: extra relative noise of each reading and a slow drift factor (sim.noise)
         self.extra_noise = 0.0
         self.reading_factor = 1.0
+        self._normals: list[float] = []
 
     # ---- physics ----------------------------------------------------------------
     def _power(self, percent: float, rng_index: int | None = None) -> float:
@@ -184,25 +185,30 @@ class ThermalModel:
     def _integrate(
         self, mc: float, sample: float, power: float, duration: float
     ) -> tuple[float, float]:
-        """RK4 over ``duration`` (s) with constant heater ``power`` (W)."""
+        """RK4 over ``duration`` (s) with constant heater ``power`` (W) (the derivative
+        of :meth:`_deriv` written out: this runs once per control interval)."""
         p = self.params
+        c0, c1, a = p.heat_capacity_c0, p.heat_capacity_c1, p.cooling_coefficient
+        q = power + p.base_heat_load
+        inv_tau_s = 1.0 / p.sample_tau
         remaining = duration
         while remaining > 1e-12:
-            cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
-            tau_mc = cap / (2.0 * p.cooling_coefficient * max(mc, 1e-3))
-            rate = abs(power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
-            h = min(remaining, 0.1 * tau_mc, 0.1 * p.sample_tau)
+            cap = c0 + c1 * mc
+            rate = abs(q - a * mc * mc) / cap
+            h = min(remaining, 0.05 * cap / (a * max(mc, 1e-3)), 0.1 * p.sample_tau)
             if rate > 0:
                 h = min(h, 0.02 * mc / rate)
             h = max(h, 1e-6)
-            k1 = self._deriv(mc, sample, power)
-            k2 = self._deriv(mc + 0.5 * h * k1[0], sample + 0.5 * h * k1[1], power)
-            k3 = self._deriv(mc + 0.5 * h * k2[0], sample + 0.5 * h * k2[1], power)
-            k4 = self._deriv(mc + h * k3[0], sample + h * k3[1], power)
-            mc += h / 6.0 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
-            sample += h / 6.0 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
-            mc = max(mc, 1e-3)
-            sample = max(sample, 1e-3)
+            hh = 0.5 * h
+            m1, s1 = (q - a * mc * mc) / cap, (mc - sample) * inv_tau_s
+            m = mc + hh * m1
+            m2, s2 = (q - a * m * m) / (c0 + c1 * m), (m - sample - hh * s1) * inv_tau_s
+            m = mc + hh * m2
+            m3, s3 = (q - a * m * m) / (c0 + c1 * m), (m - sample - hh * s2) * inv_tau_s
+            m = mc + h * m3
+            m4, s4 = (q - a * m * m) / (c0 + c1 * m), (m - sample - h * s3) * inv_tau_s
+            mc = max(mc + h / 6.0 * (m1 + 2 * m2 + 2 * m3 + m4), 1e-3)
+            sample = max(sample + h / 6.0 * (s1 + 2 * s2 + 2 * s3 + s4), 1e-3)
             remaining -= h
         return mc, sample
 
@@ -220,7 +226,10 @@ class ThermalModel:
         p = self.params
         relative = math.hypot(p.noise_relative, self.extra_noise)
         sigma = math.hypot(relative * value, p.noise_absolute)
-        return value + sigma * float(self.rng.standard_normal())
+        if not self._normals:  # drawn in blocks: no numpy call per reading
+            self._normals = self.rng.standard_normal(256).tolist()
+            self._normals.reverse()
+        return value + sigma * self._normals.pop()
 
     def _control_step(self) -> None:
         """Compute the heater for the next interval from the state at ``self._t``."""
@@ -269,6 +278,8 @@ class ThermalModel:
     def advance(self, t: float) -> None:
         """Bring the model to world time ``t`` (s); earlier times are ignored. O(1) in
         the length of the gap (see the module docstring)."""
+        if t == self._view_t:
+            return
         dt = self.params.control_interval
         intervals = math.floor((t + 1e-9 - self._t) / dt)
         if intervals > CATCH_UP_INTERVALS + SETTLE_INTERVALS:
@@ -277,7 +288,8 @@ class ThermalModel:
             self._equilibrate(skipped * dt)
             self._t += skipped * dt
             intervals = SETTLE_INTERVALS
-        self._step(intervals)
+        if intervals > 0:
+            self._step(intervals)
         if t > self._t:
             self._view = self._partial(t - self._t)
             self._view_t = t

@@ -195,3 +195,34 @@ def test_server_faults_from_the_config_reach_the_servers():
 def test_server_fault_keys_are_checked():
     with pytest.raises(ConfigError, match=r"sim\.faults\.bridge\.lag"):
         SimConfig.from_dict({"faults": {"bridge": {"lag": 1}}})
+
+
+def test_held_sweep_evaluates_every_point_at_once(world):
+    import numpy as np
+
+    j = world.junction
+    with world.lock:
+        world.advance()
+        world.lockin.amplitude = 0.01
+        j.set_feedback(False)
+        z, gn = j.z, j.g_normal()
+        t0 = world.time
+        bias = np.linspace(-2e-3, 2e-3, 201)
+        times = t0 + np.linspace(0.0, 0.05, bias.size)
+    world.clock.sleep(0.06)
+    with world.lock:
+        sweep = world.held_sweep(bias, times)
+        temperature = world.sample_temperature()
+        film = world.film_at(j.x, j.y)
+        assert world.time >= times[-1]
+    expected_g = film.conductance(bias, gn, temperature, world.v_mod_rms())
+    np.testing.assert_allclose(sweep["conductance"], expected_g, rtol=5e-3, atol=1e-3 * gn)
+    expected_i = film.current(bias, gn, temperature)
+    np.testing.assert_allclose(sweep["current"], expected_i, atol=5 * j.params.current_noise)
+    np.testing.assert_allclose(sweep["g_normal"], gn)
+    np.testing.assert_allclose(sweep["z"], z)
+    assert np.all(sweep["noise_x"] == 0)  # the clean station has no demodulator noise
+    assert j.bias == bias[-1] and j.z == z and not j.feedback
+    # pointwise: the same numbers as the per-request path at the last point
+    with world.lock:
+        assert world.conductance() == pytest.approx(sweep["conductance"][-1], rel=1e-3)
