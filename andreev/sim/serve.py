@@ -19,6 +19,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the simulator described by ``args.config`` (``args.speedup`` and ``args.seed``
     override the file); returns the exit status (0 after a clean stop, 2 on a bad config)."""
     from andreev.errors import ConfigError
+    from andreev.sim.config import check_speedup
     from andreev.sim.fridge import INSTRUMENTS, SimFridge
     from andreev.sim.world import SimConfig, World
 
@@ -28,10 +29,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"andreev sim: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "speedup", None) is not None:
-        if not args.speedup > 0:
-            print("andreev sim: --speedup must be > 0", file=sys.stderr)
+        try:
+            config.speedup = check_speedup(args.speedup, "(command line)", "--speedup")
+        except ConfigError as exc:
+            print(f"andreev sim: {exc}", file=sys.stderr)
             return 2
-        config.speedup = float(args.speedup)
     if getattr(args, "seed", None) is not None:
         config.seed = int(args.seed)
 

@@ -62,3 +62,19 @@ def test_bad_config_exits_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("sim:\n  sede: 1\n")
     assert main(Namespace(config=bad, speedup=None, seed=None)) == 2
+
+
+def test_a_speedup_above_the_maximum_is_refused_with_the_range(tmp_path, capsys):
+    from argparse import Namespace
+
+    from andreev.sim.config import MAX_SPEEDUP
+    from andreev.sim.serve import main
+
+    station = tmp_path / "station.yaml"
+    station.write_text("sim: {}\n")
+    assert main(Namespace(config=station, speedup=MAX_SPEEDUP * 10, seed=None)) == 2
+    err = capsys.readouterr().err
+    assert "--speedup" in err and f"{MAX_SPEEDUP:g}" in err and "outside the allowed range" in err
+    station.write_text(f"clock: {{speedup: {MAX_SPEEDUP * 10:g}}}\n")
+    assert main(Namespace(config=station, speedup=None, seed=None)) == 2
+    assert "clock.speedup" in capsys.readouterr().err
