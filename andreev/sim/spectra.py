@@ -4,23 +4,26 @@
 :class:`~andreev.physics.FilmModel` on a bias grid and answers scalar requests in pure
 Python (no numpy call per request) and whole sweeps with one ``np.interp``:
 
-- **Grid.** Fine (step :data:`FINE_STEP`) over ±F, F = max(:data:`FINE_HALF_WIDTH`,
-  15 Δ + 40 k_B T + 4 V_p), where the structure is; coarse (step :data:`COARSE_STEP`)
-  from F out to the table's half-width W (≥ max_bias). Out there the film is a metal to
-  1e-4 and the smearing changes nothing measurable, so the coarse channels are the
+- **Grid.** Fine (step max(:data:`FINE_STEP`, min(k_B T, V_rms)/8), a fraction of the
+  narrowest smeared feature) over ±F, F = max(:data:`FINE_HALF_WIDTH`, 8 Δ + 40 k_B T +
+  4 V_p), where the structure is; coarse (step :data:`COARSE_STEP`) from F out to the
+  table's half-width W (≥ max_bias). Out there N(E) − 1 ≈ Δ²/2E² is smooth on the
+  scale of the smearing (its correction is < 1e-7), so the coarse channels are the
   unsmeared ones at the temperature's parameters. Beyond W: dI/dV is held at its edge
   value and I(V) continues linearly.
 - **Temperature.** Tables sit on temperature nodes spaced by a factor
-  :data:`T_RATIO` (1 %), linear interpolation between the two nodes around T: the cache
-  key never holds the drifting exact temperature. Below :data:`T_MIN` the T = 0 table.
+  :data:`T_RATIO` (4 %), linear interpolation between the two nodes around T (second
+  order: ~1e-3 of G_N at the sharpest Andreev peak): the cache key never holds the
+  drifting exact temperature. Below :data:`T_MIN` the T = 0 table.
 - **G_N.** The preformed kind is linear in its two channels, G = G_N (c0 + mix(G_N) c1):
   no G_N in the key. The bcs kind depends on G_N through the transparency: nodes 1 %
   apart in ln τ (as :meth:`FilmModel.current`), linear between them.
 - **Lock-in.** dI/dV tables carry the lock-in smearing of the modulation (a key: it
   takes discrete SLVL values); I(V) tables are thermally smeared only.
 
-The numbers are :meth:`FilmModel.conductance`'s: each channel is computed by it (the
-channel split uses a copy of the film with a different Andreev amplitude).
+The numbers are :meth:`FilmModel.conductance`'s: the channels are the ones it sums
+(:func:`andreev.physics.dynes_conductance`, :func:`andreev.physics.smeared` of the
+Andreev coefficient, the bcs kind through :meth:`FilmModel.conductance` itself).
 """
 
 from __future__ import annotations
@@ -34,14 +37,23 @@ from typing import Any
 import numpy as np
 from scipy import integrate
 
-from andreev.physics import G0, K_B_EV, FilmModel, bcs_gap
+from andreev.physics import (
+    G0,
+    K_B_EV,
+    FilmModel,
+    andreev_coefficients,
+    bcs_gap,
+    dynes_conductance,
+    dynes_dos,
+    smeared,
+)
 
 __all__ = ["FilmSpectra", "film_key"]
 
-FINE_STEP = 1e-6  # V
-FINE_HALF_WIDTH = 10e-3  # V, at least
+FINE_STEP = 1e-6  # V, at least; k_B T/8 and V_rms/8 when wider
+FINE_HALF_WIDTH = 4e-3  # V, at least
 COARSE_STEP = 20e-6  # V
-T_RATIO = 1.01
+T_RATIO = 1.04
 T_MIN = 1e-3  # K
 TAU_STEP = 0.01  # ln τ spacing of the bcs kind's transparency nodes
 TABLES_PER_FILM = 12
@@ -138,11 +150,6 @@ class FilmSpectra:
         self.bcs = film.kind == "bcs"
         self._tables: OrderedDict[tuple[float, float, int | None], _Table] = OrderedDict()
         self._memo: dict[tuple[float, float, float], list[tuple[_Table, float, float]]] = {}
-        if not self.bcs:
-            self._film_c0 = dataclasses.replace(film, andreev_amplitude=0.0)
-            self._film_c01 = dataclasses.replace(
-                film, andreev_amplitude=1.0 / film.andreev_weight(1.0)
-            )
 
     # ---- nodes --------------------------------------------------------------------
     @staticmethod
@@ -256,16 +263,11 @@ class FilmSpectra:
         if hit is not None:
             self._tables.move_to_end(key)
             return hit
-        films = self._channel_films(tau_node)
-        cond = [self._curve(f, gn, t, v_mod) for f, gn in films]
+        cond = [self._curve(k, t, v_mod, tau_node) for k in range(1 if self.bcs else 2)]
         if v_mod:  # I(V) carries no lock-in smearing: the v_mod = 0 table's
             cur = self.table(t, 0.0, tau_node).cur
         else:
             cur = [_integrated(c) for c in cond]
-        if not self.bcs:  # channel 1 = (c0 + c1) − c0
-            cond[1] = _difference(cond[1], cond[0])
-            if not v_mod:
-                cur[1] = _difference(cur[1], cur[0])
         table = _Table(cond, cur)
         self._tables[key] = table
         while len(self._tables) > TABLES_PER_FILM:
@@ -273,37 +275,61 @@ class FilmSpectra:
             self._memo.clear()
         return table
 
-    def _channel_films(self, tau_node: int | None) -> list[tuple[FilmModel, float]]:
-        """(film, G_N) pairs whose conductance / G_N are the channels to tabulate."""
+    def _channel(self, k: int, t: float, tau_node: int | None) -> tuple[Any, Any]:
+        """Channel ``k`` as (smeared(bias, v_mod), unsmeared(bias)) callables, normalised.
+
+        bcs kind: the film's BTK conductance at the transparency node. Preformed kind:
+        0 = the pseudogap's Dynes DOS N(Δ, Γ(T)); 1 = the Andreev channel 2A(Δc(T), Z_A,
+        Γ_A) (weighted by mix(G_N) at request time), as in :class:`FilmModel`."""
+        film = self.film
         if self.bcs:
             assert tau_node is not None
-            gn = self.film.n_channels * G0 * math.exp(tau_node * TAU_STEP)
-            return [(self.film, gn)]
-        return [(self._film_c0, 1.0), (self._film_c01, 1.0)]
+            gn = film.n_channels * G0 * math.exp(tau_node * TAU_STEP)
+            frozen = dataclasses.replace(film, gap=float(bcs_gap(t, film.gap, film.tc)))
+            return (
+                lambda b, v: np.asarray(film.conductance(b, gn, t, v)) / gn,
+                lambda b: np.asarray(frozen.conductance(b, gn, 0.0, 0.0)) / gn,
+            )
+        if k == 0:
+            gap, gam = film.gap, film.gamma(t)
+            return (
+                lambda b, v: dynes_conductance(b, gap, gam, t, v),
+                lambda b: dynes_dos(b, gap, gam),
+            )
+        dc, za, ga = float(film.gap_c(t)), film.barrier_andreev, film.gamma_andreev
+        if dc <= 0:
+            return (lambda b, v: np.zeros(np.shape(b))), (lambda b: np.zeros(np.shape(b)))
 
-    def _half_width(self, t: float, v_mod: float) -> float:
+        def two_a(e: np.ndarray) -> np.ndarray:
+            return 2.0 * andreev_coefficients(e, dc, za, ga)[0]
+
+        return (
+            # 2A has asymptote 0: smear 1 + 2A and subtract 1 (smeared's convention)
+            lambda b, v: smeared(b, lambda e: 1.0 + two_a(e), t, v, feature_width=ga) - 1.0,
+            two_a,
+        )
+
+    def _grid(self, t: float, v_mod: float) -> tuple[float, int]:
+        """Half-width F (V) and number of steps of the fine grid."""
+        smearing = [s for s in (K_B_EV * t, v_mod) if s > 0]
+        step = max(FINE_STEP, min(smearing) / 8.0) if smearing else FINE_STEP
         gap = max(self.film.gap, self.film.gap_c0)
-        half = max(FINE_HALF_WIDTH, 15 * gap + 40 * K_B_EV * t + 4 * math.sqrt(2) * v_mod)
-        return min(FINE_STEP * math.ceil(half / FINE_STEP), self.width)
+        half = max(FINE_HALF_WIDTH, 8 * gap + 40 * K_B_EV * t + 4 * math.sqrt(2) * v_mod)
+        n = math.ceil(half / step)
+        half = min(n * step, self.width)
+        return half, 2 * n
 
-    def _curve(self, film: FilmModel, gn: float, t: float, v_mod: float) -> _Curve:
-        half = self._half_width(t, v_mod)
-        nf = round(2 * half / FINE_STEP)
-        fine = np.asarray(film.conductance(np.linspace(-half, half, nf + 1), gn, t, v_mod)) / gn
+    def _curve(self, k: int, t: float, v_mod: float, tau_node: int | None) -> _Curve:
+        half, nf = self._grid(t, v_mod)
+        smeared_fn, bare_fn = self._channel(k, t, tau_node)
+        fine = np.asarray(smeared_fn(np.linspace(-half, half, nf + 1), v_mod), dtype=float)
         nc = max(math.ceil((self.width - half) / COARSE_STEP), 1)
         coarse = np.linspace(half, max(self.width, half + COARSE_STEP), nc + 1)
-        frozen = _frozen(film, t)  # unsmeared, with the parameters of temperature t
-        pos = np.asarray(frozen.conductance(coarse, gn, 0.0, 0.0)) / gn
-        neg = np.asarray(frozen.conductance(-coarse, gn, 0.0, 0.0)) / gn
+        # out there: unsmeared, with the parameters of temperature t
+        pos = np.asarray(bare_fn(coarse), dtype=float)
+        neg = np.asarray(bare_fn(-coarse), dtype=float)
         pos[0], neg[0] = fine[-1], fine[0]  # continuous at ±F
         return _Curve(fine, pos, neg, half, float(coarse[-1]))
-
-
-def _frozen(film: FilmModel, t: float) -> FilmModel:
-    """A copy of ``film`` whose spectrum at T = 0 is the unsmeared one at temperature t."""
-    if film.kind == "bcs":
-        return dataclasses.replace(film, gap=float(bcs_gap(t, film.gap, film.tc)))
-    return dataclasses.replace(film, gamma0=film.gamma(t), gamma1=0.0, gap_c0=float(film.gap_c(t)))
 
 
 def _integrated(c: _Curve) -> _Curve:
@@ -316,8 +342,3 @@ def _integrated(c: _Curve) -> _Curve:
     pos = fine[-1] + integrate.cumulative_trapezoid(g_pos, coarse_v, initial=0.0)
     neg = fine[0] - integrate.cumulative_trapezoid(g_neg, coarse_v, initial=0.0)
     return _Curve(fine, pos, neg, c.half, c.w)
-
-
-def _difference(a: _Curve, b: _Curve) -> _Curve:
-    (af, ap, an), (bf, bp, bn) = a.arrays, b.arrays
-    return _Curve(af - bf, ap - bp, an - bn, a.half, a.w)
