@@ -11,10 +11,12 @@ Python (no numpy call per request) and whole sweeps with one ``np.interp``:
   scale of the smearing (its correction is < 1e-7), so the coarse channels are the
   unsmeared ones at the temperature's parameters. Beyond W: dI/dV is held at its edge
   value and I(V) continues linearly.
-- **Temperature.** Tables sit on temperature nodes spaced by a factor
-  :data:`T_RATIO` (4 %), linear interpolation between the two nodes around T (second
-  order: ~1e-3 of G_N at the sharpest Andreev peak): the cache key never holds the
-  drifting exact temperature. Below :data:`T_MIN` the T = 0 table.
+- **Temperature.** Tables sit on temperature nodes evenly spaced in ln T, 10 % apart
+  below 0.3 Tc (where only the thermal smearing changes) and 4 % above (where Γ(T) and
+  Δc(T) move), linear interpolation between the two nodes around T (second order: a few
+  1e-3 of the sharpest Andreev peak): the cache key never holds the drifting exact
+  temperature, and a ramp from base to 1 K builds ~30 tables. Below :data:`T_MIN` the
+  T = 0 table.
 - **G_N.** The preformed kind is linear in its two channels, G = G_N (c0 + mix(G_N) c1):
   no G_N in the key. The bcs kind depends on G_N through the transparency: nodes 1 %
   apart in ln τ (as :meth:`FilmModel.current`), linear between them.
@@ -53,16 +55,25 @@ __all__ = ["FilmSpectra", "film_key"]
 FINE_STEP = 1e-6  # V, at least; k_B T/8 and V_rms/8 when wider
 FINE_HALF_WIDTH = 4e-3  # V, at least
 COARSE_STEP = 20e-6  # V
-T_RATIO = 1.04
+#: ln-T spacing of the temperature nodes below and above T_SPLIT · Tc
+LN_T_STEP_LOW = 0.10
+LN_T_STEP_HIGH = 0.04
+T_SPLIT = 0.3
 T_MIN = 1e-3  # K
 TAU_STEP = 0.01  # ln τ spacing of the bcs kind's transparency nodes
 TABLES_PER_FILM = 12
-_LN_T_RATIO = math.log(T_RATIO)
 
 
 def film_key(film: FilmModel) -> tuple[Any, ...]:
     """The parameters that define ``film``'s spectra (hashable)."""
     return tuple(getattr(film, f.name) for f in dataclasses.fields(film) if f.init)
+
+
+def _doubles(values: np.ndarray) -> array:
+    """``values`` as an array('d') (a bytes copy: no Python float per element)."""
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=float).tobytes())
+    return out
 
 
 class _Curve:
@@ -85,7 +96,7 @@ class _Curve:
         self, fine: np.ndarray, pos: np.ndarray, neg: np.ndarray, half: float, width: float
     ) -> None:
         # array('d'): indexing gives Python floats (no numpy scalar per request)
-        self.fine, self.coarse_pos, self.coarse_neg = (array("d", a) for a in (fine, pos, neg))
+        self.fine, self.coarse_pos, self.coarse_neg = (_doubles(a) for a in (fine, pos, neg))
         #: numpy views (fine, coarse_pos, coarse_neg) of the same memory
         self.arrays = tuple(np.frombuffer(a) for a in (self.fine, self.coarse_pos, self.coarse_neg))
         self.half, self.w = half, width
@@ -152,14 +163,17 @@ class FilmSpectra:
         self._memo: dict[tuple[float, float, float], list[tuple[_Table, float, float]]] = {}
 
     # ---- nodes --------------------------------------------------------------------
-    @staticmethod
-    def _t_nodes(t: float) -> tuple[tuple[float, float], ...]:
+    def _t_nodes(self, t: float) -> tuple[tuple[float, float], ...]:
+        """The two temperature nodes around ``t`` (K) and their weights."""
         if t < T_MIN:
             return ((0.0, 1.0),)
-        s = math.log(t) / _LN_T_RATIO
-        s0 = math.floor(s)
-        f = s - s0
-        return ((T_RATIO**s0, 1.0 - f), (T_RATIO ** (s0 + 1), f))
+        split = T_SPLIT * self.film.tc
+        s = math.log(t / split)
+        step = LN_T_STEP_LOW if s < 0 else LN_T_STEP_HIGH
+        u = s / step
+        u0 = math.floor(u)
+        f = u - u0
+        return ((split * math.exp(u0 * step), 1.0 - f), (split * math.exp((u0 + 1) * step), f))
 
     def _tau_nodes(self, gn: float) -> tuple[tuple[int, float], ...]:
         tau = min(gn / (self.film.n_channels * G0), 1.0)
