@@ -175,6 +175,7 @@ class Junction:
         #: height noise (m) added to z in the tunnelling exponent (drift, telegraph jumps)
         self.z_noise = 0.0
         self._at_rest: tuple[Any, ...] | None = None
+        self._normals: list[float] = []
         self._t = clock.now()
         if self.feedback:
             self.settle()
@@ -257,9 +258,12 @@ class Junction:
         """A seeded normal draw of rms ``sigma`` from the junction's generator."""
         if sigma <= 0:
             return 0.0
-        if hasattr(self.rng, "normal"):
-            return float(self.rng.normal(0.0, sigma))
-        return float(self.rng.gauss(0.0, sigma))
+        if not hasattr(self.rng, "standard_normal"):
+            return float(self.rng.gauss(0.0, sigma))
+        if not self._normals:  # drawn in blocks: no numpy call per reading
+            self._normals = self.rng.standard_normal(256).tolist()
+            self._normals.reverse()
+        return sigma * self._normals.pop()
 
     def _current_per_conductance(self, g: float) -> float:
         """I/G_N (V) at the present bias near conductance ``g``; cached (the film's
