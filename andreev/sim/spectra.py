@@ -37,7 +37,6 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from scipy import integrate
 
 from andreev.physics import (
     G0,
@@ -346,13 +345,20 @@ class FilmSpectra:
         return _Curve(fine, pos, neg, half, float(coarse[-1]))
 
 
+def _cumulative(values: np.ndarray, step: float) -> np.ndarray:
+    """Running trapezoid integral of ``values`` sampled every ``step``, starting at 0."""
+    out = np.empty_like(values)
+    out[0] = 0.0
+    np.cumsum(0.5 * step * (values[1:] + values[:-1]), out=out[1:])
+    return out
+
+
 def _integrated(c: _Curve) -> _Curve:
     """The running integral from 0 V of a channel (odd in V for an even channel)."""
     g_fine, g_pos, g_neg = c.arrays
-    fine_v = np.linspace(-c.half, c.half, c.nf + 1)
-    fine = integrate.cumulative_trapezoid(g_fine, fine_v, initial=0.0)
+    fine = _cumulative(np.asarray(g_fine), 2.0 * c.half / c.nf)
     fine -= fine[c.nf // 2]
-    coarse_v = np.linspace(c.half, c.w, c.nc + 1)
-    pos = fine[-1] + integrate.cumulative_trapezoid(g_pos, coarse_v, initial=0.0)
-    neg = fine[0] - integrate.cumulative_trapezoid(g_neg, coarse_v, initial=0.0)
+    coarse_step = (c.w - c.half) / c.nc
+    pos = fine[-1] + _cumulative(np.asarray(g_pos), coarse_step)
+    neg = fine[0] - _cumulative(np.asarray(g_neg), coarse_step)
     return _Curve(fine, pos, neg, c.half, c.w)
