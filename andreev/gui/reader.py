@@ -1,8 +1,8 @@
 """Follow a run file that another process may be writing (read-only, SWMR, never blocking).
 
 :class:`RunFollower` re-opens the file at every :meth:`~RunFollower.poll` with
-``h5py.File(path, "r", libver="latest", swmr=True, locking=False)`` and closes it
-before returning, so that:
+``h5py.File(path, "r", libver="latest", swmr=True, locking=False)`` (see
+:func:`open_for_reading`) and closes it before returning, so that:
 
 - the writer is never blocked: ``locking=False`` takes no OS lock (HDF5's default shared
   lock of a reader would make a resuming writer's ``r+`` open fail with EAGAIN), and no
@@ -45,6 +45,7 @@ __all__ = [
     "RunLayout",
     "RunSnapshot",
     "SettlingTrace",
+    "open_for_reading",
     "writer_alive",
 ]
 
@@ -199,6 +200,22 @@ def writer_alive(path: Path) -> bool | None:
     return True
 
 
+def open_for_reading(path: Path) -> h5py.File:
+    """Open a run file read-only in SWMR mode without taking an OS lock.
+
+    When this process itself writes the file (a GUI running the engine in a thread),
+    HDF5 shares the open file and insists on the writer's locking setting ("file locking
+    flag values don't match"); the open is then repeated with that setting, which takes
+    no new lock either.
+    """
+    try:
+        return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
+    except OSError as exc:
+        if "locking flag values don't match" not in str(exc):
+            raise
+    return h5py.File(path, "r", libver="latest", swmr=True)
+
+
 def last_log_line(path: Path, max_bytes: int = 4096) -> str:
     """The last non-empty line of the log next to the run (``RUN.log``), or ""."""
     log = path.with_suffix(".log")
@@ -298,7 +315,7 @@ class RunFollower:
             self.problem = f"waiting for {self.path} to appear"
             return self.snapshot
         try:
-            f = h5py.File(self.path, "r", libver="latest", swmr=True, locking=False)
+            f = open_for_reading(self.path)
         except (OSError, ValueError) as exc:
             self.problem = f"cannot open yet ({_short(exc)})"
             return self.snapshot
