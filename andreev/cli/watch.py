@@ -54,8 +54,14 @@ def _qt_problem() -> str | None:
     return None
 
 
+#: added to the watcher's niceness: on a busy machine the run gets the CPU first
+WATCH_NICENESS = 10
+
+
 def watch_main(args: argparse.Namespace) -> int:
-    """``andreev watch``."""
+    """``andreev watch``: at lower CPU priority than the run it follows."""
+    if hasattr(os, "nice"):
+        os.nice(WATCH_NICENESS)
     if args.screenshot is not None and _no_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     problem = _qt_problem()

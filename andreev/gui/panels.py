@@ -49,7 +49,11 @@ def _outer_label(snap: RunSnapshot, i: int) -> str:
 
 
 class SpectraPanel(QtWidgets.QWidget):
-    """dI/dV / G_N against bias at one outer step (all its setpoints)."""
+    """dI/dV / G_N against bias at one outer step (all its setpoints).
+
+    One curve per setpoint is made when a run's layout is first seen and then only
+    given new data (creating plot items at every refresh costs a watcher ~10× more CPU).
+    """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,7 +70,9 @@ class SpectraPanel(QtWidgets.QWidget):
         layout.addWidget(self.follow)
         self.snapshot: RunSnapshot | None = None
         self.shown: Index | None = None
+        self.curves: list[pg.PlotDataItem] = []
         self._picked: Index | None = None
+        self._title = ""
 
     def pick(self, i_outer: int, i_setpoint: int, i_direction: int = 0) -> None:
         """Show outer step ``i_outer`` with setpoint ``i_setpoint`` highlighted; stops
@@ -78,8 +84,24 @@ class SpectraPanel(QtWidgets.QWidget):
         self._redraw()
 
     def show_snapshot(self, snap: RunSnapshot) -> None:
+        if self.snapshot is None or self.snapshot.layout is not snap.layout:
+            self._setup(snap)
         self.snapshot = snap
         self._redraw()
+
+    def _setup(self, snap: RunSnapshot) -> None:
+        for curve in self.curves:
+            self.plot.removeItem(curve)
+        self.legend.clear()
+        self.curves = [
+            self.plot.plot([], [], name=f"{value:.3g} A", connect="finite")
+            for value in snap.layout.setpoints
+        ]
+
+    def _set_title(self, text: str) -> None:
+        if text != self._title:
+            self._title = text
+            self.plot.setTitle(text)
 
     def _redraw(self) -> None:
         snap = self.snapshot
@@ -87,26 +109,24 @@ class SpectraPanel(QtWidgets.QWidget):
             return
         index = views.latest_index(snap) if self.follow.isChecked() else self._picked
         self.shown = index
-        self.plot.clear()
-        self.legend.clear()
         if index is None:
-            self.plot.setTitle("latest spectra: none yet")
+            for curve in self.curves:
+                curve.setData([], [])
+            self._set_title("latest spectra: none yet")
             return
         i, j_hi, k = index
-        for j in range(snap.layout.setpoints.size):
+        for j, curve in enumerate(self.curves):
             spec = views.normalised_spectrum(snap, (i, j, k))
             if spec is None:
+                curve.setData([], [])
                 continue
             g, live = spec
-            pen = pg.mkPen(
-                _setpoint_colour(snap, j),
-                width=3 if j == j_hi else 1.2,
-                style=QtCore.Qt.PenStyle.DashLine if live else QtCore.Qt.PenStyle.SolidLine,
-            )
-            name = f"{snap.layout.setpoints[j]:.3g} A" + (" (live)" if live else "")
-            self.plot.plot(snap.layout.bias, g, pen=pen, name=name, connect="finite")
+            style = QtCore.Qt.PenStyle.DashLine if live else QtCore.Qt.PenStyle.SolidLine
+            width = 3 if j == j_hi else 1.2
+            curve.setPen(pg.mkPen(_setpoint_colour(snap, j), width=width, style=style))
+            curve.setData(snap.layout.bias, g)
         live = snap.live is not None and snap.live.index == index
-        self.plot.setTitle(
+        self._set_title(
             f"{_outer_label(snap, i)}, {snap.layout.directions[k]}"
             + (" — sweep in progress" if live else "")
         )
@@ -220,18 +240,45 @@ class MapPanel(QtWidgets.QWidget):
             self.picked.emit(i, self.current_setpoint())
 
 
+def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Curves joined into one, NaN between them (drawn with ``connect="finite"``)."""
+    if not pieces:
+        return np.array([]), np.array([])
+    gap = np.array([np.nan])
+    xs = [part for t, _ in pieces for part in (t, gap)][:-1]
+    ys = [part for _, v in pieces for part in (v, gap)][:-1]
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 class TemperaturePanel(QtWidgets.QWidget):
-    """Temperature against time: settling waits, sweeps, setpoint and band."""
+    """Temperature against time: settling waits, sweeps, setpoint and band (items made
+    once, then given new data)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot = _plot("temperature")
         self.plot.setLabel("left", "sample temperature", units="K")
         self.plot.addLegend(offset=(10, 10), labelTextSize="8pt")
+        self.lower = pg.PlotDataItem([], [], pen=None)
+        self.upper = pg.PlotDataItem([], [], pen=None)
+        self.band = pg.FillBetweenItem(self.lower, self.upper, brush=(220, 50, 50, 40))
+        for item in (self.lower, self.upper, self.band):
+            self.plot.addItem(item)
+        dash = QtCore.Qt.PenStyle.DashLine
+        self.setpoint = self.plot.plot(
+            [], [], pen=pg.mkPen((200, 30, 30), width=1.5, style=dash), name="setpoint ± band"
+        )
+        self.settling = self.plot.plot(
+            [], [], pen=pg.mkPen((40, 90, 200), width=1.5), name="settling", connect="finite"
+        )
+        self.sweeps = self.plot.plot(
+            [], [], pen=None, symbol="o", symbolSize=5, symbolBrush=(20, 20, 20), name="sweeps"
+        )
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self.timeline: views.Timeline | None = None
+        self._label = ""
 
     def show_snapshot(self, snap: RunSnapshot) -> None:
         tl = views.temperature_timeline(snap)
@@ -240,37 +287,16 @@ class TemperaturePanel(QtWidgets.QWidget):
         span = max(ends) if ends else 0.0
         scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min")
         clock = "" if tl.speedup == 1 else f", world time ×{tl.speedup:g}"
-        self.plot.clear()
-        self.plot.setLabel("bottom", f"time since start ({unit}{clock})")
-        if tl.band[0].size:
-            lower = pg.PlotDataItem(tl.band[0] / scale, tl.band[1], pen=None)
-            upper = pg.PlotDataItem(tl.band[0] / scale, tl.band[2], pen=None)
-            self.plot.addItem(lower)
-            self.plot.addItem(upper)
-            self.plot.addItem(pg.FillBetweenItem(lower, upper, brush=(220, 50, 50, 40)))
-            self.plot.plot(
-                tl.setpoint[0] / scale,
-                tl.setpoint[1],
-                pen=pg.mkPen((200, 30, 30), width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-                name="setpoint ± band",
-            )
-        for n, (t, temp) in enumerate(tl.settling):
-            self.plot.plot(
-                t / scale,
-                temp,
-                pen=pg.mkPen((40, 90, 200), width=1.5),
-                name="settling" if n == 0 else None,
-            )
-        if tl.sweeps[0].size:
-            self.plot.plot(
-                tl.sweeps[0] / scale,
-                tl.sweeps[1],
-                pen=None,
-                symbol="o",
-                symbolSize=5,
-                symbolBrush=(20, 20, 20),
-                name="sweeps",
-            )
+        label = f"time since start ({unit}{clock})"
+        if label != self._label:
+            self._label = label
+            self.plot.setLabel("bottom", label)
+        self.lower.setData(tl.band[0] / scale, tl.band[1])
+        self.upper.setData(tl.band[0] / scale, tl.band[2])
+        self.setpoint.setData(tl.setpoint[0] / scale, tl.setpoint[1])
+        t, temp = _joined(tl.settling)
+        self.settling.setData(t / scale, temp)
+        self.sweeps.setData(tl.sweeps[0] / scale, tl.sweeps[1])
 
 
 class StatusPanel(QtWidgets.QLabel):

@@ -21,6 +21,7 @@ from andreev.gui.watch import WatchWindow
 from andreev.sim import SimFridge
 from andreev.storage import load
 from tests.conftest import make_world, station_file_for
+from tests.gui.test_panels import curves
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = {
@@ -137,5 +138,7 @@ def test_killed_writer_still_displays(qtbot, station, tmp_path) -> None:
     assert snap.exit_status == "running" and snap.writer_alive is False
     assert 2 <= snap.n_finished < 6
     assert window.panels.spectra.shown is not None
-    assert len(window.panels.spectra.plot.getPlotItem().listDataItems()) >= 1
+    i, j, k = window.panels.spectra.shown
+    assert snap.status[i, j, k] == "done"
+    assert len(curves(window.panels.spectra)) >= 1
     assert window.follower.problem == ""

@@ -20,7 +20,13 @@ from tests.gui import runs
 
 
 def curves(panel) -> list:
-    return [item for item in panel.plot.getPlotItem().listDataItems() if item.isVisible()]
+    """The panel's curves that show data."""
+    out = []
+    for item in panel.plot.getPlotItem().listDataItems():
+        y = item.getData()[1]
+        if item.isVisible() and y is not None and np.isfinite(y).any():
+            out.append(item)
+    return out
 
 
 @pytest.fixture
