@@ -26,6 +26,7 @@ in K, timestamps in s (Unix, wall), settling ``t`` in s of world time since the 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import sys
 import time
@@ -66,6 +67,9 @@ The writer writes the arrays first and ``index``/``updated`` last, then flushes 
 fsync) about once a second; the reader takes the group only when ``index`` and
 ``updated`` read the same before and after the arrays.
 """
+
+SETTLING_EVERY = 5.0
+"""Seconds between two reads of unchanged settling traces (see RunFollower)."""
 
 _FINISHED_CODES = np.array([STATUS_NAMES.index(s) for s in FINISHED], dtype=np.uint8)
 
@@ -306,6 +310,8 @@ class RunFollower:
         self._seen: tuple[np.ndarray, np.ndarray] | None = None
         self._signature: tuple = ()
         self._version = 0
+        self._settling: list[SettlingTrace] = []
+        self._settling_read = -math.inf
 
     def poll(self) -> RunSnapshot | None:
         """Read what changed; return the newest snapshot (the previous one when the file
@@ -335,15 +341,15 @@ class RunFollower:
         start = _text(entry["start_time"][()])
         if self._layout is None or self._layout.start_time != start:
             self._layout = _read_layout(self.path, f)
-            self._didv, self._seen = None, None
+            self._didv, self._seen, self._settling = None, None, []
         layout = self._layout
         status_codes = np.asarray(data["status"][()], dtype=np.uint8)
         per_sweep = {n: np.asarray(data[n][()], dtype=float) for n in ("g_normal", "temperature")}
         timestamp = np.asarray(data["timestamp"][()], dtype=float)
+        settling = self._settling_traces(entry["settling"], status_codes, timestamp)
         self._update_didv(data["dIdV"], status_codes, timestamp)
         assert self._didv is not None
         live = self._live(f, layout, status_codes)
-        settling = _read_settling(entry["settling"])
         snap = RunSnapshot(
             layout=layout,
             didv=self._didv.copy(),
@@ -374,6 +380,22 @@ class RunFollower:
             self._version += 1
         snap.version = self._version
         return snap
+
+    def _settling_traces(
+        self, group: h5py.Group, codes: np.ndarray, timestamp: np.ndarray
+    ) -> list[SettlingTrace]:
+        """The settling traces, read again when a sweep landed or every
+        :data:`SETTLING_EVERY` s (they change once per outer step; reading them costs
+        half of a poll)."""
+        changed = self._seen is None or not (
+            np.array_equal(self._seen[0], codes)
+            and np.array_equal(self._seen[1], timestamp, equal_nan=True)
+        )
+        now = time.monotonic()
+        if changed or now - self._settling_read >= SETTLING_EVERY or not self._settling:
+            self._settling = _read_settling(group)
+            self._settling_read = now
+        return self._settling
 
     def _update_didv(self, ds: h5py.Dataset, codes: np.ndarray, timestamp: np.ndarray) -> None:
         """Read dI/dV rows of sweeps whose status or timestamp changed (all the first time)."""

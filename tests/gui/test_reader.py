@@ -176,3 +176,18 @@ def test_writer_alive_from_lock_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "run.h5"
     (tmp_path / "run.h5.lock").write_text(content)
     assert writer_alive(path) is (False if content.startswith("pid 9") else None)
+
+
+def test_settling_trace_alone_shows_within_the_settling_period(tmp_path, monkeypatch) -> None:
+    from andreev.gui import reader
+
+    path = runs.make_run(tmp_path / "run.h5", 3, exit_status="aborted")
+    follower = RunFollower(path)
+    assert follower.poll().settling[1].t.size == 0
+    with RunWriter.open(path) as writer:  # the wait for step 1 ends; no sweep yet
+        runs.settle(writer, 1)
+        writer.close("aborted")
+    monkeypatch.setattr(reader, "SETTLING_EVERY", 3600.0)
+    assert follower.poll().settling[1].t.size == 0  # not read again yet
+    monkeypatch.setattr(reader, "SETTLING_EVERY", 0.0)
+    assert follower.poll().settling[1].t.size == 150
