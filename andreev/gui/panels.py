@@ -133,7 +133,9 @@ class SpectraPanel(QtWidgets.QWidget):
 
 
 class MapPanel(QtWidgets.QWidget):
-    """d²I/dV² / G_N (1/V) across the outer axis at one setpoint; click to pick."""
+    """d²I/dV² / G_N (1/V) of the forward sweeps across the outer axis at one setpoint
+    (one row per outer step, in index order, labelled with the outer values); a click
+    picks (outer step, setpoint). Rows of finished sweeps are computed once."""
 
     picked = QtCore.Signal(int, int)
     """(i_outer, i_setpoint) of a click on the map."""
@@ -166,6 +168,7 @@ class MapPanel(QtWidgets.QWidget):
         self.snapshot: RunSnapshot | None = None
         self.rows: np.ndarray | None = None
         self._rows_cache: dict[tuple, np.ndarray] = {}
+        self._title = ""
 
     def show_snapshot(self, snap: RunSnapshot) -> None:
         first = self.snapshot is None or self.snapshot.layout is not snap.layout
@@ -197,7 +200,8 @@ class MapPanel(QtWidgets.QWidget):
 
     def _row(self, snap: RunSnapshot, index: Index) -> np.ndarray:
         live = snap.live is not None and snap.live.index == index
-        key = (index, snap.status[index], float(snap.timestamp[index]))
+        stamp = float(snap.timestamp[index])
+        key = (index, str(snap.status[index]), stamp if math.isfinite(stamp) else None)
         if live or key not in self._rows_cache:
             row = views.d2_row(snap, index)
             if live:
@@ -218,7 +222,10 @@ class MapPanel(QtWidgets.QWidget):
         self.image.setImage(self.rows, autoLevels=False)
         self.image.setRect(self._rect)
         self.colorbar.setLevels((-lim, lim))
-        self.plot.setTitle(f"d²I/dV² map at {snap.layout.setpoints[j]:.3g} A")
+        title = f"d²I/dV² map at {snap.layout.setpoints[j]:.3g} A"
+        if title != self._title:
+            self._title = title
+            self.plot.setTitle(title)
 
     def select_row(self, i_outer: int) -> None:
         """Mark outer step ``i_outer`` on the map."""

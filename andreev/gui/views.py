@@ -117,7 +117,7 @@ class Timeline:
 
     ``settling``: one (t, T) per settling wait, placed to end where the first sweep of
     its step began (the approach in between takes seconds) or, before that sweep, to
-    begin after the previous step's last sweep; ``sweeps``: (t, T) of
+    begin after the previous step's last sweep or wait; ``sweeps``: (t, T) of
     every sweep with a temperature; ``setpoint``: step curve (t, T_set) and ``band``
     (t, lower, upper), empty unless the outer axis is a temperature.
     """
@@ -142,29 +142,32 @@ def _step_start(snap: RunSnapshot, i: int) -> float | None:
     return float(min(candidates)) if candidates else None
 
 
-def _place_settling(snap: RunSnapshot, i: int, t: np.ndarray) -> np.ndarray:
+def _place_settling(snap: RunSnapshot, i: int, t: np.ndarray, cursor: float) -> np.ndarray:
     """World times (s since the start) of settling trace ``t`` of outer step ``i``: ending
-    where the step's first sweep began, else starting after the last sweep of the steps
-    before (or at the start of the run)."""
+    where the step's first sweep began; else (no sweep of that step) starting at
+    ``cursor``, the end of what came before it."""
     start = _step_start(snap, i)
     if start is not None:
         return float(_world(snap, start)) - (t[-1] - t)
-    before = snap.timestamp[:i]
-    before = before[np.isfinite(before)]
-    t0 = float(_world(snap, before.max())) if before.size else 0.0
-    return t0 + (t - t[0])
+    return cursor + (t - t[0])
 
 
 def temperature_timeline(snap: RunSnapshot) -> Timeline:
     """The temperature panel's curves (see :class:`Timeline`)."""
     settling = []
     step_starts: dict[int, float] = {}
-    for trace in snap.settling:
+    cursor = 0.0  # world s: end of the last sweep or wait placed so far
+    for trace in sorted(snap.settling, key=lambda tr: tr.outer_index):
+        i = trace.outer_index
+        before = snap.timestamp[:i][np.isfinite(snap.timestamp[:i])]
+        if before.size:
+            cursor = max(cursor, float(_world(snap, before.max())))
         if trace.t.size == 0:
             continue
-        t = _place_settling(snap, trace.outer_index, trace.t)
+        t = _place_settling(snap, i, trace.t, cursor)
         settling.append((t, trace.temperature))
-        step_starts[trace.outer_index] = float(t[0])
+        step_starts[i] = float(t[0])
+        cursor = max(cursor, float(t[-1]))
     ok = np.isfinite(snap.timestamp) & np.isfinite(snap.temperature)
     order = np.argsort(snap.timestamp[ok])
     sweeps = (_world(snap, snap.timestamp[ok][order]), snap.temperature[ok][order])
@@ -231,7 +234,9 @@ def eta_seconds(snap: RunSnapshot) -> float:
     gaps = np.diff(ts)
     gaps = gaps[gaps <= 10 * np.median(gaps) + 1e-9]
     per_sweep = float(np.mean(gaps))
-    return max(0.0, per_sweep * remaining - (snap.read_at - float(ts[-1])))
+    # the sweep under way has been going since the last one started (at most one sweep)
+    under_way = min(max(0.0, snap.read_at - float(ts[-1])), per_sweep)
+    return per_sweep * remaining - under_way
 
 
 def _describe_sweep(snap: RunSnapshot, index: Index) -> str:
