@@ -98,3 +98,18 @@ def test_format_duration() -> None:
     assert views.format_duration(185) == "3 min 05 s"
     assert views.format_duration(3720) == "1 h 02 min"
     assert views.format_duration(float("nan")) == "—"
+
+
+def test_waits_without_sweeps_follow_one_another(tmp_path: Path) -> None:
+    """Steps that never settled (no sweeps) are drawn one after the other."""
+    path = runs.make_run(tmp_path / "run.h5", 3, exit_status="aborted")
+    with runs.RunWriter.open(path) as writer:
+        runs.settle(writer, 1)
+        runs.settle(writer, 2)
+        writer.close("incomplete")
+    snap = RunFollower(path).poll()
+    tl = views.temperature_timeline(snap)
+    _, (t1, _), (t2, _) = tl.settling
+    last_sweep = tl.sweeps[0].max()
+    assert t1[0] == last_sweep and t2[0] == t1[-1]
+    assert set(tl.setpoint[1]) == set(runs.TEMPERATURES)
