@@ -117,14 +117,14 @@ class SpectraPanel(QtWidgets.QWidget):
         i, j_hi, k = index
         for j, curve in enumerate(self.curves):
             spec = views.normalised_spectrum(snap, (i, j, k))
-            if spec is None:
-                curve.setData([], [])
-                continue
-            g, live = spec
+            live = spec is not None and spec[1]
             style = QtCore.Qt.PenStyle.DashLine if live else QtCore.Qt.PenStyle.SolidLine
             width = 3 if j == j_hi else 1.2
             curve.setPen(pg.mkPen(_setpoint_colour(snap, j), width=width, style=style))
-            curve.setData(snap.layout.bias, g)
+            if spec is None:
+                curve.setData([], [])
+            else:
+                curve.setData(snap.layout.bias, spec[0])
         live = snap.live is not None and snap.live.index == index
         self._set_title(
             f"{_outer_label(snap, i)}, {snap.layout.directions[k]}"
