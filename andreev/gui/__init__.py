@@ -9,7 +9,9 @@ Layers inside this package, bottom up:
   normalised spectra, the d²I/dV² map, the temperature timeline, the status lines.
 - :mod:`andreev.gui.panels` holds the pyqtgraph widgets (one per panel, and
   :class:`~andreev.gui.panels.LivePanels` with all four) that a window embeds.
-- :mod:`andreev.gui.watch` is the ``watch`` window, its timer and the screenshot mode.
+- :mod:`andreev.gui.watch` is the ``watch`` window, its timer and the screenshot mode;
+  :mod:`andreev.gui.qtcompat` keeps a Qt binding's refcount bug (PySide6 6.12.0 on
+  CPython 3.11) from aborting a long-running window.
 
 Qt and pyqtgraph are imported by ``panels`` and ``watch`` only, never by ``import
 andreev`` or ``andreev --help``; this ``__init__`` imports nothing.
