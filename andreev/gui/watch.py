@@ -53,7 +53,7 @@ def application() -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(["andreev watch"])
-    return app  # type: ignore[return-value]
+    return app
 
 
 def save_screenshot(window: QtWidgets.QWidget, png: Path) -> Path:
