@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from andreev import __version__
-from andreev.cli import analysis, info, run, sim, watch
+from andreev.cli import analysis, gui, info, run, sim, watch
 
 #: parser builders, in the order ``--help`` lists the commands
 COMMANDS = (
@@ -25,6 +25,7 @@ COMMANDS = (
     analysis.add_analyze,
     analysis.add_plot,
     watch.add_watch,
+    gui.add_gui,
 )
 
 
