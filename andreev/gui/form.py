@@ -30,7 +30,13 @@ from andreev.procedures.experiment import (
 )
 from andreev.procedures.parameters import FloatListParameter, PositionListParameter
 
-__all__ = ["FORM_ORIGIN", "ExperimentForm", "ListTextInput", "ParameterInputs"]
+__all__ = [
+    "FORM_ORIGIN",
+    "ExperimentForm",
+    "ListTextInput",
+    "ParameterInputs",
+    "parameter_order",
+]
 
 FORM_ORIGIN = Path("(gui form)")
 """What plan lines and error messages name as the experiment's file when it was typed."""
@@ -86,6 +92,19 @@ class ParameterInputs(InputsWidget):
         return out
 
 
+def parameter_order(cls: type) -> tuple[str, ...]:
+    """``cls``'s Parameter names as declared: its own first (a series' outer values), then
+    each base class's (the ladder, then the sweep), each in definition order."""
+    from pymeasure.experiment import Parameter
+
+    names: list[str] = []
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, Parameter) and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def _plain(value: Any) -> Any:
     """``value`` with tuples as lists and numpy scalars as Python numbers (for YAML)."""
     if isinstance(value, list | tuple):
@@ -123,7 +142,7 @@ class ExperimentForm(QtWidgets.QWidget):
 
     def _rebuild(self, name: str) -> None:
         cls = PROCEDURES[name]
-        self.inputs = ParameterInputs(cls, tuple(cls().parameter_objects()))
+        self.inputs = ParameterInputs(cls, parameter_order(cls))
         self.scroll.setWidget(self.inputs)
         self.origin = FORM_ORIGIN
         self.source.setText("")

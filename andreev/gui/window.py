@@ -180,6 +180,7 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.queue_button = _button("Queue", self.queue_form, "check, then queue this experiment")
         self.resume_button = _button("Resume cut run…", self._pick_resume, "continue a run file")
         self.abort_button = _button("Abort", self.abort, "stop safely after the current point")
+        self.abort_button.setStyleSheet("QPushButton:enabled { color: #b00000; font-weight: bold }")
         self.out_dir = QtWidgets.QLineEdit(str(out_dir))
         self.out_dir.setToolTip("folder of new run files")
         speed = "" if self.station.speedup == 1 else f" (clock ×{self.station.speedup:g})"
@@ -207,6 +208,8 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.sweeps_bar.setFormat("sweeps %v/%m")
         self.points_bar = QtWidgets.QProgressBar()
         self.points_bar.setFormat("this sweep %p %")
+        for progress in (self.sweeps_bar, self.points_bar):
+            progress.setMinimumWidth(170)
         bar = self.statusBar()
         bar.addWidget(self.message, 1)
         bar.addPermanentWidget(self.sweeps_bar)
