@@ -97,8 +97,14 @@ def show(
     have a ``refresh()``). Returns the screenshot's path (else None)."""
     app = application()
     window.show()
+    if after is None:
+        app.exec()
+        return None
     saved: list[Path] = []
     errors: list[BaseException] = []
+    # a local loop, not app.exec(): quitting the application's loop would leave the
+    # process' QApplication unable to run timers afterwards (a test process, say)
+    loop = QtCore.QEventLoop()
 
     def finish() -> None:
         try:
@@ -110,11 +116,10 @@ def show(
             errors.append(exc)
         finally:
             window.close()
-            app.quit()
+            loop.quit()
 
-    if after is not None:
-        QtCore.QTimer.singleShot(max(0, round(after * 1000)), finish)
-    app.exec()
+    QtCore.QTimer.singleShot(max(0, round(after * 1000)), finish)
+    loop.exec()
     if errors:
         raise errors[0]
     return saved[0] if saved else None

@@ -5,7 +5,7 @@ window runs ``Procedure.execute`` in its own worker and records every run throug
 ``Results`` into a CSV file, while andreev's procedures are plans run by the
 :class:`~andreev.engine.run_engine.RunEngine` into HDF5 run files. So the window keeps
 pymeasure's parameter form (:class:`~andreev.gui.form.ParameterInputs`, an
-``InputsWidget``) and log handler (``LogHandler``) and adds:
+``InputsWidget`` with pymeasure's typed input fields) and adds:
 
 - a queue of checked experiments (:mod:`andreev.gui.runqueue`), run one after another by
   the engine in a worker thread, into the same run files as ``andreev run``;
@@ -17,16 +17,23 @@ pymeasure's parameter form (:class:`~andreev.gui.form.ParameterInputs`, an
 - the live panels of ``andreev watch`` (:class:`~andreev.gui.panels.LivePanels`) fed by a
   :class:`~andreev.gui.reader.RunFollower` on the run file being written;
 - progress from the engine's events, and andreev's log.
+
+The worker thread never touches a Qt object: its events, its end and the log records are
+put in thread-safe queues that a 50 ms timer of the window empties.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pymeasure.display.log import LogHandler
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from andreev.engine.events import (
@@ -62,29 +69,36 @@ SCREENSHOT_SIZE = (1500, 1000)
 DRY_RUN_OK = "dry run: every value is within the safety limits; nothing was moved"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUEUE_COLUMNS = ("#", "experiment", "state", "run file")
+NEWS_INTERVAL_MS = 50
+"""Milliseconds between two looks at what the worker thread reported."""
 
 
-class RunSignals(QtCore.QObject):
-    """Carries the worker thread's news into the window's thread (queued connections)."""
+class QueueLogHandler(logging.Handler):
+    """A logging handler that only queues the formatted line: safe from any thread (the
+    window's timer shows the lines)."""
 
-    event = QtCore.Signal(object, object)
-    """(QueuedRun, Event): an engine event of that run."""
-    finished = QtCore.Signal(object, object, object)
-    """(QueuedRun, RunResult | None, exception | None): the run is over."""
+    def __init__(self, lines: queue.SimpleQueue[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.put(self.format(record))
+        except Exception:  # a log line must never break the run that logs it
+            self.handleError(record)
 
 
 class LogPanel(QtWidgets.QPlainTextEdit):
-    """andreev's log records (INFO and up) from any thread, through pymeasure's
-    ``LogHandler`` (a logging handler emitting a Qt signal)."""
+    """andreev's log records (INFO and up) from any thread; :meth:`drain` shows what
+    arrived (the window calls it from its timer)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setReadOnly(True)
         self.setMaximumBlockCount(5000)
-        self.handler = LogHandler()
-        self.handler.setLevel(logging.INFO)
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.handler = QueueLogHandler(self.lines)
         self.handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
-        self.handler.connect(self.appendPlainText)
         self._logger: logging.Logger | None = None
         self._old_level = logging.NOTSET
 
@@ -100,6 +114,14 @@ class LogPanel(QtWidgets.QPlainTextEdit):
             self._logger.removeHandler(self.handler)
             self._logger.setLevel(self._old_level)
             self._logger = None
+
+    def drain(self) -> None:
+        """Append the lines logged since the last call."""
+        while True:
+            try:
+                self.appendPlainText(self.lines.get_nowait())
+            except queue.Empty:
+                return
 
 
 def _button(text: str, slot: Any, tip: str) -> QtWidgets.QPushButton:
@@ -132,9 +154,8 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.worker: RunWorker | None = None
         self.held = False
         self.follower: RunFollower | None = None
-        self.signals = RunSignals()
-        self.signals.event.connect(self._on_event)
-        self.signals.finished.connect(self._on_finished)
+        # the worker thread's news, shown by the window's thread (see _drain)
+        self.news: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._build(Path(out_dir))
         self.log_panel.attach(logging.getLogger("andreev"))
         self.setWindowTitle(f"andreev gui — {self.station.path}")
@@ -142,6 +163,10 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(max(50, round(interval * 1000)))
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
+        self.news_timer = QtCore.QTimer(self)
+        self.news_timer.setInterval(NEWS_INTERVAL_MS)
+        self.news_timer.timeout.connect(self._drain)
+        self.news_timer.start()
         self._update_controls()
 
     # ---- layout ----------------------------------------------------------------------
@@ -179,6 +204,9 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.dry_run_button = _button("Dry run", self.dry_run, "check the limits, show the plan")
         self.queue_button = _button("Queue", self.queue_form, "check, then queue this experiment")
         self.resume_button = _button("Resume cut run…", self._pick_resume, "continue a run file")
+        self.remove_button = _button(
+            "Remove queued", self.remove_selected, "drop the selected waiting experiments"
+        )
         self.abort_button = _button("Abort", self.abort, "stop safely after the current point")
         self.abort_button.setStyleSheet("QPushButton:enabled { color: #b00000; font-weight: bold }")
         self.out_dir = QtWidgets.QLineEdit(str(out_dir))
@@ -191,7 +219,8 @@ class GuiWindow(QtWidgets.QMainWindow):
             (self.load_button, self.dry_run_button, self.queue_button, self.resume_button)
         ):
             buttons.addWidget(button, n // 2, n % 2)
-        buttons.addWidget(self.abort_button, 2, 0, 1, 2)
+        buttons.addWidget(self.remove_button, 2, 0)
+        buttons.addWidget(self.abort_button, 2, 1)
         out_row = QtWidgets.QFormLayout()
         out_row.addRow("output folder", self.out_dir)
         panel = QtWidgets.QWidget()
@@ -266,6 +295,17 @@ class GuiWindow(QtWidgets.QMainWindow):
         self._start_next()
         return item
 
+    def remove_selected(self) -> list[QueuedRun]:
+        """Drop the selected experiments that are still waiting; returns them."""
+        rows = {self.queue_view.indexOfTopLevelItem(row) for row in self.queue_view.selectedItems()}
+        removed = [self.items[n] for n in sorted(rows) if self.items[n].state == "queued"]
+        for item in removed:
+            item.state = "removed"
+            self._show_item(item)
+            log.info("removed %d from the queue: %s", item.number, item.label)
+        self._update_controls()
+        return removed
+
     def abort(self) -> None:
         """Running: the safe stop (the queue then holds). Held: run the queue again."""
         if self.worker is not None:
@@ -292,12 +332,12 @@ class GuiWindow(QtWidgets.QMainWindow):
             self._update_controls()
             return
         item = pending[0]
-        signals = self.signals
+        news = self.news
         self.worker = RunWorker(
             item,
             Path(self.out_dir.text() or "data"),
-            listener=lambda event: signals.event.emit(item, event),
-            finished=signals.finished.emit,
+            listener=lambda event: news.put((self._on_event, item, event)),
+            finished=lambda *end: news.put((self._on_finished, *end)),
         )
         self.follower = None
         self.sweeps_bar.reset()
@@ -308,10 +348,22 @@ class GuiWindow(QtWidgets.QMainWindow):
         self._update_controls()
 
     # ---- news from the worker ----------------------------------------------------------
+    def _drain(self) -> None:
+        """Handle what the worker thread reported since the last call (events, its end)
+        and show new log lines; runs in the window's thread."""
+        while True:
+            try:
+                handler, *args = self.news.get_nowait()
+            except queue.Empty:
+                break
+            handler(*args)
+        self.log_panel.drain()
+
     def _on_event(self, item: QueuedRun, event: Event) -> None:
         if isinstance(event, RunFileOpened):
             item.path = event.path
             self.follower = RunFollower(event.path)
+            self.panels.version = -1  # a new file counts its versions from 1 again
             self._show_item(item)
         elif isinstance(event, RunStarted):
             self.sweeps_bar.setRange(0, event.total)
@@ -396,12 +448,14 @@ class GuiWindow(QtWidgets.QMainWindow):
         """Stop polling; abort a run in progress and wait (up to ``timeout`` s) until the
         engine has made the instruments safe and closed the run file."""
         self.timer.stop()
+        self.news_timer.stop()
         worker = self.worker
         if worker is not None:
             worker.abort("window closed")
             if not worker.join(timeout):
                 log.error("run %d still stopping after %g s", worker.item.number, timeout)
         self.log_panel.detach()
+        self._drain()
 
     def closeEvent(self, event: Any) -> None:
         self.shutdown()
@@ -453,6 +507,27 @@ def run_gui(
                 window.queue_form()
         if screenshot is not None:
             window.resize(*SCREENSHOT_SIZE)
-        return show(window, screenshot=screenshot, after=after)
+        with _ctrl_c_closes(window):
+            return show(window, screenshot=screenshot, after=after)
     finally:
         window.shutdown()
+
+
+@contextmanager
+def _ctrl_c_closes(window: GuiWindow) -> Iterator[None]:
+    """Ctrl-C (SIGINT) in the terminal closes the window, which stops a run safely (the
+    window's poll timer lets Python see the signal within one interval). Main thread
+    only, as :class:`~andreev.engine.stop.StopFlag` does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def close(signum: int, frame: Any) -> None:
+        log.warning("Ctrl-C: stopping the run safely and closing the window")
+        window.close()
+
+    previous = signal.signal(signal.SIGINT, close)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -6,7 +6,11 @@ is not blank."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,6 +158,24 @@ def test_abort_mid_sweep_is_safe_then_resume_completes(qtbot, window, fridge, tm
     assert_safe(fridge)
 
 
+def test_unreachable_station_fails_and_the_queue_holds(qtbot, tmp_path) -> None:
+    with SimFridge(make_world(), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, tmp_path, speedup=SPEEDUP)
+    win = GuiWindow(station, tmp_path / "data")  # nothing listens on the fridge's ports now
+    qtbot.addWidget(win)
+    fill(win, tmp_path, SPECTRUM)
+    first, second, third = (win.queue_form() for _ in range(3))
+    wait_until_ended(qtbot, win, first)
+    assert first.state == "failed" and first.message and first.path is None
+    assert win.held and second.state == third.state == "queued"
+    assert win.queue_view.topLevelItem(0).text(2).startswith("failed: ")
+    assert win.abort_button.text() == "Run the queue (2 waiting)"
+    win.queue_view.topLevelItem(1).setSelected(True)
+    assert win.remove_selected() == [second] and second.state == "removed"
+    assert win.abort_button.text() == "Run the queue (1 waiting)"
+    win.shutdown()
+
+
 def test_dry_run_shows_the_plan_and_moves_nothing(qtbot, window, fridge, tmp_path) -> None:
     fill(window, tmp_path, LADDER)
     qtbot.mouseClick(window.dry_run_button, QtCore.Qt.MouseButton.LeftButton)
@@ -233,6 +255,41 @@ def test_screenshot_of_a_running_experiment_is_not_blank(fridge, tmp_path) -> No
     # the run the window started was stopped safely when it closed
     (path,) = (tmp_path / "data").glob("gui-ladder-*.h5")
     assert exit_status(path) in ("aborted", "completed")
+    assert_safe(fridge)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")
+def test_ctrl_c_in_the_terminal_stops_the_run_safely(fridge, tmp_path) -> None:
+    station = station_file_for(fridge, tmp_path, speedup=SPEEDUP)
+    experiment = tmp_path / "ladder.yaml"
+    long_sweeps = {**LADDER, "parameters": {**LADDER["parameters"], "bias_points": 201}}
+    experiment.write_text(yaml.safe_dump(long_sweeps))
+    args = ["gui", "--config", str(station), "--out", str(tmp_path / "data")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, *args, "--experiment", str(experiment), "--start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"},
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        snaps = 0
+        while time.monotonic() < deadline and snaps < 40:  # inside the first sweep
+            received = list(fridge.servers["lockin"].received)
+            snaps = sum(1 for command in received if command.startswith("SNAP"))
+            time.sleep(0.02)
+        assert snaps >= 40 and proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    (path,) = (tmp_path / "data").glob("gui-ladder-*.h5")
+    assert exit_status(path) == "aborted", err
+    assert "pending" in set(load(path).status.values.ravel())
     assert_safe(fridge)
 
 
