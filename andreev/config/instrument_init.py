@@ -37,8 +37,11 @@ def _check_bands(path: Path, where: str, bands: Any) -> None:
         check_keys(path, key, band, BAND_RANGES)
         missing = [name for name in BAND_RANGES if name not in band]
         if missing:
-            raise ConfigError(path, key, f"missing {', '.join(missing)}; a band needs all of "
-                              f"{', '.join(BAND_RANGES)}")
+            raise ConfigError(
+                path,
+                key,
+                f"missing {', '.join(missing)}; a band needs all of {', '.join(BAND_RANGES)}",
+            )
         for name, (kind, low, high, unit) in BAND_RANGES.items():
             check_number(path, f"{key}.{name}", band[name], kind, low, high, unit)
 

@@ -150,7 +150,9 @@ def _check_tree(path: Path, root: yaml.Node) -> None:
 def _check_finite(path: Path, value: Any, where: str) -> None:
     """Refuse NaN and infinities anywhere in the data (no value of any file may be one)."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(path, where or "(file)", f"{value!r} is not allowed: write a finite number")
+        raise ConfigError(
+            path, where or "(file)", f"{value!r} is not allowed: write a finite number"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             _check_finite(path, item, f"{where}.{key}" if where else str(key))
