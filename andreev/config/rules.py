@@ -49,12 +49,17 @@ def check_number(
     return kind(value)
 
 
+def did_you_mean(value: Any, allowed: Iterable[str]) -> str:
+    """``did you mean 'x'? allowed: …`` (the hint only for a close match)."""
+    names = sorted(allowed)
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}allowed: {', '.join(names)}"
+
+
 def unknown_key_problem(key: Any, allowed: Iterable[str]) -> str:
     """``unknown key; did you mean 'x'? allowed: …`` (the hint only for a close match)."""
-    names = sorted(allowed)
-    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key; {hint}allowed: {', '.join(names)}"
+    return f"unknown key; {did_you_mean(key, allowed)}"
 
 
 def check_keys(path: Path, where: str, mapping: Any, allowed: Iterable[str]) -> dict[str, Any]:
