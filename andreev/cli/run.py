@@ -308,6 +308,25 @@ def prepare_inputs(args: argparse.Namespace) -> Prepared:
     return prepared
 
 
+def connection_problem(exc: BaseException, prepared: Prepared) -> str:
+    """One line for an instrument the run could not connect to: which one (found in the
+    traceback of ``open_station``, else all are listed), its address and the error."""
+    name = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "open_station":
+            name = tb.tb_frame.f_locals.get("name")
+        tb = tb.tb_next
+    instruments = prepared.station.instruments
+    names = [name] if name in instruments else list(instruments)
+    where = ", ".join(f"{n} at {instruments[n].get('address', '?')}" for n in names)
+    error = " ".join(str(exc).split()) or type(exc).__name__
+    return (
+        f"{prepared.station.path}: instruments: cannot connect to {where} "
+        f"({type(exc).__name__}: {error}); is the instrument on (or `andreev sim` running)?"
+    )
+
+
 def run_main(args: argparse.Namespace) -> int:
     """``andreev run``: refuse a bad input in one line (exit 2) before anything moves;
     otherwise print the plan and run under the station's lock."""
@@ -321,7 +340,13 @@ def run_main(args: argparse.Namespace) -> int:
         print("dry run: every value is within the safety limits; nothing was moved")
         return EXIT_OK
     with StationLock(prepared.station.path, "andreev run") as lock:
-        result = run_and_report(prepared, out_dir=args.out, lock=lock, args=args)
+        try:
+            result = run_and_report(prepared, out_dir=args.out, lock=lock, args=args)
+        except (ConnectionError, TimeoutError) as exc:
+            if getattr(args, "run_file", None) is not None:
+                raise
+            print(f"error: {connection_problem(exc, prepared)}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
     return exit_code(result.exit_status)
 
 

@@ -4,6 +4,7 @@ station's notify: command, the lock released, the plan and progress counting ali
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -174,3 +175,34 @@ def test_a_cp1252_console_prints_what_it_cannot_show_as_question_marks(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == b"gap ? = 0.55 meV"
+
+
+def test_instruments_nobody_listens_on_are_one_line_naming_the_instrument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from tests.conftest import SIM_STATION
+
+    def dead_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    data = yaml.safe_load(SIM_STATION.read_text())
+    data["instruments"]["lockin"]["address"] = f"TCPIP0::127.0.0.1::{dead_port()}::SOCKET"
+    data["instruments"]["bridge"]["address"] = f"TCPIP0::127.0.0.1::{dead_port()}::SOCKET"
+    data["instruments"]["stm"]["address"] = f"127.0.0.1:{dead_port()}"
+    station = tmp_path / "station.yaml"
+    station.write_text(yaml.safe_dump(data))
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "data"
+    code = main(["run", str(experiment), "--config", str(station), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    (line,) = captured.err.strip().splitlines()
+    assert re.search(r"station.yaml: instruments: cannot connect to (lockin|bridge|stm) at ", line)
+    assert line.count(" at ") == 1  # the one instrument that failed
+    assert "Traceback" not in captured.out + captured.err
+    assert not list(tmp_path.rglob("*.h5")) and not lock_path(station).exists()
