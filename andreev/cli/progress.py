@@ -19,7 +19,25 @@ from andreev.engine.eta import Eta
 if TYPE_CHECKING:
     from andreev.engine.events import Event
 
-__all__ = ["Progress", "ProgressLogHandler"]
+__all__ = ["OneLineFormatter", "Progress", "ProgressLogHandler"]
+
+
+class OneLineFormatter(logging.Formatter):
+    """``LEVEL logger: message`` on one line; an attached exception becomes
+    ``(Type: message)``, its traceback left to the run's log."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        plain = logging.makeLogRecord(
+            {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+        )
+        text = " ".join(super().format(plain).split())
+        if exc is not None:
+            text += f" ({type(exc).__name__}: {' '.join(str(exc).split())})"
+        return text
 
 
 class Progress:

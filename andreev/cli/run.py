@@ -24,7 +24,7 @@ from andreev.cli.common import (
     project_root,
     station_or_default,
 )
-from andreev.cli.progress import Progress, ProgressLogHandler
+from andreev.cli.progress import OneLineFormatter, Progress, ProgressLogHandler
 
 if TYPE_CHECKING:
     from andreev.engine.events import Event
@@ -157,7 +157,7 @@ class _RunLogging:
     records (qcodes, pyvisa) go to its log only."""
 
     def __init__(self, progress: Progress | None) -> None:
-        fmt = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        fmt = OneLineFormatter()
         self.console: logging.Handler = (
             ProgressLogHandler(progress) if progress else logging.StreamHandler(sys.stderr)
         )
