@@ -275,6 +275,19 @@ def check_resume_file(path: Path) -> None:
         raise ConfigError(path, "--resume", "not an HDF5 file; give an andreev run file (.h5)")
 
 
+def stored_exit_status(path: Path) -> str | None:
+    """The exit status a run file records, or None when it cannot be read here (a file
+    left by a killed writer: the resume itself recovers it and reports any problem)."""
+    try:
+        from andreev.storage.reader import open_read
+        from andreev.storage.schema import text
+
+        with open_read(path) as handle:
+            return str(text(handle["entry/exit_status"][()]))
+    except Exception:  # unreadable here: let the resume's own checks speak
+        return None
+
+
 def prepare_inputs(args: argparse.Namespace) -> Prepared:
     """Every input of ``andreev run`` checked, nothing connected or written: the
     experiment file first (or the file to resume), the ``-p`` overrides, the station,
@@ -334,6 +347,9 @@ def run_main(args: argparse.Namespace) -> int:
     from andreev.engine.station_lock import StationLock
 
     prepared = prepare_inputs(args)
+    if args.resume is not None and stored_exit_status(args.resume) == "completed":
+        print(f"nothing to resume: {args.resume} completed; no instrument was touched")
+        return EXIT_OK
     if args.dry_run:
         for line in describe_plan(prepared.experiment, prepared.station):
             print(line)

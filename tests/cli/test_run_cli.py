@@ -206,3 +206,23 @@ def test_instruments_nobody_listens_on_are_one_line_naming_the_instrument(
     assert line.count(" at ") == 1  # the one instrument that failed
     assert "Traceback" not in captured.out + captured.err
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(station).exists()
+
+
+def test_resuming_a_completed_run_touches_no_instrument(
+    sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = tmp_path / "small.yaml"
+    small = yaml.safe_load(yaml.safe_dump(SMALL))
+    small["parameters"].update(ladder_steps=1, ladder_stop=1e-9)
+    experiment.write_text(yaml.safe_dump(small))
+    out = tmp_path / "data"
+    assert main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)]) == 0
+    (run_file,) = out.glob("*.h5")
+    capsys.readouterr()
+    # the instruments are gone: a resume that connected would fail
+    bad = yaml.safe_load(sim_station.read_text())
+    bad["instruments"]["lockin"]["address"] = "TCPIP0::127.0.0.1::1::SOCKET"
+    station = tmp_path / "gone.yaml"
+    station.write_text(yaml.safe_dump(bad))
+    assert main(["run", "--resume", str(run_file), "--config", str(station)]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
