@@ -230,11 +230,12 @@ def run_and_report(
             if reporter.path is not None:
                 print(reporter.resume_line(reporter.path), flush=True)
             line = " ".join(str(exc).split()) or type(exc).__name__
+            status = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
             notify(
                 prepared.station.notify,
                 reporter.path,
-                "failed",
-                f"{reporter.summary('failed')}: {line}",
+                status,
+                f"{reporter.summary(status)}: {line}",
             )
             raise
         if progress is not None:
