@@ -193,6 +193,8 @@ def test_instruments_nobody_listens_on_are_one_line_naming_the_instrument(
     data["instruments"]["lockin"]["address"] = f"TCPIP0::127.0.0.1::{dead_port()}::SOCKET"
     data["instruments"]["bridge"]["address"] = f"TCPIP0::127.0.0.1::{dead_port()}::SOCKET"
     data["instruments"]["stm"]["address"] = f"127.0.0.1:{dead_port()}"
+    report = tmp_path / "notified.json"
+    data["notify"] = [sys.executable, "-c", NOTIFIER, str(report)]
     station = tmp_path / "station.yaml"
     station.write_text(yaml.safe_dump(data))
     experiment = tmp_path / "small.yaml"
@@ -206,6 +208,9 @@ def test_instruments_nobody_listens_on_are_one_line_naming_the_instrument(
     assert line.count(" at ") == 1  # the one instrument that failed
     assert "Traceback" not in captured.out + captured.err
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(station).exists()
+    notified = json.loads(report.read_text())  # a run that fails notifies too
+    assert notified["ANDREEV_STATUS"] == "failed" and notified["ANDREEV_RUN_FILE"] == ""
+    assert "Connection refused" in notified["ANDREEV_SUMMARY"]
 
 
 def test_resuming_a_completed_run_touches_no_instrument(
