@@ -8,10 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from andreev.cli.common import DEFAULT_SIM_CONFIG
+from andreev.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, station_or_default
 from andreev.cli.watch import _no_display, _qt_problem
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NO_GUI = 0, 1, 2, 3
+EXIT_NO_GUI = 3
+"""Exit status when the gui extra is missing (as ``andreev watch``)."""
 
 
 def add_gui(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,9 @@ def add_gui(sub: argparse._SubParsersAction) -> None:
         "one after another into HDF5 run files, abort safely, resume cut runs, dry-run "
         "the plan, and watch the run live.",
     )
-    p.add_argument("--config", type=Path, default=DEFAULT_SIM_CONFIG, help="station YAML")
+    p.add_argument(
+        "--config", type=Path, default=None, help="station YAML (default: config/sim.yaml)"
+    )
     p.add_argument("--out", type=Path, default=Path("data"), help="output folder")
     p.add_argument(
         "--experiment", type=Path, default=None, metavar="YAML", help="fill the form from it"
@@ -58,7 +61,7 @@ def gui_main(args: argparse.Namespace) -> int:
         after = 3.0
     try:
         saved = run_gui(
-            args.config,
+            station_or_default(args.config),
             out_dir=args.out,
             experiment=args.experiment,
             start=args.start,

@@ -7,7 +7,9 @@ button sets it, the same safe stop as Ctrl-C on ``andreev run`` (the engine stop
 the current point, walks the tip back to the tunnelling setpoint at V_set with the
 feedback on and closes the run file ``aborted``). :class:`RunWorker` calls
 :func:`~andreev.procedures.runner.run_prepared` in a ``threading.Thread``; the data go to
-the same HDF5 run files as from the command line. Outside the main thread the stop flag
+the same HDF5 run files as from the command line, under the station's
+:class:`~andreev.engine.station_lock.StationLock` (an ``andreev run`` on the same station
+is refused meanwhile, and the other way round). Outside the main thread the stop flag
 installs no signal handlers: Ctrl-C belongs to the window's process.
 """
 
@@ -19,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from andreev.engine.events import Event
+from andreev.engine.events import Event, RunFileOpened
 from andreev.engine.lifecycle import RunResult
+from andreev.engine.station_lock import StationLock
 from andreev.engine.stop import StopFlag
 from andreev.procedures.runner import Prepared, run_prepared
 
@@ -97,12 +100,19 @@ class RunWorker:
     def _run(self) -> None:
         result, error = None, None
         try:
-            result = run_prepared(
-                self.item.prepared,
-                out_dir=self.out_dir,
-                stop=self.item.stop,
-                listeners=[self.listener],
-            )
+            with StationLock(self.item.prepared.station.path, "andreev gui") as lock:
+
+                def listen(event: Event) -> None:
+                    if isinstance(event, RunFileOpened):
+                        lock.update(run_file=str(event.path))
+                    self.listener(event)
+
+                result = run_prepared(
+                    self.item.prepared,
+                    out_dir=self.out_dir,
+                    stop=self.item.stop,
+                    listeners=[listen],
+                )
         except BaseException as exc:  # reported to the window, never lost in the thread
             log.error("run %d failed: %s", self.item.number, exc, exc_info=exc)
             error = exc

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from andreev.config import SPEEDUP_RANGE, check_keys, check_number, read_yaml, rules
+from andreev.config.station import ROLES
 from andreev.errors import ConfigError
 from andreev.physics import FilmModel
 from andreev.sim.junction import JunctionParams
@@ -58,7 +59,7 @@ __all__ = [
 #: the world clock's range (world s per wall s): the one rule of andreev.config
 MIN_SPEEDUP, MAX_SPEEDUP = SPEEDUP_RANGE
 DEFAULT_PORTS: dict[str, int] = {"lockin": 1234, "bridge": 7777, "stm": 6501}
-SERVER_NAMES = ("lockin", "bridge", "stm")
+SERVER_NAMES = ROLES  # the simulated instruments are the station roles
 DEFAULT_TABLE_WIDTH = 0.1  # V
 _NOWHERE = Path("(sim config)")
 _STATION_KEYS = {"sim", "clock", "instruments", "safety"}

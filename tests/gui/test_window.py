@@ -24,6 +24,7 @@ pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
 from pyqtgraph.Qt import QtCore, QtGui
 
+from andreev.engine.station_lock import lock_path
 from andreev.gui.form import ExperimentForm
 from andreev.gui.window import DRY_RUN_OK, GuiWindow
 from andreev.sim import SimFridge
@@ -115,11 +116,15 @@ def test_queued_experiment_runs_to_completed(qtbot, window, fridge, tmp_path) ->
     qtbot.mouseClick(window.queue_button, QtCore.Qt.MouseButton.LeftButton)
     assert len(window.items) == 1
     item = window.items[0]
+    lock = lock_path(window.station.path)
+    qtbot.waitUntil(lambda: item.path is not None, timeout=60_000)
+    if item.state == "running":  # the station is locked while the run goes
+        assert "andreev gui" in lock.read_text() and str(item.path) in lock.read_text()
     wait_until_ended(qtbot, window, item)
     assert item.state == "completed", item.message
     assert item.path is not None and item.path.parent == tmp_path / "data"
     assert item.path.suffix == ".h5" and not list(item.path.parent.glob("*.csv"))
-    assert exit_status(item.path) == "completed"
+    assert exit_status(item.path) == "completed" and not lock.exists()
     ds = load(item.path)
     assert (ds.status.values == "done").all()
     assert np.isfinite(ds.dIdV.values).all() and ds.sizes["bias"] == 21
