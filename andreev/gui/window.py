@@ -179,6 +179,9 @@ class GuiWindow(QtWidgets.QMainWindow):
         self.queue_view = QtWidgets.QTreeWidget()
         self.queue_view.setHeaderLabels(list(QUEUE_COLUMNS))
         self.queue_view.setRootIsDecorated(False)
+        self.queue_view.setSelectionMode(
+            QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection
+        )
         self.tabs = QtWidgets.QTabWidget()
         for widget, name in (
             (self.queue_view, "Queue"),
