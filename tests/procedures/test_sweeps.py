@@ -94,6 +94,10 @@ def test_a_point_costs_a_bias_write_a_current_and_a_lockin_read(sim: Sim) -> Non
     bridge = sum(counts[20]["bridge"].values())
     assert bridge == TEMPERATURE_READS_PER_SWEEP + 2  # + at the start and the end
     assert sum(counts[20]["lockin"].values()) == 20  # settling, modulation: known
+    # at V_set nothing the driver set itself is read back: hold and release only
+    read_backs = ("Bias.Get", "ZCtrl.OnOffGet", "ZCtrl.SetpntGet", "Current.GainsGet")
+    assert not any(counts[20]["stm"][cmd] for cmd in read_backs)
+    assert counts[20]["stm"]["ZCtrl.OnOffSet"] == 3  # on at V_set, hold, on again
 
 
 def test_the_whole_path_is_checked_before_anything_moves(sim: Sim) -> None:

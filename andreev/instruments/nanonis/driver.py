@@ -72,10 +72,14 @@ class DriverState:
         bias: the bias it last wrote (V), None when unknown (read ``Bias.Get`` first).
         held: True while the feedback is off because the driver switched it off: a bias
             ramp near or through zero needs no ``ZCtrl.OnOffGet`` then.
+        setpoint: the feedback setpoint it last wrote or read (A), None when unknown.
+        gains: the preamp gains it last read, None when unknown or switched since.
     """
 
     bias: float | None = None
     held: bool = False
+    setpoint: float | None = None
+    gains: Gains | None = None
 
 
 class NanonisSTM(Instrument):
@@ -349,14 +353,19 @@ class NanonisSTM(Instrument):
 
     # ---- setpoint, gains -------------------------------------------------------------------
     def get_setpoint(self) -> float:
-        """The feedback's current setpoint (A)."""
-        return float(self._call("ZCtrl.SetpntGet")["setpoint"])
+        """The feedback's setpoint (A): as this driver wrote or read it last, else read
+        (``ZCtrl.SetpntGet``)."""
+        if self._state.setpoint is None:
+            self._state.setpoint = float(self._call("ZCtrl.SetpntGet")["setpoint"])
+        return self._state.setpoint
 
     def send_setpoint(self, setpoint: float) -> None:
         """Write the setpoint (A) as it is (``ZCtrl.SetpntSet``): the primitive of the
         approach, which checked the limits and manages the gain; use ``setpoint(...)``
         for a checked write."""
+        self._state.setpoint = None
         self._call("ZCtrl.SetpntSet", float(setpoint))
+        self._state.setpoint = float(setpoint)
 
     def read_current(self) -> float:
         """The tunnelling current (A)."""
@@ -386,11 +395,14 @@ class NanonisSTM(Instrument):
         self.send_setpoint(value)
 
     def read_gains(self) -> Gains:
-        """The preamp gains (``Current.GainsGet``); also tells the transport whether
-        ``Current.GainSet`` takes a filter index."""
-        gains = gains_from_reply(self._call("Current.GainsGet"))
-        self.transport.gainset_with_filter = gains.has_filters
-        return gains
+        """The preamp gains: as this driver read them last unless it switched the gain
+        since, else read (``Current.GainsGet``, which also tells the transport whether
+        ``Current.GainSet`` takes a filter index)."""
+        if self._state.gains is None:
+            gains = gains_from_reply(self._call("Current.GainsGet"))
+            self.transport.gainset_with_filter = gains.has_filters
+            self._state.gains = gains
+        return self._state.gains
 
     def get_preamp_gain(self) -> float:
         """The current preamplifier's gain (V/A)."""
@@ -404,6 +416,7 @@ class NanonisSTM(Instrument):
         self._write_gain_index(index)
 
     def _write_gain_index(self, index: int) -> None:
+        self._state.gains = None
         self._call("Current.GainSet", index, -1)
 
     def gain_for(self, current: float, gains: Sequence[float] | None = None) -> float:
