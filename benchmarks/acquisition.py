@@ -423,16 +423,24 @@ def demo(folder: Path) -> None:
     )
     wall = time.perf_counter() - t0
     out = proc.stdout
-    planned = re.search(r"estimated duration: .*?(?:= |wall )([^,\n]*?) (?:at speedup|wall)", out)
+    planned = re.search(r"estimated duration: (.*?) wall", out)
     took = re.search(r"demo took (.*) \(wall time\)", out)
     print("\n5. andreev demo")
     for line in out.splitlines():
         if "estimated duration" in line or "demo took" in line:
             print("   " + line.strip())
-    print(
-        f"   exit {proc.returncode}; subprocess wall {wall:.1f} s; planned "
-        f"{planned.group(1) if planned else '?'}; took {took.group(1) if took else '?'}"
-    )
+    if planned and took:
+        ratio = seconds(planned.group(1)) / seconds(took.group(1))
+        print(f"   planned / wall time: {ratio:.2f} (exit {proc.returncode}, {wall:.1f} s)")
+    else:
+        print(f"   exit {proc.returncode}: no estimate or no wall time in the output")
+
+
+def seconds(text: str) -> float:
+    """Seconds of ``format_duration``'s ``1 h 02 min``, ``3 min 05 s`` or ``12.3 s``."""
+    units = {"h": 3600.0, "min": 60.0, "s": 1.0}
+    parts = text.split()
+    return sum(float(v) * units[u] for v, u in zip(parts[::2], parts[1::2], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,10 @@ reconnecting TCP connection), :mod:`~andreev.instruments.nanonis.gains` (preamp 
 module: :class:`NanonisSTM`, the instrument with safety-checked parameters that fills the
 :class:`~andreev.instruments.roles.STMController` role.
 
+The driver trusts what it set itself (:class:`DriverState`: the bias, the feedback
+hold, the setpoint, the preamp gains) instead of reading it back before every write,
+and forgets it on any error or reconnect: a sweep point costs one ``Bias.Set``.
+
 Timeouts are wall-clock seconds (socket timeouts); durations the controller spends on a
 command (a bias sweep, a withdraw) are world seconds and are converted with the
 instrument's :class:`~andreev.clock.Clock` (``world / speedup``).
@@ -260,15 +264,15 @@ class NanonisSTM(Instrument):
         return reply
 
     def forget_state(self) -> None:
-        """Forget the bias and the feedback hold this driver set itself: the next write
-        reads them back from the controller (called on every error and reconnect; call
-        it when something else may have changed them, e.g. the Nanonis software's own
-        panels)."""
+        """Forget the bias, feedback hold, setpoint and gains this driver set or read
+        (:class:`DriverState`): the next use reads them back from the controller. Called
+        on every error and reconnect; call it when something else may have changed them
+        (e.g. the Nanonis software's own panels)."""
         self._state = DriverState()
 
     @property
     def known_state(self) -> DriverState:
-        """The bias and feedback hold this driver set itself and still trusts (a copy)."""
+        """What this driver set or read and still trusts (a copy)."""
         return dataclasses.replace(self._state)
 
     def _wall(self, world_seconds: float) -> float:
