@@ -1,9 +1,12 @@
 """Acquisition at the instruments' limit: driver → TCP → simulator, measured five ways.
 
 Run from the repository root as ``python benchmarks/acquisition.py [--points N]
-[--repeats R] [--no-realtime] [--no-demo] [--profile]``. Prints figures; asserts nothing.
+[--repeats R] [--no-realtime] [--no-demo] [--in-process] [--profile]``. Prints figures;
+asserts nothing.
 
-The simulated fridge runs in-process on free loopback ports; the station is
+The simulated fridge runs as ``andreev sim`` in a process of its own (the instruments
+of a fridge do not share our interpreter lock; ``--in-process`` puts it in this one),
+except for section 2, whose requests are counted in the servers; the station is
 ``config/sim.yaml`` with the addresses and the clock replaced. Sections, each
 interleaved and repeated (min and median of ``--repeats`` rounds after one warm-up):
 
@@ -86,15 +89,60 @@ def stats(times: list[float]) -> tuple[float, float]:
 
 
 # ---- the simulated station ------------------------------------------------------------
-class Bench:
-    """A SimFridge, its station and rig (speedup ``speedup``), in a temporary folder."""
+class SimProcess:
+    """``andreev sim`` in a process of its own (as the instruments of a fridge are: the
+    simulated servers then do not share this process' interpreter lock), ports 0."""
 
-    def __init__(self, folder: Path, speedup: float, tau: float, slope: int = 12) -> None:
+    def __init__(self, folder: Path, speedup: float) -> None:
+        data = yaml.safe_load(SIM_STATION.read_text())
+        data["sim"]["ports"] = {"lockin": 0, "bridge": 0, "stm": 0}
+        path = folder / f"sim-{speedup:g}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        command = [sys.executable, "-m", "andreev", "sim", "--config", str(path)]
+        command += ["--speedup", f"{speedup:g}"]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.addresses: dict[str, tuple[str, int]] = {}
+        while len(self.addresses) < 3:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("andreev sim ended before printing its addresses")
+            name, _, address = line.strip().partition(" ")
+            host, _, port = address.rpartition(":")
+            if name in ("lockin", "bridge", "stm") and port.isdigit():
+                self.addresses[name] = (host, int(port))
+
+    def visa_address(self, name: str) -> str:
+        host, port = self.addresses[name]
+        return f"TCPIP0::{host}::{port}::SOCKET"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Bench:
+    """A simulated fridge (in this process, or with ``process`` in its own), its station
+    and rig (speedup ``speedup``), in a temporary folder."""
+
+    def __init__(
+        self, folder: Path, speedup: float, tau: float, slope: int = 12, process: bool = False
+    ) -> None:
         config = SimConfig.from_yaml(SIM_STATION)
         config.speedup = speedup
         self.folder = folder
-        self.fridge = SimFridge(World(config), ports={"lockin": 0, "bridge": 0, "stm": 0})
-        self.fridge.start()
+        self.fridge: Any
+        if process:
+            self.fridge = SimProcess(folder, speedup)
+        else:
+            self.fridge = SimFridge(World(config), ports={"lockin": 0, "bridge": 0, "stm": 0})
+            self.fridge.start()
         data = yaml.safe_load(SIM_STATION.read_text())
         data["clock"]["speedup"] = speedup
         data.pop("sim", None)
@@ -135,9 +183,15 @@ class Bench:
         )
 
 
+#: run the timed sections against ``andreev sim`` in its own process (--in-process: no)
+SEPARATE = {"process": True}
+
+
 @contextlib.contextmanager
-def bench(folder: Path, speedup: float, tau: float, slope: int = 12) -> Iterator[Bench]:
-    b = Bench(folder, speedup, tau, slope)
+def bench(
+    folder: Path, speedup: float, tau: float, slope: int = 12, process: bool | None = None
+) -> Iterator[Bench]:
+    b = Bench(folder, speedup, tau, slope, SEPARATE["process"] if process is None else process)
     try:
         yield b
     finally:
@@ -255,7 +309,7 @@ def profile_text(run: Callable[[int], None], i: int, top: int = 25) -> str:
 
 # ---- 2. requests per point ---------------------------------------------------------------
 def requests_per_point(folder: Path, points: int) -> None:
-    with bench(folder, 1e3, MIN_TIME_CONSTANT) as b:
+    with bench(folder, 1e3, MIN_TIME_CONSTANT, process=False) as b:  # counted in the servers
         b.sweep(np.linspace(BIAS_START, BIAS_STOP, points), ZERO_PRECISION)  # warm
         per_size = {}
         for n in (points, 2 * points):
@@ -450,7 +504,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-realtime", action="store_true", help="skip section 3")
     parser.add_argument("--no-demo", action="store_true", help="skip section 5")
     parser.add_argument("--profile", action="store_true", help="cProfile one sweep of ours")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the simulated fridge in this process"
+    )
     args = parser.parse_args(argv)
+    SEPARATE["process"] = not args.in_process
     if args.points < 2 or args.repeats < 1:
         parser.error("need --points >= 2 and --repeats >= 1")
     wall0 = time.perf_counter()
