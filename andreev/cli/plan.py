@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 
 def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> float:
-    """The procedure's estimate of the run (world s) as wall seconds at the speedup."""
-    return float(experiment.procedure.estimated_duration()) / station.speedup
+    """The procedure's estimate of the run in wall seconds at the speedup: its waits
+    (world s) over the speedup plus the instruments' requests (a calibrated cost per
+    point, :meth:`~andreev.procedures.base.SweepProcedure.estimated_wall_duration`)."""
+    return float(experiment.procedure.estimated_wall_duration(station.speedup))
 
 
 def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
@@ -30,11 +32,7 @@ def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
     wall = planned_wall_seconds(experiment, station)
-    speed = (
-        f" of world time = {format_duration(wall)} at speedup {station.speedup:g}"
-        if station.speedup != 1
-        else ""
-    )
+    speed = f" of world time at speedup {station.speedup:g}" if station.speedup != 1 else ""
     sweeps = len(axis.values) * len(setpoints)
     return [
         f"experiment {experiment.name}: {type(proc).__name__} ({experiment.path})",
@@ -46,6 +44,7 @@ def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
         f"{proc.settle_time() * 1e3:.3g} ms settling per point",
         f"  sweeps: {sweeps} ({len(axis.values)} step(s) × {len(setpoints)} setpoint(s), "
         f"each {' + '.join(directions)})",
-        f"  estimated duration: {format_duration(world)}{speed}, "
+        f"  estimated duration: {format_duration(wall)} wall ({format_duration(world)}{speed}"
+        f" + {format_duration(proc.talk_duration())} of requests), "
         f"ends about {wall_clock_at(wall)} if started now",
     ]

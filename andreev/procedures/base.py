@@ -37,7 +37,27 @@ from andreev.procedures._driver_checks import (
 )
 from andreev.procedures.sweeps import MEASURE
 
-__all__ = ["LimitProblem", "OuterAxis", "SweepProcedure"]
+__all__ = [
+    "POINT_WALL_COST",
+    "RUN_WALL_COST",
+    "SWEEP_WALL_COST",
+    "LimitProblem",
+    "OuterAxis",
+    "SweepProcedure",
+]
+
+#: Wall seconds a point costs besides its settling, by sweep mode: its requests (bias
+#: write, current, lock-in read, ~0.2–0.3 ms each on loopback) and the simulated
+#: instruments' work behind them. Measured with ``andreev demo`` (8442 points) and
+#: ``benchmarks/acquisition.py`` on a shared 2-core machine; a real fridge's instruments
+#: answer in ~1 ms (GPIB), well inside a point's settling.
+POINT_WALL_COST: dict[str, float] = {"point": 1.0e-3, "controller": 5e-6}
+#: wall seconds of a sweep's fixed part: hold and release, the ramps from and to V_set,
+#: the overload check, the record written and fsynced
+SWEEP_WALL_COST = 0.02
+#: wall seconds of a run's own start and end: instruments opened, run file created,
+#: safe state, file closed
+RUN_WALL_COST = 1.0
 
 
 @dataclass
@@ -316,6 +336,25 @@ class SweepProcedure(Procedure):
         n_outer, n_set, _ = self.shape
         per_outer = n_set * self.sweep_duration() + self.approach_duration()
         return sum(self.outer_duration(i) + per_outer for i in range(n_outer))
+
+    def points(self) -> int:
+        """Bias points of the whole run (every sweep, every direction)."""
+        n_outer, n_set, n_dir = self.shape
+        return n_outer * n_set * n_dir * int(self.bias_points)
+
+    def talk_duration(self) -> float:
+        """Wall seconds of the run spent on the instruments' requests, beyond its waits
+        (s): :data:`POINT_WALL_COST` per point, :data:`SWEEP_WALL_COST` per sweep,
+        :data:`RUN_WALL_COST` once."""
+        n_outer, n_set, _ = self.shape
+        per_point = POINT_WALL_COST[str(self.sweep_mode)]
+        return self.points() * per_point + n_outer * n_set * SWEEP_WALL_COST + RUN_WALL_COST
+
+    def estimated_wall_duration(self, speedup: float) -> float:
+        """Wall seconds of the whole run at ``speedup`` (world s per wall s): its waits
+        (:meth:`estimated_duration`, world s) over the speedup plus
+        :meth:`talk_duration`."""
+        return self.estimated_duration() / float(speedup) + self.talk_duration()
 
     def get_estimates(self) -> float:
         """pymeasure's estimator hook: the run's duration (world s)."""
