@@ -29,7 +29,7 @@ from andreev.engine.events import PointProgress
 from andreev.engine.plan import Grid, OuterAxis, RunBook, RunContext, SweepRecord, SweepSettings
 from andreev.engine.rig import Rig
 from andreev.errors import Aborted, AndreevError
-from andreev.instruments.safety import SafetyLimits
+from andreev.instruments.safety import SafetyLimits, problem
 from andreev.procedures._driver_checks import (
     StationFacts,
     lockin_settle_time,
@@ -256,51 +256,26 @@ class SweepProcedure(Procedure):
         ``facts``: what the station file says about the instruments (the lock-in's
         modulation divider, the bridge's heater bands).
         """
-        problems = []
-        for key, value in (("bias_start", self.bias_start), ("bias_stop", self.bias_stop)):
-            if abs(value) > safety.max_bias:
-                problems.append(
-                    LimitProblem(
-                        key, f"{value:g} V exceeds safety.max_bias = ±{safety.max_bias:g} V"
-                    )
-                )
-        if not safety.min_feedback_bias <= abs(self.setpoint_bias) <= safety.max_bias:
-            problems.append(
-                LimitProblem(
-                    "setpoint_bias",
-                    f"|{self.setpoint_bias:g}| V must lie between safety.min_feedback_bias = "
-                    f"{safety.min_feedback_bias:g} V and safety.max_bias = {safety.max_bias:g} V "
-                    "(the feedback regulates there)",
-                )
-            )
-        problems += self._current_problems(safety)
-        problems += [
-            LimitProblem("modulation_rms", message)
+        # the very checks the drivers' guards run, with their slack (one safety path)
+        checks: list[tuple[str, str | None]] = [
+            ("bias_start", problem(safety.check_bias, float(self.bias_start))),
+            ("bias_stop", problem(safety.check_bias, float(self.bias_stop))),
+            (
+                "setpoint_bias",
+                problem(safety.check_bias, float(self.setpoint_bias), feedback_on=True),
+            ),
+            ("tunnelling_current", problem(safety.check_setpoint, float(self.tunnelling_current))),
+            *(
+                (key, problem(safety.check_setpoint, current))
+                for key, current in self._setpoint_keys()
+            ),
+            ("safe_heater_range", problem(safety.check_heater_range, int(self.safe_heater_range))),
+        ]
+        checks += [
+            ("modulation_rms", message)
             for message in modulation_problems(float(self.modulation_rms), safety, facts)
         ]
-        if self.safe_heater_range > safety.max_heater_range:
-            problems.append(
-                LimitProblem(
-                    "safe_heater_range",
-                    f"{self.safe_heater_range} exceeds "
-                    f"safety.max_heater_range = {safety.max_heater_range}",
-                )
-            )
-        return problems
-
-    def _current_problems(self, safety: SafetyLimits) -> list[LimitProblem]:
-        return [
-            LimitProblem(
-                key,
-                f"{current:g} A exceeds safety.max_setpoint_current = "
-                f"{safety.max_setpoint_current:g} A",
-            )
-            for key, current in (
-                ("tunnelling_current", float(self.tunnelling_current)),
-                *self._setpoint_keys(),
-            )
-            if current > safety.max_setpoint_current
-        ]
+        return [LimitProblem(key, message) for key, message in checks if message is not None]
 
     def _setpoint_keys(self) -> list[tuple[str, float]]:
         return [("setpoint_current", float(self.setpoint_current))]

@@ -267,7 +267,7 @@ CASES = [
     Case("alias bomb experiment", "(file): YAML aliases expand", experiment=ALIAS_BOMB),
     Case(
         "safe_heater_range above the limit",
-        "parameters.safe_heater_range: 7 exceeds",
+        "parameters.safe_heater_range: heater range 7 outside 0 … safety.max_heater_range = 6",
         experiment=_set("parameters.safe_heater_range", 7),
     ),
     Case(
