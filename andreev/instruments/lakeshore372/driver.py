@@ -49,6 +49,7 @@ from andreev.instruments.lakeshore372.channels import (
     parse_input_channel,
 )
 from andreev.instruments.lakeshore372.film import FilmChannelMixin, FilmSettings
+from andreev.instruments.lakeshore372.ramp import RampMixin
 from andreev.instruments.lakeshore372.settling import (
     SettlingTrace,
     StabilityWatch,
@@ -66,7 +67,7 @@ N_ZONES = 10
 _COMMAND_RE = re.compile(r"^\s*([A-Za-z*]+\??)\s*(.*)$")
 
 
-class LakeshoreModel372(FilmChannelMixin, ReconnectingVisaMixin, _StockModel372):
+class LakeshoreModel372(FilmChannelMixin, RampMixin, ReconnectingVisaMixin, _StockModel372):
     """Lake Shore 372 driver (qcodes' stock one, subclassed); see the module docstring.
 
     Args:
@@ -307,10 +308,7 @@ class LakeshoreModel372(FilmChannelMixin, ReconnectingVisaMixin, _StockModel372)
         only if it differs), writes ``SETP``, then the band's PID and ``RANGE``
         (:meth:`apply_band`). Returns the band used.
         """
-        try:  # every check before the first write (OUTMODE)
-            check_temperature_setpoint(temperature, self._bands(), self.safety)
-        except ValueError as exc:
-            raise ValueError(f"{self.name}: {exc}") from None
+        self.check_setpoint_allowed(temperature)  # every check before the first write
         heater = self.sample_heater
         heater.output_group.update()
         wanted_input = parse_input_channel(self.sample_channel_id)
@@ -322,6 +320,14 @@ class LakeshoreModel372(FilmChannelMixin, ReconnectingVisaMixin, _StockModel372)
             )
         heater.setpoint(float(temperature))
         return self.apply_band(temperature)
+
+    def check_setpoint_allowed(self, temperature: float) -> None:
+        """Raise SafetyError/ValueError unless ``temperature`` (K) is a setpoint within
+        safety.max_temperature whose band's heater range is allowed (nothing written)."""
+        try:
+            check_temperature_setpoint(temperature, self._bands(), self.safety)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
 
     def safe_state(self, heater_range: int | None = None) -> None:
         """Turn the sample heater to a safe range (default ``safe_heater_range``, 0 = off).

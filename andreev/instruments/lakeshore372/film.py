@@ -29,6 +29,7 @@ __all__ = [
     "CURRENT_EXCITATIONS",
     "FilmChannelMixin",
     "FilmReading",
+    "FilmRow",
     "FilmSettings",
     "excitation_index",
     "film_intype_problem",
@@ -69,6 +70,22 @@ class FilmSettings:
             raise ValueError("film_filter must be 0 (off) or 1–200 s")
         if not self.excitation > 0:
             raise ValueError(f"film_excitation must be > 0 A, got {self.excitation!r}")
+
+
+@dataclass(frozen=True)
+class FilmRow:
+    """The film and the sample read in one message (:meth:`FilmChannelMixin.read_row`):
+    ``temperature`` (K, sample thermometer), ``resistance`` (Ω), ``status`` (RDGST bits),
+    ``power`` (W, excitation power in the film), ``ramping`` (the setpoint ramp runs),
+    ``time`` (world s), ``switch_cost`` (world s spent switching the scanner)."""
+
+    temperature: float
+    resistance: float
+    status: int
+    power: float
+    ramping: bool
+    time: float
+    switch_cost: float
 
 
 @dataclass(frozen=True)
@@ -198,8 +215,7 @@ class FilmChannelMixin:
         s, inst = self._film(), self._inst()
         if not self._film_configured:
             self.configure_film()
-        channel = int(float(inst.ask("SCAN?").split(",")[0]))
-        if channel == s.channel and self._film_since is not None:
+        if self._film_since is not None:  # we put it there and have not left
             return 0.0
         started = inst.clock.now()
         inst.scan(s.channel, False)
@@ -213,6 +229,32 @@ class FilmChannelMixin:
         s, inst = self._film(), self._inst()
         reply = inst.ask(f"RDGR? {s.channel};RDGST? {s.channel}").split(";")
         return FilmReading(float(reply[0]), int(float(reply[1])), inst.clock.now(), cost)
+
+    def read_row(self, should_stop: Callable[[], bool] | None = None) -> FilmRow:
+        """Sample temperature, film resistance, status, excitation power and ramp state
+        in ONE message (``KRDG? <sample>;RDGR? n;RDGST? n;RDGPWR? n;RAMPST? 0;SCAN?``),
+        the scanner switch and its settling handled first (and again, once, when the
+        reply shows the scanner was moved meanwhile)."""
+        s, inst = self._film(), self._inst()
+        cost = self.select_film(should_stop)
+        for _ in range(2):
+            reply = inst.ask(
+                f"KRDG? {inst.sample_channel_id};RDGR? {s.channel};RDGST? {s.channel};"
+                f"RDGPWR? {s.channel};RAMPST? 0;SCAN?"
+            ).split(";")
+            if int(float(reply[5].split(",")[0])) == s.channel:
+                break
+            self._film_since = None  # moved by someone else: switch back and settle
+            cost += self.select_film(should_stop)
+        return FilmRow(
+            temperature=float(reply[0]),
+            resistance=float(reply[1]),
+            status=int(float(reply[2])),
+            power=float(reply[3]),
+            ramping=bool(int(float(reply[4]))),
+            time=float(inst.clock.now()),
+            switch_cost=cost,
+        )
 
     def film_resistance(self, should_stop: Callable[[], bool] | None = None) -> float:
         """The film's four-terminal resistance (Ω)."""
