@@ -137,11 +137,14 @@ class FilmResistance:
         if self._t_film is None or self._time is None or time < self._time:
             self._t_film, self._time, self._thermometer = thermometer, time, thermometer
             return thermometer
-        dt = time - self._time
-        if self.params.lag > 0:  # the thermometer taken linear in between: its mean drives
-            mean = 0.5 * (thermometer + self._thermometer)
-            self._t_film += (mean - self._t_film) * -math.expm1(-dt / self.params.lag)
-        else:
+        dt, tau = time - self._time, self.params.lag
+        if tau > 0 and dt > 0:  # exact first-order lag of a thermometer linear in between
+            v = (thermometer - self._thermometer) / dt
+            decay = math.exp(-dt / tau)
+            self._t_film = (
+                thermometer - v * tau + (self._t_film - self._thermometer + v * tau) * decay
+            )
+        elif tau <= 0:
             self._t_film = thermometer
         self._time, self._thermometer = time, thermometer
         return self._t_film

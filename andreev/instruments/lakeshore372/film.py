@@ -75,7 +75,7 @@ class FilmSettings:
 @dataclass(frozen=True)
 class FilmRow:
     """The film and the sample read in one message (:meth:`FilmChannelMixin.read_row`):
-    ``temperature`` (K, sample thermometer), ``resistance`` (Ω), ``status`` (RDGST bits),
+    ``temperature`` (K, sample thermometer, mean of the readings before and after), ``resistance`` (Ω), ``status`` (RDGST bits),
     ``power`` (W, excitation power in the film), ``ramping`` (the setpoint ramp runs),
     ``time`` (world s), ``switch_cost`` (world s spent switching the scanner)."""
 
@@ -232,26 +232,28 @@ class FilmChannelMixin:
 
     def read_row(self, should_stop: Callable[[], bool] | None = None) -> FilmRow:
         """Sample temperature, film resistance, status, excitation power and ramp state
-        in ONE message (``KRDG? <sample>;RDGR? n;RDGST? n;RDGPWR? n;RAMPST? 0;SCAN?``),
-        the scanner switch and its settling handled first (and again, once, when the
-        reply shows the scanner was moved meanwhile)."""
+        in ONE message (``KRDG? <sample>;RDGR? n;KRDG? <sample>;RDGST? n;RDGPWR? n;
+        RAMPST? 0;SCAN?``): the temperature is the mean of the two sample readings around
+        the film's, so a drift in between cancels. The scanner switch and its settling
+        are handled first (and again, once, when the reply shows the scanner moved)."""
         s, inst = self._film(), self._inst()
         cost = self.select_film(should_stop)
         for _ in range(2):
+            sample = f"KRDG? {inst.sample_channel_id}"
             reply = inst.ask(
-                f"KRDG? {inst.sample_channel_id};RDGR? {s.channel};RDGST? {s.channel};"
-                f"RDGPWR? {s.channel};RAMPST? 0;SCAN?"
+                f"{sample};RDGR? {s.channel};{sample};RDGST? {s.channel};RDGPWR? {s.channel};"
+                "RAMPST? 0;SCAN?"
             ).split(";")
-            if int(float(reply[5].split(",")[0])) == s.channel:
+            if int(float(reply[6].split(",")[0])) == s.channel:
                 break
             self._film_since = None  # moved by someone else: switch back and settle
             cost += self.select_film(should_stop)
         return FilmRow(
-            temperature=float(reply[0]),
+            temperature=0.5 * (float(reply[0]) + float(reply[2])),
             resistance=float(reply[1]),
-            status=int(float(reply[2])),
-            power=float(reply[3]),
-            ramping=bool(int(float(reply[4]))),
+            status=int(float(reply[3])),
+            power=float(reply[4]),
+            ramping=bool(int(float(reply[5]))),
             time=float(inst.clock.now()),
             switch_cost=cost,
         )
