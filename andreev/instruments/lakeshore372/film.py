@@ -75,9 +75,10 @@ class FilmSettings:
 @dataclass(frozen=True)
 class FilmRow:
     """The film and the sample read in one message (:meth:`FilmChannelMixin.read_row`):
-    ``temperature`` (K, sample thermometer, mean of the readings before and after), ``resistance`` (Ω), ``status`` (RDGST bits),
-    ``power`` (W, excitation power in the film), ``ramping`` (the setpoint ramp runs),
-    ``time`` (world s), ``switch_cost`` (world s spent switching the scanner)."""
+    ``temperature`` (K, sample thermometer, mean of the readings before and after),
+    ``resistance`` (Ω), ``status`` (RDGST bits), ``power`` (W, excitation power in the
+    film), ``ramping`` (the setpoint ramp runs), ``time`` (world s), ``switch_cost``
+    (world s spent switching the scanner)."""
 
     temperature: float
     resistance: float
