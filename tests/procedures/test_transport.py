@@ -21,6 +21,7 @@ from andreev.sim.film_resistance import FILM_PRESETS
 from andreev.storage import read_analysis
 from andreev.storage.transport import load_transport
 from tests.conftest import station_file_for
+from tests.procedures.test_runs import _run_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::qcodes.utils.QCoDeSDeprecationWarning")
 
@@ -122,17 +123,6 @@ def _wait_for_segment(path: Path, proc: subprocess.Popen) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError("the first segment never finished")
-
-
-def _run_file(proc: subprocess.Popen) -> Path:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("run file: "):
-            return Path(line.split(": ", 1)[1].strip())
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError("the run never printed its file")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
