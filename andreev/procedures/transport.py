@@ -413,7 +413,11 @@ def _open_writer(
         segments=proc.segments(),
         config_yaml=str(info["text"]),
         snapshot=json.loads(snapshot_json(station)),
-        extra_attrs={"experiment_name": info["name"], "procedure": "TransportRT"},
+        extra_attrs={
+            "experiment_name": info["name"],
+            "procedure": "TransportRT",
+            "station_yaml": str(info.get("station_yaml", "")),
+        },
     )
     return path, writer
 
@@ -437,6 +441,7 @@ def run_transport(
     from andreev.instruments.station import close_station, open_station
 
     emit, stop = Emitter(listeners), stop or StopFlag()
+    info = {**info, "station_yaml": station_config.text}
     qc_station, _ = open_station(station_config, names=[BRIDGE], overrides=overrides)
     exit_status, path, writer = "failed", None, None
     try:
