@@ -46,12 +46,16 @@ def experiment(folder: Path, tc: float, **changes: object) -> Path:
     return path
 
 
-def fridge_for(sample: str, seed: int = 11, speedup: float = 1000.0) -> SimFridge:
+#: world s per wall s: a reading every few world s even when the machine is loaded
+SPEEDUP = 300.0
+
+
+def fridge_for(sample: str, seed: int = 11, speedup: float = SPEEDUP) -> SimFridge:
     world = World(SimConfig(seed=seed, speedup=speedup, sample=sample))
     return SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0})
 
 
-def station(fridge: SimFridge, folder: Path, speedup: float = 1000.0, **safety: float) -> Path:
+def station(fridge: SimFridge, folder: Path, speedup: float = SPEEDUP, **safety: float) -> Path:
     path = station_file_for(fridge, folder, speedup=speedup)
     data = yaml.safe_load(path.read_text())
     data["safety"].update(safety)
@@ -99,8 +103,8 @@ def test_too_high_excitation_is_refused_before_anything_moves(tmp_path: Path) ->
 
 def test_high_but_allowed_excitation_shifts_the_transition_and_warns(tmp_path: Path) -> None:
     events: list[Event] = []
-    with fridge_for("InO-2", speedup=300.0) as fridge:  # readings dense across the jump
-        st = station(fridge, tmp_path, speedup=300.0, max_film_excitation=1e-5)
+    with fridge_for("InO-2") as fridge:
+        st = station(fridge, tmp_path, max_film_excitation=1e-5)
         exp = experiment(tmp_path, 1.45, excitation=3e-6, sweeps="up", t_low=1.25, t_high=1.6)
         result = run_experiment(exp, st, out_dir=tmp_path, listeners=[events.append])
     assert result.exit_status == "completed"
