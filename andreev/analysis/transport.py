@@ -53,6 +53,7 @@ __all__ = [
     "tc_criteria",
     "transport_analysis",
     "transport_result_group",
+    "transport_summary",
     "write_transport_csv",
 ]
 
@@ -308,3 +309,21 @@ def analyze_transport(path: str | Path, *, store: bool = True) -> TransportAnaly
         path = Path(path)
         write_transport_csv(an, path.with_name(path.stem + ".analysis.csv"))
     return an
+
+
+def transport_summary(an: TransportAnalysis) -> str:
+    """A short text report of the criteria (returned, never printed here)."""
+    lines = [
+        f"{an.path.name}: transport R(T), {sum(s.n_points for s in an.sweeps.values())} readings"
+    ]
+    lines.append(f" {'sweep':<6} {'onset/K':>8} {'50 %/K':>14} {'10 %/K':>8} {'zero/K':>8} "
+                 f"{'width/mK':>9} {'R_N/Ω':>9}")  # fmt: skip
+    for s in an.sweeps.values():
+        lines.append(
+            f" {s.direction:<6} {s.onset:8.4f} {s.midpoint:8.4f}±{s.midpoint_error:.4f} "
+            f"{s.ten_percent:8.4f} {s.zero:8.4f} {s.width * 1e3:9.1f} {s.r_normal:9.1f}"
+        )
+    lines.append(f"Tc (50 % R_N) = {an.tc:.4f} ± {an.tc_error:.4f} K; lag up − down = "
+                 f"{an.lag * 1e3:.1f} mK")  # fmt: skip
+    lines += [f"warning: {w}" for w in an.warnings]
+    return "\n".join(lines)

@@ -50,7 +50,7 @@ from andreev.engine.events import Emitter, Listener, RunEnded, RunFileOpened, Ru
 from andreev.engine.lifecycle import RunResult, log_to_file, new_run_path, snapshot_json
 from andreev.engine.rig import lacks
 from andreev.engine.stop import StopFlag
-from andreev.errors import Aborted, InstrumentError
+from andreev.errors import Aborted, ConfigError, InstrumentError
 from andreev.instruments.roles import BRIDGE
 from andreev.procedures.base import LimitProblem
 from andreev.procedures.parameters import FloatListParameter
@@ -405,7 +405,12 @@ def _open_writer(
         writer = TransportWriter.open(resume)
         if not np.allclose(writer.segments, np.asarray(proc.segments(), float).reshape(-1, 3)):
             writer.close("failed")
-            raise InstrumentError(f"{resume}: the stored experiment no longer gives its segments")
+            raise ConfigError(
+                resume,
+                "(resume)",
+                "the stored experiment no longer gives the file's segments; resume with the "
+                "software version that started the run",
+            )
         return resume, writer
     path = new_run_path(out_dir, str(info["name"]))
     writer = TransportWriter.create(

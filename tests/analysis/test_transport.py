@@ -17,7 +17,7 @@ from andreev.analysis.fig_transport import (
     table_s1,
     write_table_s1_csv,
 )
-from andreev.analysis.transport import analyze_transport, tc_criteria
+from andreev.analysis.transport import analyze_transport, tc_criteria, transport_summary
 from andreev.physics import K_B_EV
 from andreev.sim.film_resistance import FILM_PRESETS, FilmResistance, FilmResistanceParams
 from andreev.storage import read_analysis
@@ -96,6 +96,8 @@ def test_analyze_transport_stores_results_and_csv(tmp_path: Path) -> None:
     assert rows[0].split(",")[:5] == ["direction", "n_points", "r_normal_Ohm", "onset_K",
                                       "midpoint_K"]  # fmt: skip
     assert [r.split(",")[0] for r in rows[1:]] == ["up", "down", "combined"]
+    text = transport_summary(an)
+    assert "Tc (50 % R_N) = 1.45" in text and "lag up − down" in text
 
 
 def test_self_heating_is_warned_of(tmp_path: Path) -> None:
