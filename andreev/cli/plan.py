@@ -24,8 +24,11 @@ def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> floa
 def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
     """Lines describing the grid of sweeps and the estimated duration."""
     from andreev.engine.eta import format_duration, wall_clock_at
+    from andreev.procedures.transport import TransportRT, describe_transport
 
     proc = experiment.procedure
+    if isinstance(proc, TransportRT):  # R(T), not a grid of sweeps (issue 12)
+        return describe_transport(proc, experiment.name, experiment.path)
     axis, setpoints, bias = proc.outer_axis(), proc.setpoints(), proc.bias_values()
     directions = proc.directions()
     world = float(proc.estimated_duration())

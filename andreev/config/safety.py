@@ -45,6 +45,8 @@ class SafetyLimits:
         max_temperature: highest temperature setpoint of the bridge (K).
         max_heater_range: highest sample-heater range index of the bridge (0-8).
         max_bias_slew_rate: fastest bias change (V/s, world time).
+        max_film_excitation: largest excitation current through the film (A rms) on the
+            bridge's film channel, so the measurement neither heats it nor drives it normal.
     """
 
     max_setpoint_current: float = 1.0e-6
@@ -53,6 +55,7 @@ class SafetyLimits:
     max_temperature: float = 4.0
     max_heater_range: int = 6
     max_bias_slew_rate: float = 1.0
+    max_film_excitation: float = 1.0e-7
 
     def check_setpoint(self, current: float) -> None:
         """Raise SafetyError if ``|current|`` (A) exceeds max_setpoint_current."""
@@ -87,6 +90,15 @@ class SafetyLimits:
             raise SafetyError(
                 f"heater range {heater_range} outside 0 … safety.max_heater_range = "
                 f"{self.max_heater_range}"
+            )
+
+    def check_film_excitation(self, current: float) -> None:
+        """Raise SafetyError if the film's excitation ``current`` (A rms) exceeds
+        max_film_excitation."""
+        if not 0 <= current <= self.max_film_excitation * (1 + RELATIVE_SLACK):
+            raise SafetyError(
+                f"film excitation {current:.4g} A outside 0 … safety.max_film_excitation = "
+                f"{self.max_film_excitation:.4g} A"
             )
 
     def check_modulation(self, rms_at_junction: float) -> None:
@@ -126,6 +138,7 @@ SAFETY_RANGES: dict[str, tuple[type, float, float, str]] = {
     "max_temperature": (float, 0.01, 300.0, "K"),
     "max_heater_range": (int, 0, 8, ""),
     "max_bias_slew_rate": (float, 1e-4, 100.0, "V/s"),
+    "max_film_excitation": (float, 1e-12, 1e-3, "A"),
 }
 
 

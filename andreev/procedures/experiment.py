@@ -28,11 +28,13 @@ from andreev.procedures.base import SweepProcedure
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.spectrum import BiasSpectrum
 from andreev.procedures.temperature import ParameterSeries, PositionSeries, TemperatureSeries
+from andreev.procedures.transport import TransportRT
 
 PROCEDURES: dict[str, type[SweepProcedure]] = {
     cls.__name__: cls
     for cls in (BiasSpectrum, SetpointLadder, TemperatureSeries, PositionSeries, ParameterSeries)
 }
+PROCEDURES["TransportRT"] = TransportRT  # not a sweep grid: run_transport runs it
 TOP_KEYS = ("procedure", "name", "description", "parameters")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -32,6 +32,7 @@ from andreev.instruments.station import StationConfig, load_station_config
 from andreev.procedures._driver_checks import station_facts
 from andreev.procedures.base import POINT_WALL_COST, SweepProcedure
 from andreev.procedures.experiment import Experiment, experiment_from_text, load_experiment
+from andreev.procedures.transport import TransportRT, describe_transport, run_transport
 
 __all__ = [
     "LimitError",
@@ -78,6 +79,8 @@ def check_limits(experiment: Experiment, station: StationConfig) -> None:
 def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
     """Lines describing the grid of sweeps and the estimated duration."""
     proc = experiment.procedure
+    if isinstance(proc, TransportRT):  # not a grid of sweeps (issue 12)
+        return describe_transport(proc, experiment.name, experiment.path)
     axis, setpoints, bias = proc.outer_axis(), proc.setpoints(), proc.bias_values()
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
@@ -181,6 +184,12 @@ def run_prepared(
 ) -> RunResult:
     """Run a checked experiment with the engine (see :func:`run_experiment`)."""
     exp, station = prepared.experiment, prepared.station
+    if isinstance(exp.procedure, TransportRT):  # its own runner (issue 12)
+        named = {"name": exp.name, "text": exp.text}
+        return run_transport(
+            exp.procedure, station, named, out_dir=out_dir, resume=prepared.resume,
+            overrides=overrides, stop=stop, listeners=listeners,
+        )  # fmt: skip
     info = RunInfo(
         name=exp.name,
         text=exp.text,

@@ -12,9 +12,19 @@ a refused command is applied, and a failing query gives no answer.
 Channels: ``A`` (control input, the sample thermometer, lags the mixing chamber; current
 excitation only, INTYPE excitation 1-6 = 316 pA-100 nA, no resistance range, no
 quadrature) and 1-16 of the scanner: 6 is the mixing chamber; 1 PT2 plate, 2 still,
-3 cold plate and 5 magnet read fixed plausible temperatures; the others are disabled
-(``INSET`` enabled 0) and read 0. All channels read live values (the scanner dwell is
-not simulated). Numbers are formatted ``+1.23456E+00``. Heater output 0 (sample heater)
+3 cold plate and 5 magnet read fixed plausible temperatures; 4 (:data:`FILM_CHANNEL`, the
+``film_channel`` argument) reads the film's four-terminal resistance
+(:mod:`andreev.sim.film_resistance`: R(T) of the sample preset at the INTYPE excitation,
+with its noise and self-heating; no curve, so ``KRDG?`` reads 0); the others are
+disabled (``INSET`` enabled 0) and read 0.
+
+The scanner (one measurement input behind 16 channels; the control input A has its own
+and keeps regulating): only the channel ``SCAN`` is on is measured. After ``SCAN`` moves
+to another channel, that channel's readings are new only once its pause + dwell
+(``INSET``, world seconds) have passed; until then, and for every channel the scanner is
+not on, ``KRDG?``/``SRDG?``/``QRDG?`` return the channel's last reading (a channel never
+measured holds its first reading). Autoscan steps are not simulated (the scanner stays
+where ``SCAN`` put it). Numbers are formatted ``+1.23456E+00``. Heater output 0 (sample heater)
 drives :class:`andreev.sim.thermal.ThermalModel` (see its docstring for the PID units and
 the setpoint ramp). Outputs 1 (warm-up) and 2 (still/analog) keep their settings
 (``OUTMODE``, ``ANALOG``, ``STILL``, ``WARMUP``) and report them through ``AOUT?``; they
@@ -32,6 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from andreev.sim.film_resistance import FilmResistance, preset_for
 from andreev.sim.mnemonic import BadCommand as _BadCommand
 from andreev.sim.mnemonic import BadParameter as _BadParameter
 from andreev.sim.mnemonic import MnemonicServer
@@ -103,13 +116,35 @@ class ChannelSettings:
     tlimit: float = 0.0
 
 
-def _default_channels() -> dict[str, ChannelSettings]:
+#: the scanner channel wired to the film's four-terminal contacts
+FILM_CHANNEL = "4"
+
+
+def excitation_current(mode: int, index: int, resistance: float) -> float:
+    """The excitation current (A rms) of a measurement input: current mode ``index``
+    1–22 = 1 pA · 10^((n−1)/2); voltage mode 1–12 = 2 µV · 10^((n−1)/2) over the
+    resistance (at least 1 Ω)."""
+    if mode == 1:
+        return 1e-12 * 10 ** ((index - 1) / 2)
+    return 2e-6 * 10 ** ((index - 1) / 2) / max(resistance, 1.0)
+
+
+def range_full_scale(index: int) -> float:
+    """Full scale (Ω) of resistance range 1–22: 2 mΩ · 10^((n−1)/2) (… 63.2 MΩ)."""
+    return 2e-3 * 10 ** ((index - 1) / 2)
+
+
+def _default_channels(film_channel: str = FILM_CHANNEL) -> dict[str, ChannelSettings]:
     chans = {ch: ChannelSettings(name=f"Channel {ch}") for ch in CHANNELS}
     # the control input: current excitation only (3.16 nA), no resistance range
     chans["A"] = ChannelSettings(name="Sample", enabled=1, curve=1, mode=1, excitation=3)
     chans["6"] = ChannelSettings(name="MXC", enabled=1, curve=6)
     for ch, (name, _t) in FIXED_STAGES.items():
         chans[ch] = ChannelSettings(name=name, enabled=1, curve=int(ch))
+    # the film: current excitation 1 nA (index 7), autorange, ohms, no curve
+    chans[film_channel] = ChannelSettings(
+        name="Film", enabled=1, curve=0, mode=1, excitation=7, autorange=1, range=15, units=2
+    )
     return chans
 
 
@@ -170,9 +205,14 @@ class LS372Server(MnemonicServer):
     reply_terminator = "\r\n"
     join_replies = True
 
-    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, world: Any, host: str = "127.0.0.1", port: int = 0, film_channel: str = FILM_CHANNEL
+    ) -> None:
         super().__init__(host, port, max_connections=2, name="ls372")
         self.world = world
+        self.film_channel = str(int(film_channel))
+        seed = int(getattr(world.config, "seed", 0))
+        self.film = FilmResistance(preset_for(world), np.random.default_rng([seed, 7]))
         self._reset_state()
         self._handlers: dict[str, Callable[[bool, list[str]], str | None]] = {
             "*IDN": self._idn,
@@ -222,8 +262,11 @@ class LS372Server(MnemonicServer):
         self.esr = 0
         self.ese = 0
         self.sre = 0
-        self.channels = _default_channels()
+        self.channels = _default_channels(self.film_channel)
         self.scan = ("6", 0)
+        #: world time the scanner arrived on its channel; readings held per channel
+        self.scan_since = -math.inf
+        self.held: dict[str, tuple[float, float, float]] = {}
         self.aux_outputs = {1: _AuxOutput(), 2: _AuxOutput()}
         self.emulation = 0
         self.still = 0.0
@@ -319,6 +362,8 @@ class LS372Server(MnemonicServer):
             return 0
         if settings.cs_shunt:
             return 1
+        if ch == self.film_channel:
+            return self._film_status()
         t = self._true_temperature(ch)
         if t < 0.01:
             return 128
@@ -332,28 +377,87 @@ class LS372Server(MnemonicServer):
         _nargs(args, 1)
         return _channel(args)
 
+    def sync(self) -> None:
+        """Advance the world, then let the film follow the sample stage (its lag)."""
+        super().sync()
+        self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+
+    # ---- the scanner and the film ------------------------------------------------------
+    def _settled(self, ch: str) -> bool:
+        """True when the scanner is on ``ch`` and its pause + dwell have passed."""
+        s = self.channels[ch]
+        return ch == self.scan[0] and self.world.time >= self.scan_since + s.pause + s.dwell
+
+    def _reading(self, ch: str) -> tuple[float, float, float]:
+        """(K, Ω, quadrature Ω) of channel ``ch``: live for A and the settled scanner
+        channel, else the channel's last reading."""
+        if ch == "A":
+            return self._live(ch)
+        if self._settled(ch) or ch not in self.held:
+            self.held[ch] = self._live(ch)
+        return self.held[ch]
+
+    def _live(self, ch: str) -> tuple[float, float, float]:
+        if ch == self.film_channel:
+            return 0.0, self._film_reading(), 0.0
+        t = self._temperature(ch)
+        if t <= 0:
+            return 0.0, 0.0, 0.0
+        r = ruox_resistance(t)
+        return t, r, (-_OMEGA_C * r * r if ch != "A" else 0.0)
+
+    def _film_current(self) -> float:
+        """The film's excitation current (A rms) at its present resistance."""
+        s = self.channels[self.film_channel]
+        bath = self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+        return excitation_current(s.mode, s.excitation, self.film.resistance(bath))
+
+    def _film_reading(self) -> float:
+        """One reading of the film (Ω), clipped to the range's full scale."""
+        s = self.channels[self.film_channel]
+        if not s.enabled or s.cs_shunt:
+            return 0.0
+        bath = self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+        averaging = s.dwell + (s.filter_settle if s.filter_on else 0)
+        r = self.film.reading(bath, self._film_current(), averaging)
+        if s.autorange:
+            s.range = next((n for n in range(1, 23) if range_full_scale(n) >= abs(r)), 22)
+        return max(min(r, range_full_scale(s.range)), -range_full_scale(s.range))
+
+    def _film_status(self) -> int:
+        s = self.channels[self.film_channel]
+        bath = self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+        r = self.film.resistance(self.film.electron_temperature(bath, self._film_current()))
+        return 16 if r > range_full_scale(s.range) else 0
+
+    def _film_power(self) -> float:
+        """Power (W) the excitation dissipates in the film, I²·R(T_e)."""
+        bath = self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+        current = self._film_current()
+        return current**2 * self.film.resistance(self.film.electron_temperature(bath, current))
+
+    # ---- readings (queries) -------------------------------------------------------------
     def _krdg(self, query: bool, args: list[str]) -> str:
         ch = self._query_channel(query, args)
-        return _e(self._temperature(ch))
+        return _e(self._reading(ch)[0])
 
     def _srdg(self, query: bool, args: list[str]) -> str:
         ch = self._query_channel(query, args)
-        t = self._temperature(ch)
-        return _e(ruox_resistance(t) if t > 0 else 0.0)
+        return _e(self._reading(ch)[1])
 
     def _rdgpwr(self, query: bool, args: list[str]) -> str:
         ch = self._query_channel(query, args)
         s = self.channels[ch]
+        if ch == self.film_channel:
+            return _e(0.0 if not s.enabled or s.cs_shunt else self._film_power())
         t = self._true_temperature(ch)
         if not s.enabled or t <= 0 or s.cs_shunt:
             return _e(0.0)
         r = ruox_resistance(t)
         if ch == "A":  # control input: 316 pA … 100 nA
             power = CONTROL_EXCITATIONS[s.excitation - 1] ** 2 * r
-        elif s.mode == 1:  # current excitation: 1 pA * 10^((n-1)/2)
-            power = (1e-12 * 10 ** ((s.excitation - 1) / 2)) ** 2 * r
-        else:  # voltage excitation: 2 µV * 10^((n-1)/2)
-            power = (2e-6 * 10 ** ((s.excitation - 1) / 2)) ** 2 / r
+        else:
+            power = excitation_current(s.mode, s.excitation, r) ** 2 * r
         return _e(power)
 
     def _rdgst(self, query: bool, args: list[str]) -> str:
@@ -371,7 +475,10 @@ class LS372Server(MnemonicServer):
         ch = _channel(args, 0)
         if ch == "A":
             raise _BadParameter
-        self.scan = (ch, _int(args, 1, 0, 1))
+        auto = _int(args, 1, 0, 1)
+        if ch != self.scan[0]:  # a new channel: its pause + dwell start now
+            self.scan_since = self.world.time
+        self.scan = (ch, auto)
         return None
 
     def _inset(self, query: bool, args: list[str]) -> str | None:
@@ -659,11 +766,7 @@ class LS372Server(MnemonicServer):
         ch = self._query_channel(query, args)
         if ch == "A":  # the control input has no quadrature reading
             raise _BadParameter
-        t = self._temperature(ch)
-        if t <= 0:
-            return _e(0.0)
-        r = ruox_resistance(t)
-        return _e(-_OMEGA_C * r * r)
+        return _e(self._reading(ch)[2])
 
     def _incrv(self, query: bool, args: list[str]) -> str | None:
         ch = _channel(args, 0)

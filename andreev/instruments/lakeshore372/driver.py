@@ -24,6 +24,7 @@ All temperatures in K, times in world seconds on ``clock``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,8 @@ from andreev.instruments.lakeshore372.channels import (
     LakeshoreModel372Output,
     parse_input_channel,
 )
+from andreev.instruments.lakeshore372.film import FilmChannelMixin, FilmSettings
+from andreev.instruments.lakeshore372.ramp import RampMixin
 from andreev.instruments.lakeshore372.settling import (
     SettlingTrace,
     StabilityWatch,
@@ -64,7 +67,7 @@ N_ZONES = 10
 _COMMAND_RE = re.compile(r"^\s*([A-Za-z*]+\??)\s*(.*)$")
 
 
-class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
+class LakeshoreModel372(FilmChannelMixin, RampMixin, ReconnectingVisaMixin, _StockModel372):
     """Lake Shore 372 driver (qcodes' stock one, subclassed); see the module docstring.
 
     Args:
@@ -77,6 +80,11 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             None: :meth:`apply_band` uses the instrument's ZONE table.
         sample_channel: the thermometer of the sample: "A" (control input) or 1–16.
         safe_heater_range: sample-heater range set by :meth:`safe_state` (default off).
+        film_channel: the scanner channel (1–16) wired to the film's four-terminal
+            contacts (None: no film); see :mod:`.film`.
+        film_excitation: the film's excitation current (A rms), ≤ safety.max_film_excitation.
+        film_dwell, film_pause: the film channel's dwell and pause (s).
+        film_filter: the film reading filter's settle time (s), 0 = off.
         **kwargs: forwarded to the qcodes driver (``visalib="@py"``, ``timeout`` …).
     """
 
@@ -100,9 +108,19 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         bands: Sequence[Mapping[str, Any] | HeaterBand] | None = None,
         sample_channel: str | int = "A",
         safe_heater_range: int = 0,
+        film_channel: int | None = None,
+        film_excitation: float = 1e-9,
+        film_dwell: int = 2,
+        film_pause: int = 3,
+        film_filter: int = 0,
         **kwargs: Any,
     ) -> None:
         self.safety = safety
+        self.film_settings = None
+        if film_channel is not None:
+            film = FilmSettings(int(film_channel), film_excitation, film_dwell, film_pause)
+            self.film_settings = dataclasses.replace(film, filter=film_filter)
+            safety.check_film_excitation(film.excitation)
         self.clock = clock if clock is not None else REAL_TIME
         self.bands: tuple[HeaterBand, ...] | None = None if bands is None else validate_bands(bands)
         self._sample_channel_name = self._channel_name(sample_channel)
@@ -181,6 +199,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             mnemonic = match.group(1).upper()
             if mnemonic.endswith("?"):
                 continue
+            self.check_film_write(command)
             args = [a.strip() for a in match.group(2).split(",")] if match.group(2) else []
             if mnemonic not in ("RANGE", "SETP", "ZONE") or not args:
                 continue
@@ -289,10 +308,7 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
         only if it differs), writes ``SETP``, then the band's PID and ``RANGE``
         (:meth:`apply_band`). Returns the band used.
         """
-        try:  # every check before the first write (OUTMODE)
-            check_temperature_setpoint(temperature, self._bands(), self.safety)
-        except ValueError as exc:
-            raise ValueError(f"{self.name}: {exc}") from None
+        self.check_setpoint_allowed(temperature)  # every check before the first write
         heater = self.sample_heater
         heater.output_group.update()
         wanted_input = parse_input_channel(self.sample_channel_id)
@@ -304,6 +320,14 @@ class LakeshoreModel372(ReconnectingVisaMixin, _StockModel372):
             )
         heater.setpoint(float(temperature))
         return self.apply_band(temperature)
+
+    def check_setpoint_allowed(self, temperature: float) -> None:
+        """Raise SafetyError/ValueError unless ``temperature`` (K) is a setpoint within
+        safety.max_temperature whose band's heater range is allowed (nothing written)."""
+        try:
+            check_temperature_setpoint(temperature, self._bands(), self.safety)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
 
     def safe_state(self, heater_range: int | None = None) -> None:
         """Turn the sample heater to a safe range (default ``safe_heater_range``, 0 = off).
