@@ -199,8 +199,7 @@ def run_and_report(
     ``notify:`` command at the end; the RunResult (an error is re-raised after the
     notifier, with the ``--resume`` line printed when a run file exists)."""
     from andreev.cli.notify import notify
-    from andreev.cli.plan import describe_plan, planned_wall_seconds
-    from andreev.procedures.runner import run_prepared
+    from andreev.procedures.runner import describe_plan, planned_wall_seconds, run_prepared
 
     for line in describe_plan(prepared.experiment, prepared.station):
         print(line, flush=True)
@@ -344,8 +343,8 @@ def connection_problem(exc: BaseException, prepared: Prepared) -> str:
 def run_main(args: argparse.Namespace) -> int:
     """``andreev run``: refuse a bad input in one line (exit 2) before anything moves;
     otherwise print the plan and run under the station's lock."""
-    from andreev.cli.plan import describe_plan
     from andreev.engine.station_lock import StationLock
+    from andreev.procedures.runner import describe_plan
 
     prepared = prepare_inputs(args)
     if args.resume is not None and stored_exit_status(args.resume) == "completed":

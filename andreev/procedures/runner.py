@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from andreev.config import ConfigError
-from andreev.engine.eta import format_duration
+from andreev.engine.eta import format_duration, wall_clock_at
 from andreev.engine.events import Listener
 from andreev.engine.lifecycle import RunInfo, RunResult, run_plan
 from andreev.engine.stop import StopFlag
@@ -76,30 +76,43 @@ def check_limits(experiment: Experiment, station: StationConfig) -> None:
     )
 
 
+def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> float:
+    """The procedure's estimate of the run in wall seconds at the station's speedup: its
+    waits (world s) over the speedup plus the instruments' requests (a calibrated cost
+    per point, :meth:`~andreev.procedures.base.SweepProcedure.estimated_wall_duration`)."""
+    return float(experiment.procedure.estimated_wall_duration(station.speedup))
+
+
 def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
-    """Lines describing the grid of sweeps and the estimated duration."""
+    """Lines describing the plan (what ``andreev run``, its dry run and the GUI show):
+    the grid of sweeps, counted as the engine and the progress count them — one sweep per
+    (outer step, setpoint), its directions included —, the setpoints in the order they
+    are walked, and the duration ending in a wall-clock time."""
     proc = experiment.procedure
-    if isinstance(proc, TransportRT):  # not a grid of sweeps (issue 12)
+    if isinstance(proc, TransportRT):  # R(T), not a grid of sweeps
         return describe_transport(proc, experiment.name, experiment.path)
     axis, setpoints, bias = proc.outer_axis(), proc.setpoints(), proc.bias_values()
+    directions = proc.directions()
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
     return [
         f"experiment {experiment.name}: {type(proc).__name__} ({experiment.path})",
         f"  outer   {axis.name}: {len(axis.values)} step(s) {steps}",
-        f"  setpoints: {len(setpoints)} from {setpoints.min():.3g} A to {setpoints.max():.3g} A "
+        f"  setpoints: {len(setpoints)} from {setpoints[0]:.3g} A to {setpoints[-1]:.3g} A "
         f"at V_set = {proc.setpoint_bias:g} V",
         f"  bias: {bias.size} points from {bias[0]:g} V to {bias[-1]:g} V, "
-        f"{'/'.join(proc.directions())}, {proc.sweep_mode} mode, "
+        f"{'/'.join(directions)}, {proc.sweep_mode} mode, "
         f"{proc.settle_time() * 1e3:.3g} ms settling per point",
-        f"  sweeps: {len(axis.values) * len(setpoints) * len(proc.directions())}",
+        f"  sweeps: {len(axis.values) * len(setpoints)} ({len(axis.values)} step(s) × "
+        f"{len(setpoints)} setpoint(s), each {' + '.join(directions)})",
         estimate_line(proc, station.speedup),
     ]
 
 
 def estimate_line(proc: SweepProcedure, speedup: float) -> str:
     """``estimated duration: <wall> wall (<world> of waits [at speedup S] + <talk> of
-    requests …)``: the plan's duration with the instruments' cost per point."""
+    requests …), ends about HH:MM``: the plan's duration with the instruments' cost per
+    point, and when it would end if started now."""
     world = proc.estimated_duration()
     talk = proc.talk_duration()
     wall = proc.estimated_wall_duration(speedup)
@@ -110,7 +123,8 @@ def estimate_line(proc: SweepProcedure, speedup: float) -> str:
     return (
         f"  estimated duration: {format_duration(wall)} wall ({waits}, + "
         f"{format_duration(talk)} of requests: {proc.points()} points × "
-        f"{per_point * 1e3:.3g} ms and the sweeps' fixed cost)"
+        f"{per_point * 1e3:.3g} ms and the sweeps' fixed cost), "
+        f"ends about {wall_clock_at(wall)} if started now"
     )
 
 
