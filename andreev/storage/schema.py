@@ -2,7 +2,10 @@
 
 Dimensions of a run are ``(outer, setpoint, direction, bias)``; ``outer`` is the outer
 stepper ("temperature", "position", a qcodes parameter's name, or "step"). Units are SI
-(V, A, S, K, s) and stored as a ``units`` attribute on every dataset.
+(V, A, S, K, s) and stored as a ``units`` attribute on every dataset that has a unit
+(none on ``status`` and ``direction``: no attribute is ever empty). The file format is
+HDF5 1.10's (``libver`` bounds v110..v110), readable by any HDF5 ≥ 1.10 tool once
+closed, without SWMR.
 
 File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
 :meth:`andreev.storage.RunWriter.create`)::
@@ -12,6 +15,8 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         ├── start_time                ISO 8601 text (fixed length)
         ├── end_time                  ISO 8601 text, "" while running
         ├── exit_status               running | completed | incomplete | aborted | failed
+        │                             | killed ("running" with no live writer = killed;
+        │                             ``andreev repair`` writes "killed")
         ├── program_name              "andreev", attr version
         ├── setpoint_bias             V (bias at which the setpoint current is regulated)
         ├── v_mod_rms                 V (lock-in modulation at the junction, rms)
@@ -25,6 +30,11 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         │   ├── status                (n_outer, n_setpoint, n_direction) HDF5 enum (uint8),
         │   │                         attr mapping (JSON): pending 0, done 1, failed 2, retaken 3
         │   ├── <outer>, setpoint (A), direction (text), bias (V)   axis datasets
+        │   ├── live_dIdV, live_x,    (n_direction, n_bias) S, V, V, A: the sweep in
+        │   │   live_y, live_current  progress, grid order, NaN where not yet taken;
+        │   │                         flushed (not fsynced) about once a second
+        │   ├── live_sweep            int64 (5,): i_outer, i_setpoint, i_direction,
+        │   │                         points taken, attempt; all -1 when no sweep runs
         │   └── extra outer coords    (n_outer,) e.g. position_x (m), attr <name>_indices = 0
         ├── settling                  NXcollection, one NXdata per outer index
         │   └── outer_000 …           t (s), temperature (K), heater (%) resizable (maxshape None)
@@ -47,7 +57,14 @@ STATUS_NAMES: tuple[str, ...] = ("pending", "done", "failed", "retaken")
 """Per-sweep states; their index is the stored enum value."""
 #: "incomplete": the run went through its plan but some sweeps are failed (resume
 #: retakes them)
-EXIT_STATUSES: tuple[str, ...] = ("running", "completed", "incomplete", "aborted", "failed")
+EXIT_STATUSES: tuple[str, ...] = (
+    "running",
+    "completed",
+    "incomplete",
+    "aborted",
+    "failed",
+    "killed",
+)
 FINISHED: frozenset[str] = frozenset({"done", "retaken"})
 
 SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
@@ -55,7 +72,13 @@ SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
 PER_SWEEP: dict[str, str] = {"temperature": "K", "z": "m", "timestamp": "s", "g_normal": "S"}
 """Per-sweep scalar datasets on (outer, setpoint, direction) and their units."""
 FIXED_AXES = ("setpoint", "direction", "bias")
-RESERVED: frozenset[str] = frozenset({*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES})
+#: prefix of the live datasets of the sweep in progress (``live_dIdV`` …)
+LIVE_PREFIX = "live_"
+LIVE_SWEEP = "live_sweep"
+LIVE_SWEEP_FIELDS: tuple[str, ...] = ("i_outer", "i_setpoint", "i_direction", "points", "attempt")
+RESERVED: frozenset[str] = frozenset(
+    {*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES, *(LIVE_PREFIX + s for s in SIGNALS), LIVE_SWEEP}
+)
 #: attributes of /entry that ``extra_attrs`` may not set
 RESERVED_ATTRS: frozenset[str] = frozenset({"NX_class", "default", "resumed_at"})
 #: settling traces: dataset name → units
