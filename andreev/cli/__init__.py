@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from andreev import __version__
-from andreev.cli import analysis, info, run, sim
+from andreev.cli import analysis, info, run, sim, status
 
 #: parser builders, in the order ``--help`` lists the commands
 COMMANDS = (
@@ -24,6 +24,8 @@ COMMANDS = (
     run.add_demo,
     analysis.add_analyze,
     analysis.add_plot,
+    status.add_status,
+    status.add_repair,
 )
 
 

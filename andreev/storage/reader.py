@@ -40,7 +40,7 @@ def open_read(path: str | os.PathLike[str]) -> h5py.File:
         raise FileNotFoundError(path)
     try:
         return h5py.File(path, "r", swmr=True)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         if any(m in str(exc) for m in STALE_FLAGS_MESSAGES):
             raise RunFileError(
                 f"{path} was left open for write by a killed writer; "

@@ -249,7 +249,7 @@ def _open_source(path: Path) -> tuple[h5py.File, Path | None]:
     needed (a file marked open for plain, non-SWMR write)."""
     try:
         return h5py.File(path, "r", libver=LIBVER, swmr=True), None
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         if not any(m in str(exc) for m in STALE_FLAGS_MESSAGES):
             raise RunFileError(f"{path} cannot be opened as an HDF5 run file: {exc}") from exc
     unflagged = _side(path, ".unflagged")
@@ -258,7 +258,7 @@ def _open_source(path: Path) -> tuple[h5py.File, Path | None]:
     kill_point("rebuild-unflagged")
     try:
         return h5py.File(unflagged, "r", libver=LIBVER), unflagged
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         unflagged.unlink(missing_ok=True)
         raise RunFileError(f"{path}: unreadable even with its write marks cleared: {exc}") from exc
 
