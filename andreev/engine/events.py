@@ -111,10 +111,17 @@ class Status(Event):
 
 @dataclass(frozen=True)
 class RunEnded(Event):
-    """The run is over: ``exit_status`` is completed, incomplete, aborted or failed."""
+    """The run is over: ``exit_status`` is completed, incomplete, aborted or failed.
+
+    ``reason``: one line saying why a failed run failed ("" otherwise; the traceback is
+    in the run's log). ``resumable``: the file has sweeps left and can be continued
+    with ``andreev run --resume <path>``.
+    """
 
     path: Path | None
     exit_status: str
+    reason: str = ""
+    resumable: bool = False
 
 
 Listener = Callable[[Event], None]
@@ -131,5 +138,5 @@ class Emitter:
         for listener in self.listeners:
             try:
                 listener(event)
-            except Exception:
-                log.exception("event listener %r failed on %r", listener, event)
+            except Exception as exc:
+                log.error("event listener %r failed on %r: %s", listener, event, exc)

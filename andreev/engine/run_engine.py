@@ -34,6 +34,7 @@ from andreev.engine.events import (
     SweepStarted,
     WaitingForConditions,
 )
+from andreev.engine.failures import log_failure, one_line
 from andreev.engine.plan import NotRegulating, Plan, RunBook, RunContext, SweepRecord
 from andreev.engine.rig import Rig
 from andreev.engine.stop import StopFlag
@@ -80,6 +81,8 @@ class RunEngine:
         self.grid = plan.grid()
         #: completed, incomplete, aborted or failed (set by :meth:`run`)
         self.exit_status = "failed"
+        #: one line saying why the run failed ("" unless it did)
+        self.failure = ""
         self._done = 0
 
     # ---- the whole run ---------------------------------------------------------------
@@ -102,17 +105,19 @@ class RunEngine:
         except (Aborted, KeyboardInterrupt):
             self.exit_status = "aborted"
             self._status(f"run aborted ({self.stop.reason or 'interrupt'})", logging.WARNING)
-        except Exception:
+        except Exception as exc:
             self.exit_status = "failed"
-            log.exception("run failed")
+            log_failure(log, "run failed", exc)
+            self.failure = one_line(exc)
             raise
         finally:
             self.stop.shutting_down = True
             try:
                 self.safe_state()
                 self._status("instruments in the safe state")
-            except BaseException:
-                log.exception("could not reach the safe state")
+            except BaseException as exc:
+                line = log_failure(log, "could not reach the safe state", exc)
+                self.failure = self.failure or line
                 self.exit_status = "failed"
             self.plan.attach(None)
         return self.exit_status
@@ -129,7 +134,7 @@ class RunEngine:
             try:
                 action()
             except BaseException as exc:  # even a KeyboardInterrupt: make the other safe too
-                log.exception("safe state failed")
+                log_failure(log, "safe state failed", exc)
                 errors.append(exc)
         if errors:
             raise errors[0]
