@@ -102,6 +102,28 @@ class SweepFailed(Event):
 
 
 @dataclass(frozen=True)
+class Settling(Event):
+    """A temperature wait in progress (every few wall seconds while it lasts).
+
+    ``setpoint``, ``temperature``: K; ``deviation`` = |T − T_set| and its allowed
+    ``tolerance``: K; ``rate`` (dT/dt, inf until enough readings) and ``max_rate``:
+    K/s; ``held`` of ``hold_time``: how long the criterion has held so far (world s);
+    ``elapsed`` of ``timeout``: world s since the wait began.
+    """
+
+    setpoint: float
+    temperature: float
+    deviation: float
+    tolerance: float
+    rate: float
+    max_rate: float
+    held: float
+    hold_time: float
+    elapsed: float
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Status(Event):
     """A message about the run (the safe state reached, a skipped outer step …)."""
 

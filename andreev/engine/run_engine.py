@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from andreev.engine import settling
 from andreev.engine.events import (
     Event,
     RunStarted,
@@ -93,6 +94,7 @@ class RunEngine:
         "failed" and is re-raised after the safe state.
         """
         self.plan.attach(RunContext(self.rig, self.book, self.stop.is_set, self.emit))
+        detach_settling = settling.attach(self.rig.bridge, self.emit)
         try:
             self.plan.startup()
             self.walk()
@@ -120,6 +122,7 @@ class RunEngine:
                 self.failure = self.failure or line
                 self.exit_status = "failed"
             self.plan.attach(None)
+            detach_settling()
         return self.exit_status
 
     def safe_state(self) -> None:
@@ -268,6 +271,16 @@ class RunEngine:
         """Count sweep (i, j) as finished and report it (done, retaken or failed)."""
         self._done += 1
         seconds = self.rig.clock.now() - started
+        log.info(
+            "sweep (%d, %d) %s, %d of %d, in %.1f s%s",
+            i,
+            j,
+            status,
+            self._done,
+            self._total(),
+            seconds,
+            f": {reason}" if reason else "",
+        )
         if status == "failed":
             self.emit(SweepFailed(i, j, reason, self._done, self._total(), seconds))
         else:
