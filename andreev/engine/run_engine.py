@@ -117,8 +117,9 @@ class RunEngine:
             try:
                 self.safe_state()
                 self._status("instruments in the safe state")
-            except BaseException as exc:
-                line = log_failure(log, "could not reach the safe state", exc)
+            except BaseException as exc:  # safe_state logged each failure already
+                line = f"could not reach the safe state: {one_line(exc)}"
+                log.error("%s", line)
                 self.failure = self.failure or line
                 self.exit_status = "failed"
             self.plan.attach(None)
