@@ -36,6 +36,7 @@ from andreev.engine.events import (
     WaitingForConditions,
 )
 from andreev.engine.failures import log_failure, one_line
+from andreev.engine.live import LiveTap, tapped
 from andreev.engine.plan import NotRegulating, Plan, RunBook, RunContext, SweepRecord
 from andreev.engine.rig import Rig
 from andreev.engine.stop import StopFlag
@@ -75,11 +76,14 @@ class RunEngine:
         stop: StopFlag | None = None,
         emit: Callable[[Event], None] | None = None,
     ) -> None:
-        self.plan, self.rig, self.book = plan, rig, book
+        self.plan, self.book = plan, book
         self.stop = stop or StopFlag()
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
         self.settings = plan.settings()
         self.grid = plan.grid()
+        #: mirrors the sweep in progress into the run file's live datasets
+        self.live = LiveTap(book, self.grid.bias, len(self.grid.directions), rig.lockin)
+        self.rig = tapped(rig, self.live) if self.live.enabled else rig
         #: completed, incomplete, aborted or failed (set by :meth:`run`)
         self.exit_status = "failed"
         #: one line saying why the run failed ("" unless it did)
@@ -201,14 +205,17 @@ class RunEngine:
                 precision=self.settings.settle_precision,
                 headroom=self.settings.lockin_headroom * 2.0**tries.overloads,
             )
+            self.live.begin(i, j, tries.failed)
             try:
                 records = self.plan.take_sweep(current)
             except NotRegulating as exc:
+                self.live.end()
                 if self._retake_or_give_up(i, j, str(exc), tries):
                     return self._give_up(i, j, tries, started)
                 self.approach(self.settings.tunnelling_current)
                 self.approach(current)
                 continue
+            self.live.end()
             problem = self._problem(i, records, tries)
             status = "failed" if problem else ("retaken" if tries.failed else "done")
             self._store(i, j, current, records, status)
