@@ -148,4 +148,4 @@ def tapped(rig: Rig, tap: LiveTap) -> Rig:
         },
     )
     lockin = _Proxy(rig.lockin, {"read_xy": tap.on_read_xy, "modulation_rms": tap.on_v_mod})
-    return dataclasses.replace(rig, stm=stm, lockin=lockin)  # type: ignore[arg-type]
+    return dataclasses.replace(rig, stm=stm, lockin=lockin)

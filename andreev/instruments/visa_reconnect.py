@@ -303,7 +303,6 @@ class ReconnectingVisaMixin:
             InstrumentTimeoutError: no reply within the timeout (not retried).
             InstrumentConnectionError: the connection could not be re-established.
         """
-
         self._guard(cmd)
         wait = self._reply_timeout(cmd)
 
@@ -311,7 +310,7 @@ class ReconnectingVisaMixin:
             handle = self._visa_handle
             if self._socket() is None:
                 saved = handle.timeout
-                handle.timeout = None if wait is None else wait * 1e3
+                handle.timeout = float("inf") if wait is None else wait * 1e3
                 try:
                     return super(ReconnectingVisaMixin, self).ask_raw(cmd)  # type: ignore[misc]
                 finally:

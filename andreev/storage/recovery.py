@@ -206,7 +206,7 @@ def writer_alive(run_path: str | os.PathLike[str]) -> bool:
         return False
     try:
         try:
-            _lock_fh(fh)  # type: ignore[arg-type]
+            _lock_fh(fh)
         except OSError:
             return True
         return False
