@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from andreev.config import ConfigError
+from andreev.engine.eta import format_duration
 from andreev.engine.events import Listener
 from andreev.engine.lifecycle import RunInfo, RunResult, run_plan
 from andreev.engine.stop import StopFlag
@@ -51,15 +52,6 @@ class Prepared:
     experiment: Experiment
     station: StationConfig
     resume: Path | None = None
-
-
-def format_duration(seconds: float) -> str:
-    """``1 h 02 min``, ``3 min 05 s`` or ``12.3 s``."""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-    if seconds >= 60:
-        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-    return f"{seconds:.1f} s"
 
 
 def check_limits(experiment: Experiment, station: StationConfig) -> None:
