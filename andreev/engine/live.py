@@ -3,7 +3,7 @@
 :class:`LiveTap` watches the requests a sweep makes — ``stm.set_bias(v)``, then
 ``lockin.read_xy()`` and ``stm.read_current()`` make one point at bias ``v`` — through
 thin proxies around the rig's STM and lock-in (:func:`tapped`), and mirrors the
-points into the run file's ``live_*`` datasets (:meth:`andreev.storage.RunWriter.
+points into the run file's ``/entry/live`` group (:meth:`andreev.storage.RunWriter.
 write_live`: flushed, not fsynced, about once a second). Reads outside a sweep (the
 regulation before it) carry no ``read_xy`` and are not points. Sweeps the controller
 runs by itself (controller-side mode) have no per-point requests and show nothing live.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,7 @@ class LiveTap:
         self._xy: tuple[float, float] | None = None
         self._gain = float("nan")
         self._v_mod = float("nan")
+        self._started = float("nan")
 
     # ---- the engine's side ------------------------------------------------------------
     def begin(self, i: int, j: int, attempt: int) -> None:
@@ -79,6 +81,7 @@ class LiveTap:
         for arr in self._arrays.values():
             arr[...] = np.nan
         self._where, self._attempt, self._points = (i, j), attempt, 0
+        self._started = time.time()
         self._bias = self._xy = None
         self.active = self.enabled
 
@@ -134,7 +137,9 @@ class LiveTap:
             didv = self.lockin.didv_from_x(values["x"], self._gain, modulation_rms=self._v_mod)
             values["dIdV"] = np.asarray(didv, dtype=float)
         i, j = self._where
-        self.book.write_live((i, j, k), values, self._points, self._attempt, force=force)
+        self.book.write_live(
+            (i, j, k), values, self._points, self._attempt, started=self._started, force=force
+        )
 
 
 def tapped(rig: Rig, tap: LiveTap) -> Rig:

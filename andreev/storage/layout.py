@@ -20,9 +20,7 @@ import andreev
 from andreev.storage.schema import (
     EXIT_DTYPE,
     FIXED_AXES,
-    LIVE_PREFIX,
-    LIVE_SWEEP,
-    LIVE_SWEEP_FIELDS,
+    LIVE_GROUP,
     LONG_NAMES,
     PER_SWEEP,
     SETTLING,
@@ -80,7 +78,7 @@ def write_layout(f: h5py.File, path: Path, run: RunLayout) -> None:
     _write_data_attrs(data, run)
     _write_measured(data, run.shape)
     _write_axes(data, run)
-    _write_live(data, run.shape)
+    _write_live(entry, run.shape)
     _write_settling(entry, run)
 
 
@@ -147,17 +145,20 @@ def _set_units(ds: h5py.Dataset, unit: str) -> None:
         ds.attrs["units"] = unit
 
 
-def _write_live(data: h5py.Group, shape: tuple[int, int, int, int]) -> None:
-    """The sweep in progress, for live readers (see ``LIVE`` in the schema)."""
-    _, _, n_d, n_b = shape
+def _write_live(entry: h5py.Group, shape: tuple[int, int, int, int]) -> None:
+    """The sweep in progress, for live readers (``/entry/live``, see the schema)."""
+    n_b = shape[3]
+    live = entry.create_group(LIVE_GROUP)
+    live.attrs["NX_class"] = "NXcollection"
     for name, unit in SIGNALS.items():
-        ds = data.create_dataset(
-            LIVE_PREFIX + name, shape=(n_d, n_b), dtype="f8", chunks=(1, n_b), fillvalue=np.nan
-        )
+        ds = live.create_dataset(name, shape=(n_b,), dtype="f8", fillvalue=np.nan)
         ds.attrs["units"] = unit
         ds.attrs["long_name"] = f"{LONG_NAMES[name]} of the sweep in progress"
-    where = data.create_dataset(LIVE_SWEEP, data=np.full(5, -1, dtype="i8"))
-    where.attrs["fields"] = list(LIVE_SWEEP_FIELDS)
+    live.create_dataset("index", data=np.full(3, -1, dtype="i8"))
+    live.create_dataset("n_points", data=np.int64(0))
+    live.create_dataset("attempt", data=np.int64(0))
+    for name in ("started", "updated"):
+        live.create_dataset(name, data=np.nan).attrs["units"] = "s"
 
 
 def _write_axes(data: h5py.Group, run: RunLayout) -> None:

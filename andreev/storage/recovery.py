@@ -311,16 +311,13 @@ def _mark_killed(f: h5py.File) -> None:
     """The edits of a repair: a "running" exit status becomes "killed", no live sweep."""
     import numpy as np
 
-    from andreev.storage.schema import LIVE_PREFIX, LIVE_SWEEP, SIGNALS, text
+    from andreev.storage.schema import LIVE_GROUP, text
 
     entry = f["entry"]
     if text(entry["exit_status"][()]) == "running":
         entry["exit_status"][()] = np.bytes_(b"killed")
-    data = entry["data"]
-    if LIVE_SWEEP in data:
-        data[LIVE_SWEEP][:] = -1
-        for name in SIGNALS:
-            data[LIVE_PREFIX + name][...] = np.nan
+    if LIVE_GROUP in entry:
+        entry[LIVE_GROUP]["index"][:] = -1
 
 
 def repair(path: str | os.PathLike[str]) -> str:

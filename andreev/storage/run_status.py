@@ -7,12 +7,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from andreev.storage.reader import effective_exit_status, open_read
 from andreev.storage.recovery import lock_holder, writer_alive
-from andreev.storage.schema import LIVE_SWEEP, STATUS_NAMES, text
+from andreev.storage.schema import LIVE_GROUP, STATUS_NAMES, text
 
 __all__ = ["RunStatus", "run_status"]
 
@@ -62,6 +63,15 @@ def _rate(timestamps: np.ndarray) -> float:
     return float((ts[-1] - ts[0]) / (ts.size - 1))
 
 
+def _live_row(entry: Any) -> np.ndarray:
+    """(i_outer, i_setpoint, i_direction, points, attempt); -1s when none."""
+    if LIVE_GROUP not in entry:
+        return np.full(5, -1)
+    live = entry[LIVE_GROUP]
+    index = np.asarray(live["index"][()], dtype=int)
+    return np.array([*index, int(live["n_points"][()]), int(live["attempt"][()])])
+
+
 def run_status(path: str | os.PathLike[str]) -> RunStatus:
     """Read the state of the run at ``path`` (live, finished or killed; nothing is
     written). Raises FileNotFoundError or RunFileError like :func:`open_read`."""
@@ -72,7 +82,7 @@ def run_status(path: str | os.PathLike[str]) -> RunStatus:
         ts = np.asarray(data["timestamp"][()], dtype=float)
         stored = text(entry["exit_status"][()])
         start, end = text(entry["start_time"][()]), text(entry["end_time"][()])
-        live_row = data[LIVE_SWEEP][()] if LIVE_SWEEP in data else np.full(5, -1)
+        live_row = _live_row(entry)
     done_mask = np.isin(codes, _DONE).all(axis=-1)
     failed_mask = (codes == _FAILED).any(axis=-1) & ~done_mask
     done, failed = int(done_mask.sum()), int(failed_mask.sum())

@@ -30,12 +30,15 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         │   ├── status                (n_outer, n_setpoint, n_direction) HDF5 enum (uint8),
         │   │                         attr mapping (JSON): pending 0, done 1, failed 2, retaken 3
         │   ├── <outer>, setpoint (A), direction (text), bias (V)   axis datasets
-        │   ├── live_dIdV, live_x,    (n_direction, n_bias) S, V, V, A: the sweep in
-        │   │   live_y, live_current  progress, grid order, NaN where not yet taken;
-        │   │                         flushed (not fsynced) about once a second
-        │   ├── live_sweep            int64 (5,): i_outer, i_setpoint, i_direction,
-        │   │                         points taken, attempt; all -1 when no sweep runs
         │   └── extra outer coords    (n_outer,) e.g. position_x (m), attr <name>_indices = 0
+        ├── live                      NXcollection: the sweep in progress (flushed, not
+        │   │                         fsynced, about once a second; arrays written first,
+        │   │                         ``index`` and ``updated`` last)
+        │   ├── index                 int64 (3,): i_outer, i_setpoint, i_direction; all -1
+        │   │                         when no sweep is in progress
+        │   ├── n_points, attempt     int64 (): points taken so far, retake number (0 first)
+        │   ├── dIdV, x, y, current   (n_bias,) S, V, V, A: grid order, NaN where not taken
+        │   └── started, updated      s (Unix): the sweep's start, the last write
         ├── settling                  NXcollection, one NXdata per outer index
         │   └── outer_000 …           t (s), temperature (K), heater (%) resizable (maxshape None)
         └── analysis                  NXprocess, written later by :func:`write_analysis`
@@ -72,13 +75,9 @@ SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
 PER_SWEEP: dict[str, str] = {"temperature": "K", "z": "m", "timestamp": "s", "g_normal": "S"}
 """Per-sweep scalar datasets on (outer, setpoint, direction) and their units."""
 FIXED_AXES = ("setpoint", "direction", "bias")
-#: prefix of the live datasets of the sweep in progress (``live_dIdV`` …)
-LIVE_PREFIX = "live_"
-LIVE_SWEEP = "live_sweep"
-LIVE_SWEEP_FIELDS: tuple[str, ...] = ("i_outer", "i_setpoint", "i_direction", "points", "attempt")
-RESERVED: frozenset[str] = frozenset(
-    {*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES, *(LIVE_PREFIX + s for s in SIGNALS), LIVE_SWEEP}
-)
+#: group under /entry of the sweep in progress (what ``andreev watch`` reads)
+LIVE_GROUP = "live"
+RESERVED: frozenset[str] = frozenset({*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES})
 #: attributes of /entry that ``extra_attrs`` may not set
 RESERVED_ATTRS: frozenset[str] = frozenset({"NX_class", "default", "resumed_at"})
 #: settling traces: dataset name → units

@@ -7,10 +7,10 @@ SWMR: the file is created with :data:`~andreev.storage.recovery.LIBVER` bounds (
 flushes and fsyncs again: a status "done" on disk implies the data are on disk, and a
 killed writer loses at most the sweep in flight. A reader follows a live run with
 ``h5py.File(path, "r", swmr=True)`` and ``dataset.refresh()``; :func:`andreev.storage.load`
-opens that way. The sweep in progress is mirrored, point by point, in the ``live_*``
-datasets (:meth:`RunWriter.write_live`), flushed without fsync at most about once a
-second. Resuming a run left by a killed writer, and why a kill at any instant is safe:
-:mod:`andreev.storage.recovery`.
+opens that way. The sweep in progress is mirrored, point by point, in
+``/entry/live`` (:meth:`RunWriter.write_live`), flushed without fsync at most about
+once a second. Resuming a run left by a killed writer, and why a kill at any instant is
+safe: :mod:`andreev.storage.recovery`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from andreev.storage.recovery import WriterLock, create_file, fsync_file, kill_p
 from andreev.storage.schema import (
     EXIT_STATUSES,
     FINISHED,
-    LIVE_PREFIX,
-    LIVE_SWEEP,
+    LIVE_GROUP,
     PER_SWEEP,
     RESERVED,
     RESERVED_ATTRS,
@@ -181,6 +180,7 @@ class RunWriter:
         self.live_period = 1.0
         """Seconds between two flushes of the live datasets."""
         self._live_due = 0.0
+        self._live: h5py.Group | None = entry[LIVE_GROUP] if LIVE_GROUP in entry else None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -398,35 +398,44 @@ class RunWriter:
         points: int,
         attempt: int = 0,
         *,
+        started: float = float("nan"),
         force: bool = False,
     ) -> bool:
         """Mirror the sweep in progress at ``index`` = (i_outer, i_setpoint, i_direction)
-        into ``live_*`` for live readers: ``values`` maps signal names (``dIdV`` S, ``x``,
-        ``y`` V, ``current`` A) to arrays on the bias grid, NaN where not yet taken;
-        ``points`` taken so far. Written and flushed (no fsync) only when ``force`` or at
-        least :attr:`live_period` s after the last flush; returns True when flushed.
-        A file made before the live datasets existed: nothing is written."""
+        into ``/entry/live`` for live readers: ``values`` maps signal names (``dIdV`` S,
+        ``x``, ``y`` V, ``current`` A) to arrays on the bias grid, NaN where not yet taken;
+        ``points`` taken so far; ``started`` (s, Unix) the sweep's start. The arrays are
+        written first, ``index`` and ``updated`` last, then flushed (no fsync) — only
+        when ``force`` or at least :attr:`live_period` s after the last flush; returns True
+        when flushed. A file made before the live group existed: nothing is written."""
         self._check_open()
         now = time.monotonic()
-        if LIVE_SWEEP not in self._data or (not force and now < self._live_due):
+        if self._live is None or (not force and now < self._live_due):
             return False
         i, j, k = self._check_index(*index)
-        for name, arr in self._sweep_arrays(values).items():
+        arrays = self._sweep_arrays(values)
+        for name, arr in arrays.items():
             if name not in SIGNALS:
                 raise ValueError(f"live values must be among {list(SIGNALS)}, got {name!r}")
-            self._data[LIVE_PREFIX + name][k, :] = arr
-        self._data[LIVE_SWEEP][:] = np.array([i, j, k, int(points), int(attempt)], dtype="i8")
+            self._live[name][:] = arr
+        self._live["n_points"][()] = np.int64(points)
+        self._live["attempt"][()] = np.int64(attempt)
+        self._live["started"][()] = float(started)
+        self._live["index"][:] = np.array([i, j, k], dtype="i8")
+        self._live["updated"][()] = time.time()
         self._f.flush()
         self._live_due = now + self.live_period
         return True
 
     def _clear_live(self) -> None:
-        """No sweep in progress: live_sweep back to -1, the live arrays to NaN."""
-        if LIVE_SWEEP not in self._data:
+        """No sweep in progress: index back to -1, the arrays to NaN."""
+        if self._live is None:
             return
         for name in SIGNALS:
-            self._data[LIVE_PREFIX + name][...] = np.nan
-        self._data[LIVE_SWEEP][:] = -1
+            self._live[name][...] = np.nan
+        self._live["n_points"][()] = np.int64(0)
+        self._live["index"][:] = -1
+        self._live["updated"][()] = time.time()
 
     # ---------------------------------------------------------------- closing
     @property

@@ -18,10 +18,10 @@ from tests.procedures.test_runs import write_experiment
 READER = """
 import json, sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r", swmr=True) as f:
-    d = f["entry/data"]
-    print(json.dumps({"where": d["live_sweep"][()].tolist(),
-                      "finite": int(np.isfinite(d["live_current"][()]).sum()),
-                      "didv": int(np.isfinite(d["live_dIdV"][()]).sum())}))
+    g = f["entry/live"]
+    print(json.dumps({"where": [*g["index"][()].tolist(), int(g["n_points"][()])],
+                      "finite": int(np.isfinite(g["current"][()]).sum()),
+                      "didv": int(np.isfinite(g["dIdV"][()]).sum())}))
 """
 
 
@@ -51,5 +51,5 @@ def test_live_points_reach_a_swmr_reader(
     assert where[:2] == [0, 0] and where[3] >= 1  # sweep (0, 0), points taken
     assert seen[0]["finite"] >= 1 and seen[0]["didv"] >= 1
     with h5py.File(result.path, "r") as f:  # closed: no sweep in progress
-        assert (f["entry/data/live_sweep"][()] == -1).all()
-        assert np.isnan(f["entry/data/live_x"][()]).all()
+        assert (f["entry/live/index"][()] == -1).all()
+        assert np.isnan(f["entry/live/x"][()]).all()

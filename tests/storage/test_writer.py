@@ -140,7 +140,12 @@ def test_nexus_attributes(tmp_path: Path) -> None:
             assert g["t"].maxshape == (None,)
 
         numeric = []
-        unitless = {"entry/data/status", "entry/data/live_sweep", "entry/data/position"}
+        unitless = {
+            "entry/data/status",
+            "entry/live/index",
+            "entry/live/n_points",
+            "entry/live/attempt",
+        }
 
         def visit(name: str, obj) -> None:
             for key, value in obj.attrs.items():  # no empty attribute anywhere
