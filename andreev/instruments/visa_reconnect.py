@@ -195,7 +195,7 @@ class ReconnectingVisaMixin:
                 new.clear()  # GPIB/USB: selected device clear flushes a stale reply
         self._visa_handle = new
         self.reconnect_count += 1
-        log.warning("%s: re-opened the VISA resource %s", self.name, name)
+        log.info("%s: re-opened the VISA resource %s", self.name, name)
 
     @staticmethod
     def _is_connection_error(exc: BaseException) -> bool:
@@ -215,6 +215,12 @@ class ReconnectingVisaMixin:
 
     def _timeout_error(self, cmd: str, waited: float | None) -> InstrumentTimeoutError:
         seconds = "inf" if waited is None else f"{waited:g}"
+        if not self.__dict__.get("_andreev_connected", False):  # qcodes' own set-up query
+            return InstrumentTimeoutError(
+                f"{self.name}: not answering at {self._visa_handle.resource_name} (no reply "
+                f"within {seconds} s while connecting; check that it is on, its address "
+                f"and its cable)"
+            )
         earlier = self.silence.describe()
         return InstrumentTimeoutError(
             f"{self.name}: no reply to {cmd!r} within {seconds} s from "
@@ -330,6 +336,7 @@ class ReconnectingVisaMixin:
     def connect_message(self, idn_param: str = "IDN", begin_time: float | None = None) -> None:
         """Log (instead of qcodes' print) which instrument answered and how long the
         connection took: below the command line nothing prints."""
+        self.__dict__["_andreev_connected"] = True  # from now on, requests are the user's
         idn = {"vendor": None, "model": None, "serial": None, "firmware": None}
         idn.update(self.parameters[idn_param].get())
         started = float(begin_time or getattr(self, "_t0", None) or time.time())  # qcodes' t0
