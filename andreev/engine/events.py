@@ -102,6 +102,28 @@ class SweepFailed(Event):
 
 
 @dataclass(frozen=True)
+class Settling(Event):
+    """A temperature wait in progress (every few wall seconds while it lasts).
+
+    ``setpoint``, ``temperature``: K; ``deviation`` = |T − T_set| and its allowed
+    ``tolerance``: K; ``rate`` (dT/dt, inf until enough readings) and ``max_rate``:
+    K/s; ``held`` of ``hold_time``: how long the criterion has held so far (world s);
+    ``elapsed`` of ``timeout``: world s since the wait began.
+    """
+
+    setpoint: float
+    temperature: float
+    deviation: float
+    tolerance: float
+    rate: float
+    max_rate: float
+    held: float
+    hold_time: float
+    elapsed: float
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Status(Event):
     """A message about the run (the safe state reached, a skipped outer step …)."""
 
@@ -111,10 +133,17 @@ class Status(Event):
 
 @dataclass(frozen=True)
 class RunEnded(Event):
-    """The run is over: ``exit_status`` is completed, incomplete, aborted or failed."""
+    """The run is over: ``exit_status`` is completed, incomplete, aborted or failed.
+
+    ``reason``: one line saying why a failed run failed ("" otherwise; the traceback is
+    in the run's log). ``resumable``: the file has sweeps left and can be continued
+    with ``andreev run --resume <path>``.
+    """
 
     path: Path | None
     exit_status: str
+    reason: str = ""
+    resumable: bool = False
 
 
 Listener = Callable[[Event], None]
@@ -131,5 +160,5 @@ class Emitter:
         for listener in self.listeners:
             try:
                 listener(event)
-            except Exception:
-                log.exception("event listener %r failed on %r", listener, event)
+            except Exception as exc:
+                log.error("event listener %r failed on %r: %s", listener, event, exc)

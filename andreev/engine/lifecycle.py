@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from andreev.engine.events import Emitter, Listener, RunEnded, RunFileOpened
+from andreev.engine.failures import TRACEBACKS
 from andreev.engine.plan import Grid, Plan
 from andreev.engine.rig import Rig
 from andreev.engine.run_engine import RunEngine
@@ -32,10 +33,16 @@ log = logging.getLogger("andreev.run")
 @dataclass
 class RunResult:
     """Where the run went and how it ended (completed, incomplete, aborted, failed,
-    or dry-run when nothing was run)."""
+    or dry-run when nothing was run).
+
+    ``reason``: one line saying why a failed run failed (the traceback is in the run's
+    log); ``resumable``: sweeps are left and ``andreev run --resume <path>`` continues.
+    """
 
     path: Path | None
     exit_status: str
+    reason: str = ""
+    resumable: bool = False
 
 
 @dataclass
@@ -67,11 +74,13 @@ def log_to_file(path: Path) -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("andreev")
     root.addHandler(handler)
+    TRACEBACKS.addHandler(handler)  # tracebacks go to the file only
     old_level = root.level
     root.setLevel(logging.INFO)
     try:
         yield
     finally:
+        TRACEBACKS.removeHandler(handler)
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
@@ -171,14 +180,17 @@ def run_plan(
     """Open the station, create (or re-open) the run file and its log, run ``plan``,
     then close the file with the exit status and the station, whatever happens.
 
-    Errors other than a stop are re-raised after the safe state and the file's close.
+    Errors before the run file exists (the station, the file itself) are raised; once
+    the engine runs, a failure ends the run "failed" (safe state attempted, file closed
+    with its exit status) and is returned in :attr:`RunResult.reason`, not raised.
     """
     from andreev.instruments.station import close_station, open_station
 
     emit = Emitter(listeners)
     stop = stop or StopFlag()
     qc_station, _ = open_station(station_config, overrides=overrides)
-    exit_status, path, book = "failed", None, None
+    exit_status, reason, path, book = "failed", "", None, None
+    resumable = False
     try:
         rig = Rig.from_station(qc_station, station_config.safety, station_config.clock())
         resumed = None if resume is None else Path(resume)
@@ -186,14 +198,24 @@ def run_plan(
         emit(RunFileOpened(path, resumed is not None))
         with log_to_file(path.with_suffix(".log")), stop.installed():
             log.info("run started: %s", path)
-            engine = RunEngine(plan, rig, book, stop, emit)
-            try:
-                exit_status = engine.run()
-            finally:
-                exit_status = engine.exit_status
+            exit_status, reason = _run_engine(RunEngine(plan, rig, book, stop, emit))
+            resumable = book.first_unfinished() is not None
+            log.info("run %s: %s%s", exit_status, path, f" ({reason})" if reason else "")
     finally:
         if book is not None:
             book.close(exit_status)
         close_station(qc_station)
-    emit(RunEnded(path, exit_status))
-    return RunResult(path, exit_status)
+    emit(RunEnded(path, exit_status, reason, resumable))
+    return RunResult(path, exit_status, reason, resumable)
+
+
+def _run_engine(engine: RunEngine) -> tuple[str, str]:
+    """Run the engine; (exit status, why it failed). A failure of the run itself (an
+    instrument error, a bug) is logged by the engine and ends the run "failed" with
+    its file closed — it is not re-raised: the file, its exit status and the resume
+    line are what the user needs."""
+    try:
+        engine.run()
+    except Exception:  # the engine logged it (traceback in the run's log only)
+        pass
+    return engine.exit_status, engine.failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -110,7 +111,17 @@ class Rig:
         self, seconds: float, should_stop: Callable[[], bool] | None = None, chunk: float = 1.0
     ) -> None:
         """Sleep ``seconds`` of world time in chunks (``chunk`` wall s), raising Aborted
-        when asked to stop."""
+        when asked to stop — also before a zero-length sleep, so a loop that sleeps
+        is always stoppable.
+
+        Raises:
+            ValueError: ``seconds`` is NaN, infinite or negative (a loop sleeping NaN
+                would never wait and never end).
+        """
+        if should_stop is not None and should_stop():
+            raise Aborted("stop requested")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"cannot wait {seconds!r} s: a wait must be finite and >= 0")
         remaining = seconds
         while remaining > 0:
             if should_stop is not None and should_stop():

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from andreev.engine import settling
 from andreev.engine.events import (
     Event,
     RunStarted,
@@ -34,6 +35,8 @@ from andreev.engine.events import (
     SweepStarted,
     WaitingForConditions,
 )
+from andreev.engine.failures import log_failure, one_line
+from andreev.engine.live import LiveTap, tapped
 from andreev.engine.plan import NotRegulating, Plan, RunBook, RunContext, SweepRecord
 from andreev.engine.rig import Rig
 from andreev.engine.stop import StopFlag
@@ -73,13 +76,18 @@ class RunEngine:
         stop: StopFlag | None = None,
         emit: Callable[[Event], None] | None = None,
     ) -> None:
-        self.plan, self.rig, self.book = plan, rig, book
+        self.plan, self.book = plan, book
         self.stop = stop or StopFlag()
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
         self.settings = plan.settings()
         self.grid = plan.grid()
+        #: mirrors the sweep in progress into the run file's live datasets
+        self.live = LiveTap(book, self.grid.bias, len(self.grid.directions), rig.lockin)
+        self.rig = tapped(rig, self.live) if self.live.enabled else rig
         #: completed, incomplete, aborted or failed (set by :meth:`run`)
         self.exit_status = "failed"
+        #: one line saying why the run failed ("" unless it did)
+        self.failure = ""
         self._done = 0
 
     # ---- the whole run ---------------------------------------------------------------
@@ -90,6 +98,7 @@ class RunEngine:
         "failed" and is re-raised after the safe state.
         """
         self.plan.attach(RunContext(self.rig, self.book, self.stop.is_set, self.emit))
+        detach_settling = settling.attach(self.rig.bridge, self.emit)
         try:
             self.plan.startup()
             self.walk()
@@ -102,19 +111,23 @@ class RunEngine:
         except (Aborted, KeyboardInterrupt):
             self.exit_status = "aborted"
             self._status(f"run aborted ({self.stop.reason or 'interrupt'})", logging.WARNING)
-        except Exception:
+        except Exception as exc:
             self.exit_status = "failed"
-            log.exception("run failed")
+            log_failure(log, "run failed", exc)
+            self.failure = one_line(exc)
             raise
         finally:
             self.stop.shutting_down = True
             try:
                 self.safe_state()
                 self._status("instruments in the safe state")
-            except BaseException:
-                log.exception("could not reach the safe state")
+            except BaseException as exc:  # safe_state logged each failure already
+                line = f"could not reach the safe state: {one_line(exc)}"
+                log.error("%s", line)
+                self.failure = self.failure or line
                 self.exit_status = "failed"
             self.plan.attach(None)
+            detach_settling()
         return self.exit_status
 
     def safe_state(self) -> None:
@@ -129,7 +142,7 @@ class RunEngine:
             try:
                 action()
             except BaseException as exc:  # even a KeyboardInterrupt: make the other safe too
-                log.exception("safe state failed")
+                log_failure(log, "safe state failed", exc)
                 errors.append(exc)
         if errors:
             raise errors[0]
@@ -192,14 +205,17 @@ class RunEngine:
                 precision=self.settings.settle_precision,
                 headroom=self.settings.lockin_headroom * 2.0**tries.overloads,
             )
+            self.live.begin(i, j, tries.failed)
             try:
                 records = self.plan.take_sweep(current)
             except NotRegulating as exc:
+                self.live.end()
                 if self._retake_or_give_up(i, j, str(exc), tries):
                     return self._give_up(i, j, tries, started)
                 self.approach(self.settings.tunnelling_current)
                 self.approach(current)
                 continue
+            self.live.end()
             problem = self._problem(i, records, tries)
             status = "failed" if problem else ("retaken" if tries.failed else "done")
             self._store(i, j, current, records, status)
@@ -263,6 +279,16 @@ class RunEngine:
         """Count sweep (i, j) as finished and report it (done, retaken or failed)."""
         self._done += 1
         seconds = self.rig.clock.now() - started
+        log.info(
+            "sweep (%d, %d) %s, %d of %d, in %.1f s%s",
+            i,
+            j,
+            status,
+            self._done,
+            self._total(),
+            seconds,
+            f": {reason}" if reason else "",
+        )
         if status == "failed":
             self.emit(SweepFailed(i, j, reason, self._done, self._total(), seconds))
         else:

@@ -16,6 +16,13 @@
   failing query with nothing): :class:`InstrumentTimeoutError` names the instrument,
   the command and the timeout. The resource is re-opened as well, so that a late
   reply cannot be taken for the answer to the next query; the request is not retried.
+  Once a query went unanswered, later ones wait at most a short probe timeout and,
+  after several seconds of silence, fail at once naming the first unanswered command
+  (:class:`~andreev.instruments.deadline.Silence`): a silent instrument costs seconds,
+  not a timeout per request.
+* **Garbage** (a reply that is not text): re-opened and asked once more; a second
+  garbled reply raises :class:`InstrumentReplyError` naming the instrument and the
+  command (never a ``UnicodeDecodeError``).
 
 Nothing here depends on the simulator; with NI-VISA or GPIB only the generic part (on
 errors) is active, the socket checks need pyvisa-py.
@@ -36,8 +43,14 @@ from pyvisa.errors import VisaIOError
 from qcodes.utils import DelayedKeyboardInterrupt
 
 from andreev.errors import InstrumentError
+from andreev.instruments.deadline import Silence
 
-__all__ = ["InstrumentConnectionError", "InstrumentTimeoutError", "ReconnectingVisaMixin"]
+__all__ = [
+    "InstrumentConnectionError",
+    "InstrumentReplyError",
+    "InstrumentTimeoutError",
+    "ReconnectingVisaMixin",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +68,10 @@ class InstrumentTimeoutError(InstrumentError, TimeoutError):
 
 class InstrumentConnectionError(InstrumentError, ConnectionError):
     """The connection to the instrument was lost and could not be re-established."""
+
+
+class InstrumentReplyError(InstrumentError):
+    """The instrument's reply was not text (garbled), twice in a row."""
 
 
 class _PeerClosed(Exception):
@@ -178,7 +195,7 @@ class ReconnectingVisaMixin:
                 new.clear()  # GPIB/USB: selected device clear flushes a stale reply
         self._visa_handle = new
         self.reconnect_count += 1
-        log.warning("%s: re-opened the VISA resource %s", self.name, name)
+        log.info("%s: re-opened the VISA resource %s", self.name, name)
 
     @staticmethod
     def _is_connection_error(exc: BaseException) -> bool:
@@ -188,23 +205,61 @@ class ReconnectingVisaMixin:
             exc, TimeoutError
         )
 
-    def _timeout_error(self, cmd: str, exc: BaseException) -> InstrumentTimeoutError:
-        timeout = self._visa_handle.timeout
-        seconds = "∞" if timeout is None else f"{timeout / 1000:g}"
+    @property
+    def silence(self) -> Silence:
+        """What is known of this instrument's silence (bounded waits once silent)."""
+        found = self.__dict__.get("_silence")
+        if found is None:
+            found = self.__dict__["_silence"] = Silence()
+        return found
+
+    def _timeout_error(self, cmd: str, waited: float | None) -> InstrumentTimeoutError:
+        seconds = "inf" if waited is None else f"{waited:g}"
+        if not self.__dict__.get("_andreev_connected", False):  # qcodes' own set-up query
+            return InstrumentTimeoutError(
+                f"{self.name}: not answering at {self._visa_handle.resource_name} (no reply "
+                f"within {seconds} s while connecting; check that it is on, its address "
+                f"and its cable)"
+            )
+        earlier = self.silence.describe()
         return InstrumentTimeoutError(
             f"{self.name}: no reply to {cmd!r} within {seconds} s from "
-            f"{self._visa_handle.resource_name} (the instrument answers an illegal or "
-            f"failing query with silence; check the command, its arguments and the "
-            f"connection)"
+            f"{self._visa_handle.resource_name}"
+            + (
+                f" ({earlier})"
+                if earlier
+                else " (the instrument answers an illegal or failing query with silence; "
+                "check the command, its arguments and the connection)"
+            )
         )
 
-    def _with_reconnect(self, cmd: str, action: Any) -> Any:
-        """Run ``action()`` (one request); reconnect and retry once on a lost connection."""
+    def _reply_timeout(self, cmd: str) -> float | None:
+        """The wait for ``cmd``'s reply (s; None: no limit), bounded once silent."""
+        timeout_ms = self._visa_handle.timeout
+        normal = None if timeout_ms is None or timeout_ms == float("inf") else timeout_ms / 1e3
+        wait = self.silence.reply_timeout(3600.0 if normal is None else normal)
+        if wait is None:
+            raise InstrumentTimeoutError(
+                f"{self.name}: {cmd!r} not sent, the instrument is {self.silence.describe()}"
+            )
+        return None if normal is None and wait == 3600.0 else wait
+
+    def _with_reconnect(self, cmd: str, action: Any, waited: float | None = None) -> Any:
+        """Run ``action()`` (one request); reconnect and retry once on a lost connection
+        or a garbled reply. ``waited``: the reply timeout the action used (s)."""
         if self._peer_closed():
             self.reconnect()
         for attempt in (1, 2):
             try:
                 return action()
+            except UnicodeDecodeError as exc:
+                if attempt == 2:
+                    raise InstrumentReplyError(
+                        f"{self.name}: the reply to {cmd!r} is not text, twice "
+                        f"({exc.object[:16]!r}…); check the connection and the instrument"
+                    ) from None
+                log.warning("%s: garbled reply to %r; re-opening and asking again", self.name, cmd)
+                self.reconnect()
             except (_PeerClosed, VisaIOError, OSError, pyvisa.errors.InvalidSession) as exc:
                 is_timeout = (
                     isinstance(exc, VisaIOError)
@@ -214,7 +269,8 @@ class ReconnectingVisaMixin:
                     if self._peer_closed():
                         exc = _PeerClosed()
                     else:
-                        error = self._timeout_error(cmd, exc)
+                        error = self._timeout_error(cmd, waited)
+                        self.silence.timed_out(cmd, waited if waited is not None else 0.0)
                         with contextlib.suppress(InstrumentConnectionError):
                             self.reconnect()  # drop any late reply
                         raise error from exc
@@ -253,26 +309,34 @@ class ReconnectingVisaMixin:
             InstrumentTimeoutError: no reply within the timeout (not retried).
             InstrumentConnectionError: the connection could not be re-established.
         """
+        self._guard(cmd)
+        wait = self._reply_timeout(cmd)
 
         def action() -> str:
+            handle = self._visa_handle
             if self._socket() is None:
-                return super(ReconnectingVisaMixin, self).ask_raw(cmd)  # type: ignore[misc]
+                saved = handle.timeout
+                handle.timeout = float("inf") if wait is None else wait * 1e3
+                try:
+                    return super(ReconnectingVisaMixin, self).ask_raw(cmd)  # type: ignore[misc]
+                finally:
+                    with contextlib.suppress(Exception):
+                        self._visa_handle.timeout = saved
             with DelayedKeyboardInterrupt(context={"instrument": self.name, "reason": "ask"}):
-                self._visa_handle.write(cmd)
-                timeout_ms = self._visa_handle.timeout
-                inf = timeout_ms is None or timeout_ms == float("inf")
-                self._wait_for_reply(None if inf else timeout_ms / 1e3)
-                return self._visa_handle.read()
+                handle.write(cmd)
+                self._wait_for_reply(wait)
+                return handle.read()
 
-        self._guard(cmd)
         self.visa_log.debug(f"Querying: {cmd}")  # type: ignore[attr-defined]
-        response = self._with_reconnect(cmd, action)
+        response = self._with_reconnect(cmd, action, wait)
+        self.silence.answered()
         self.visa_log.debug(f"Response: {response}")  # type: ignore[attr-defined]
         return response
 
     def connect_message(self, idn_param: str = "IDN", begin_time: float | None = None) -> None:
         """Log (instead of qcodes' print) which instrument answered and how long the
         connection took: below the command line nothing prints."""
+        self.__dict__["_andreev_connected"] = True  # from now on, requests are the user's
         idn = {"vendor": None, "model": None, "serial": None, "firmware": None}
         idn.update(self.parameters[idn_param].get())
         started = float(begin_time or getattr(self, "_t0", None) or time.time())  # qcodes' t0

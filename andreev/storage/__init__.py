@@ -6,8 +6,10 @@ The package, by job:
 - :mod:`~andreev.storage.layout`: creating the empty structure of a new run.
 - :mod:`~andreev.storage.writer`: :class:`RunWriter` (create, write sweeps and settling
   traces, statuses, close; durable on return).
-- :mod:`~andreev.storage.recovery`: the writer lock, fsync, re-opening a file left by a
-  killed writer (an ``h5clear``-like rebuild).
+- :mod:`~andreev.storage.recovery`: the writer lock, fsync, kill-proof creating and
+  re-opening, :func:`repair` of a file left by a killed writer (an ``h5clear``-like
+  rebuild; :mod:`~andreev.storage.superblock` clears the superblock's write marks).
+- :mod:`~andreev.storage.run_status`: :func:`run_status` (``andreev status``).
 - :mod:`~andreev.storage.reader`: :func:`load`, :func:`load_settling`,
   :func:`read_config_yaml` (live, finished and killed-writer files).
 - :mod:`~andreev.storage.results`: analysis results under ``/entry/analysis``
@@ -15,8 +17,10 @@ The package, by job:
 """
 
 from andreev.errors import RunLockedError
-from andreev.storage.reader import load, load_settling, read_config_yaml
+from andreev.storage.reader import effective_exit_status, load, load_settling, read_config_yaml
+from andreev.storage.recovery import repair
 from andreev.storage.results import ResultGroup, read_analysis, write_analysis
+from andreev.storage.run_status import RunStatus, run_status
 from andreev.storage.schema import (
     EXIT_STATUSES,
     FINISHED,
@@ -36,10 +40,14 @@ __all__ = [
     "STATUS_NAMES",
     "ResultGroup",
     "RunLockedError",
+    "RunStatus",
     "RunWriter",
+    "effective_exit_status",
     "load",
     "load_settling",
     "read_analysis",
     "read_config_yaml",
+    "repair",
+    "run_status",
     "write_analysis",
 ]

@@ -20,6 +20,7 @@ import andreev
 from andreev.storage.schema import (
     EXIT_DTYPE,
     FIXED_AXES,
+    LIVE_GROUP,
     LONG_NAMES,
     PER_SWEEP,
     SETTLING,
@@ -77,6 +78,7 @@ def write_layout(f: h5py.File, path: Path, run: RunLayout) -> None:
     _write_data_attrs(data, run)
     _write_measured(data, run.shape)
     _write_axes(data, run)
+    _write_live(entry, run.shape)
     _write_settling(entry, run)
 
 
@@ -134,22 +136,41 @@ def _write_measured(data: h5py.Group, shape: tuple[int, int, int, int]) -> None:
     status = data.create_dataset(
         "status", shape=sweep_shape, dtype=STATUS_DTYPE, chunks=(1, n_s, n_d), fillvalue=0
     )
-    status.attrs["units"] = ""
     status.attrs["mapping"] = json.dumps({n: i for i, n in enumerate(STATUS_NAMES)})
+
+
+def _set_units(ds: h5py.Dataset, unit: str) -> None:
+    """``units`` attribute, omitted when there is none (no empty attributes)."""
+    if unit:
+        ds.attrs["units"] = unit
+
+
+def _write_live(entry: h5py.Group, shape: tuple[int, int, int, int]) -> None:
+    """The sweep in progress, for live readers (``/entry/live``, see the schema)."""
+    n_b = shape[3]
+    live = entry.create_group(LIVE_GROUP)
+    live.attrs["NX_class"] = "NXcollection"
+    for name, unit in SIGNALS.items():
+        ds = live.create_dataset(name, shape=(n_b,), dtype="f8", fillvalue=np.nan)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = f"{LONG_NAMES[name]} of the sweep in progress"
+    live.create_dataset("index", data=np.full(3, -1, dtype="i8"))
+    live.create_dataset("n_points", data=np.int64(0))
+    live.create_dataset("attempt", data=np.int64(0))
+    for name in ("started", "updated"):
+        live.create_dataset(name, data=np.nan).attrs["units"] = "s"
 
 
 def _write_axes(data: h5py.Group, run: RunLayout) -> None:
     outer_ds = data.create_dataset(run.dim, data=run.outer[0])
-    outer_ds.attrs["units"] = run.outer[1]
+    _set_units(outer_ds, run.outer[1])
     outer_ds.attrs["long_name"] = run.outer_name
     data.create_dataset("setpoint", data=run.setpoints).attrs["units"] = "A"
-    data.create_dataset(
-        "direction", data=list(run.directions), dtype=h5py.string_dtype("utf-8")
-    ).attrs["units"] = ""
+    data.create_dataset("direction", data=list(run.directions), dtype=h5py.string_dtype("utf-8"))
     data.create_dataset("bias", data=run.bias).attrs["units"] = "V"
     for name, (values, unit, given) in run.extra.items():
         ds = data.create_dataset(name, data=values)
-        ds.attrs["units"] = unit
+        _set_units(ds, unit)
         ds.attrs["long_name"] = given
 
 

@@ -9,17 +9,51 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from andreev.storage.schema import PER_SWEEP, RESERVED_ATTRS, SIGNALS, STATUS_NAMES, text
+from andreev.errors import RunFileError
+from andreev.storage.recovery import STALE_FLAGS_MESSAGES, writer_alive
+from andreev.storage.schema import (
+    LONG_NAMES,
+    PER_SWEEP,
+    RESERVED_ATTRS,
+    SIGNALS,
+    STATUS_NAMES,
+    text,
+)
 
 if TYPE_CHECKING:
     import xarray
 
-__all__ = ["load", "load_settling", "open_read", "read_config_yaml"]
+__all__ = ["effective_exit_status", "load", "load_settling", "open_read", "read_config_yaml"]
 
 
 def open_read(path: str | os.PathLike[str]) -> h5py.File:
-    """Open a run file read-only in SWMR mode (works on live and killed-writer files)."""
-    return h5py.File(Path(path), "r", libver="latest", swmr=True)
+    """Open a run file read-only in SWMR mode (works on live, finished and killed-writer
+    files).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunFileError: not an HDF5 run file, or one left marked "open for (non-SWMR)
+            write" that only ``andreev repair`` can recover.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        return h5py.File(path, "r", swmr=True)
+    except (OSError, RuntimeError) as exc:
+        if any(m in str(exc) for m in STALE_FLAGS_MESSAGES):
+            raise RunFileError(
+                f"{path} was left open for write by a killed writer; "
+                f"recover it with: andreev repair {path}"
+            ) from exc
+        raise RunFileError(f"{path} cannot be read as an HDF5 run file: {exc}") from exc
+
+
+def effective_exit_status(path: str | os.PathLike[str], stored: str) -> str:
+    """The stored exit status, except "running" with no live writer: "killed"."""
+    if stored == "running" and not writer_alive(path):
+        return "killed"
+    return stored
 
 
 def read_config_yaml(path: str | os.PathLike[str]) -> str:
@@ -58,10 +92,11 @@ def _data_vars(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
     data_vars: dict[str, Any] = {}
     for name in SIGNALS:
         ds = data[name]
-        data_vars[name] = (dims4, ds[()], {"units": text(ds.attrs["units"])})
+        attrs = {"long_name": LONG_NAMES[name], **_var_attrs(ds)}
+        data_vars[name] = (dims4, ds[()], attrs)
     for name in PER_SWEEP:
         ds = data[name]
-        data_vars[name] = (dims3, ds[()], {"units": text(ds.attrs["units"])})
+        data_vars[name] = (dims3, ds[()], _var_attrs(ds))
     codes = np.asarray(data["status"][()], dtype=np.intp)
     data_vars["status"] = (
         dims3,
@@ -75,7 +110,7 @@ def _run_attrs(entry: h5py.Group, axes: list[str], path: str | os.PathLike[str])
     attrs: dict[str, Any] = {
         "start_time": text(entry["start_time"][()]),
         "end_time": text(entry["end_time"][()]),
-        "exit_status": text(entry["exit_status"][()]),
+        "exit_status": effective_exit_status(path, text(entry["exit_status"][()])),
         "program_name": text(entry["program_name"][()]),
         "program_version": text(entry["program_name"].attrs["version"]),
         "config_yaml": text(entry["experiment_config/data"][()]),
@@ -97,15 +132,18 @@ def _run_attrs(entry: h5py.Group, axes: list[str], path: str | os.PathLike[str])
 def load(path: str | os.PathLike[str]) -> xarray.Dataset:
     """Read a run (live, finished, or left by a killed writer) into an ``xarray.Dataset``.
 
-    Data variables ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) on (outer, setpoint,
-    direction, bias); ``temperature`` (K, measured), ``z`` (m), ``timestamp`` (s, Unix),
-    ``g_normal`` (S), ``status`` (str) on (outer, setpoint, direction). Coordinates: the
-    outer one (named ``attrs["outer_dim"]``, see :meth:`RunWriter.create` on name
-    clashes) plus any extra per-outer coordinates, ``setpoint`` (A), ``direction``,
-    ``bias`` (V). Every variable has ``attrs["units"]``. Dataset attrs: ``start_time``,
-    ``end_time``, ``exit_status``, ``program_name``, ``program_version``, ``config_yaml``,
-    ``snapshot_json``, ``setpoint_bias`` (V), ``v_mod_rms`` (V), ``outer_name``,
-    ``outer_dim``, ``resumed_at``, ``path`` and the run's extra attrs.
+        Data variables ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) on (outer, setpoint,
+        direction, bias); ``temperature`` (K, measured), ``z`` (m), ``timestamp`` (s, Unix),
+        ``g_normal`` (S), ``status`` (str) on (outer, setpoint, direction). Coordinates: the
+        outer one (named ``attrs["outer_dim"]``, see :meth:`RunWriter.create` on name
+        clashes) plus any extra per-outer coordinates, ``setpoint`` (A), ``direction``,
+        ``bias`` (V). Every variable has ``attrs["units"]``. Dataset attrs: ``start_time``,
+        ``end_time``, ``exit_status``, ``program_name``, ``program_version``, ``config_yaml``,
+        ``snapshot_json``, ``setpoint_bias`` (V), ``v_mod_rms`` (V), ``outer_name``,
+        ``outer_dim``, ``resumed_at``, ``path``, ``has_analysis`` (1 when ``/entry/analysis``
+    exists: :func:`~andreev.storage.read_analysis` reads it) and the run's extra attrs.
+    ``exit_status`` is "killed" for a file still marked "running" whose writer is dead.
+    The signals carry ``long_name`` (dI/dV, lock-in X …).
     """
     import xarray as xr
 
@@ -116,6 +154,7 @@ def load(path: str | os.PathLike[str]) -> xarray.Dataset:
         coords = _coords(data, axes)
         data_vars = _data_vars(data, axes)
         attrs = _run_attrs(entry, axes, path)
+        attrs["has_analysis"] = int("analysis" in entry)
     return xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
 
 

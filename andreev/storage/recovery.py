@@ -1,47 +1,92 @@
-"""Crash safety of the run file: the writer lock, fsync, and re-opening a killed writer's file.
+"""Crash safety of the run file: the writer lock, fsync, and opening a run file so that a
+SIGKILL at any instant leaves a file that opens again.
 
-A writer that dies leaves the superblock's "open for write / SWMR write" flags set, and
-HDF5 then refuses any further write open ("file is already open for write/SWMR write
-(may use <h5clear file> …)"). ``locking=False`` and ``HDF5_USE_FILE_LOCKING=FALSE`` do not
-help (they concern OS locks, not these flags), h5py exposes no way to clear them, and a
-*live* SWMR writer leaves the very same flags, so the flags alone cannot tell a dead
-writer from a live one. Therefore (what :meth:`andreev.storage.RunWriter.open` does):
+The hazard: HDF5 marks an open-for-write file in its superblock ("open for write",
+"open for SWMR write") and refuses later opens until ``h5clear`` (not in the h5py
+wheels) clears the marks. A file left marked "SWMR write" can still be read in SWMR
+mode and copied; one left marked plain "write" cannot even be read. So:
 
-1. Every writer holds an exclusive OS lock on a sidecar file ``<run>.h5.lock``
-   (``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows) for its lifetime
-   (:class:`WriterLock`). The OS drops the lock when the process dies, even by SIGKILL.
-   ``open`` takes this lock first; if it is held, another process is writing the run and
-   :class:`~andreev.errors.RunLockedError` is raised.
-2. With the lock held, ``open`` tries a normal read/write open (:func:`open_rw`). If HDF5
-   refuses it because of the stale flags, the file is rebuilt (:func:`rebuild`): opened
-   read-only in SWMR mode (which ignores the flags and sees exactly what the dead writer
-   had flushed), every object and attribute is copied with ``H5Ocopy`` into
-   ``<run>.h5.recovering``, which is fsynced and then atomically renamed over the original
-   (``os.replace``). This is the effect of ``h5clear -s`` using public API only, and the
-   rebuilt file is free of space the dead writer had allocated but not recorded. The
-   original is only replaced once the copy is complete, so a crash during recovery leaves
-   the run as it was.
-3. The file is then opened for read/write, ``exit_status`` is set back to "running", the
-   resume time is appended to the ``/entry`` attribute ``resumed_at``, and SWMR mode is
-   switched on again. ``first_unfinished()`` gives the sweep to continue with.
+- **A run file is never opened for writing outside SWMR mode.** A new run is laid out in
+  ``<run>.h5.creating``, closed (clean), fsynced and renamed into place (``os.replace``,
+  atomic); a resumed run is copied (:func:`rebuild`) into ``<run>.h5.recovering`` with
+  the resume's edits made there, then renamed into place. The run file itself is then
+  opened directly in SWMR-write mode (:func:`open_swmr_write`), so at every instant it
+  is either absent (a new run killed before its rename), clean, or marked "SWMR write"
+  — which :func:`rebuild` recovers. A kill during a copy leaves the original untouched.
+- :func:`rebuild` reads the source in SWMR mode (exactly what the dead writer had
+  flushed) and copies every object (``H5Ocopy``) into a fresh file. A file marked plain
+  "write" (left by older andreev versions or other programs) is first copied byte for
+  byte and the copy's flags cleared (:mod:`andreev.storage.superblock`, the effect of
+  ``h5clear -s``), then rebuilt from that copy.
+- Every writer holds an exclusive OS lock on ``<run>.h5.lock`` (:class:`WriterLock`),
+  which the OS drops when the process dies, even by SIGKILL. The superblock marks alone
+  cannot tell a live writer from a dead one; the lock can (:func:`writer_alive`).
+- Files are written with :data:`LIBVER` bounds (HDF5 1.10 format: SWMR needs at least
+  v110, and tools on HDF5 1.10–1.14 read it).
+
+Test hook: with the environment variable ``ANDREEV_KILL_AT`` set to one of the
+:data:`KILL_POINTS`, the process SIGKILLs itself at that instant (:func:`kill_point`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import h5py
 
-from andreev.errors import RunLockedError
+from andreev.errors import RunFileError, RunLockedError
+from andreev.storage.schema import now_iso
+from andreev.storage.superblock import clear_consistency_flags
+from andreev.storage.superblock import consistency_flags as _flags
 
-__all__ = ["WriterLock", "fsync_file", "open_rw", "rebuild"]
+__all__ = [
+    "KILL_POINTS",
+    "LIBVER",
+    "WriterLock",
+    "create_file",
+    "fsync_file",
+    "kill_point",
+    "lock_holder",
+    "needs_rebuild",
+    "open_swmr_write",
+    "rebuild",
+    "reopen",
+    "writer_alive",
+]
 
-#: what HDF5 says when the superblock still carries a (dead or live) writer's flags
-STALE_FLAGS_MESSAGE = "already open for write"
+#: HDF5 format bounds of every run file: the 1.10 format (SWMR needs it as lower bound)
+LIBVER: tuple[str, str] = ("v110", "v110")
+_LIBVER_CONST = h5py.h5f.LIBVER_V110
+#: the instants a test may kill the writer at (``ANDREEV_KILL_AT``)
+KILL_POINTS: tuple[str, ...] = (
+    "create-laid-out",  # the new file written in <run>.creating, not yet renamed
+    "create-renamed",  # the run file in place, clean, not yet re-opened
+    "create-opened",  # opened in SWMR-write mode
+    "reopen-copied",  # resume: the copy written, not yet renamed
+    "reopen-renamed",  # resume: the copy in place, not yet re-opened
+    "reopen-opened",  # resume: re-opened in SWMR-write mode
+    "sweep-data",  # a sweep's data flushed, its status not yet written
+    "sweep-status",  # a sweep's status written
+    "close-status",  # the exit status flushed, the file not yet closed
+    "closed",  # the file closed, the lock not yet released
+    "rebuild-unflagged",  # repair: the flag-cleared byte copy written
+)
+#: what HDF5 says when the superblock carries a (dead or live) writer's marks
+STALE_FLAGS_MESSAGES = ("already open for write", "not already open for SWMR writing")
+_SUFFIXES = (".creating", ".recovering", ".unflagged")
+
+
+def kill_point(name: str) -> None:
+    """Test hook: SIGKILL this process when ``ANDREEV_KILL_AT`` equals ``name``."""
+    if os.environ.get("ANDREEV_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL if sys.platform != "win32" else signal.SIGTERM)
 
 
 def fsync_file(f: h5py.File) -> None:
@@ -73,21 +118,47 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _side(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _install(tmp: Path, path: Path) -> None:
+    """fsync ``tmp`` and rename it over ``path`` atomically."""
+    _fsync_path(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _lock_fh(fh: IO[bytes]) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 class WriterLock:
-    """Exclusive OS lock on ``<run>.lock``, released on close or when the process dies."""
+    """Exclusive OS lock on ``<run>.lock``, released on close or when the process dies.
+
+    The lock file holds ``pid <n>`` and ``started <ISO time>`` of its holder.
+    """
 
     def __init__(self, run_path: Path) -> None:
-        self.path = run_path.with_name(run_path.name + ".lock")
+        self.path = _side(run_path, ".lock")
         self._fh: IO[bytes] | None = None
         for _ in range(10):
             fh = open(self.path, "a+b")  # held for the writer lifetime
             try:
-                self._lock(fh)
+                _lock_fh(fh)
             except OSError as exc:
                 fh.close()
                 raise RunLockedError(
                     f"{run_path} is being written by another live process "
-                    f"(lock {self.path} is held)"
+                    f"({lock_holder(run_path) or 'lock ' + str(self.path) + ' is held'})"
                 ) from exc
             # The previous holder may have unlinked the file between our open and lock.
             try:
@@ -98,23 +169,11 @@ class WriterLock:
                 self._fh = fh
                 fh.seek(0)
                 fh.truncate()
-                fh.write(f"pid {os.getpid()}\n".encode())
+                fh.write(f"pid {os.getpid()}\nstarted {now_iso()}\n".encode())
                 fh.flush()
                 return
             fh.close()
         raise RunLockedError(f"could not take the writer lock {self.path}")
-
-    @staticmethod
-    def _lock(fh: IO[bytes]) -> None:
-        if sys.platform == "win32":
-            import msvcrt
-
-            fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def release(self) -> None:
         """Remove the lock file and drop the lock (idempotent)."""
@@ -127,35 +186,168 @@ class WriterLock:
         self._fh = None
 
 
-def rebuild(path: Path) -> None:
-    """Copy everything a dead writer flushed into a fresh file and swap it in atomically."""
-    tmp = path.with_name(path.name + ".recovering")
+def lock_holder(run_path: str | os.PathLike[str]) -> str:
+    """What the lock file says of its holder ("pid 123, started …"), or ""."""
+    lock = _side(Path(run_path), ".lock")
     try:
-        with (
-            h5py.File(path, "r", libver="latest", swmr=True) as src,
-            h5py.File(tmp, "w", libver="latest") as dst,
-        ):
-            for key in src.attrs:
-                dst.attrs.create(key, src.attrs[key], dtype=src.attrs.get_id(key).dtype)
-            for name in src:
-                src.copy(src[name], dst, name=name)
-        _fsync_path(tmp)
+        lines = lock.read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return ""
+    return ", ".join(line.strip() for line in lines if line.strip())
+
+
+def writer_alive(run_path: str | os.PathLike[str]) -> bool:
+    """True while a live process holds the run's writer lock (probes it without taking
+    it over: the lock file is left in place)."""
+    lock = _side(Path(run_path), ".lock")
+    try:
+        fh = open(lock, "rb")
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            _lock_fh(fh)
+        except OSError:
+            return True
+        return False
+    finally:
+        fh.close()  # drops the probe's lock, if it got it
+
+
+def _fapl() -> h5py.h5p.PropFAID:
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(_LIBVER_CONST, _LIBVER_CONST)
+    return fapl
+
+
+def open_swmr_write(path: Path) -> h5py.File:
+    """Open an existing, cleanly closed run file directly in SWMR-write mode."""
+    flags = h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE
+    return h5py.File(h5py.h5f.open(os.fsencode(path), flags, _fapl()))
+
+
+def create_file(path: Path, build: Callable[[h5py.File], None]) -> h5py.File:
+    """Lay out a new run with ``build`` in ``<run>.creating``, rename it into place and
+    return it opened in SWMR-write mode. ``path`` never exists half-built."""
+    tmp = _side(path, ".creating")
+    try:
+        with h5py.File(tmp, "w", libver=LIBVER) as f:
+            build(f)
+        kill_point("create-laid-out")
+        _install(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    kill_point("create-renamed")
+    f = open_swmr_write(path)
+    kill_point("create-opened")
+    return f
 
 
-def open_rw(path: Path) -> h5py.File:
-    """Open a run for read/write; rebuild it first when a dead writer's flags refuse that.
-
-    Call only with the :class:`WriterLock` held: then the flags cannot be a live writer's.
-    """
+def _open_source(path: Path) -> tuple[h5py.File, Path | None]:
+    """The run file opened for copying, and the temporary flag-cleared copy if one was
+    needed (a file marked open for plain, non-SWMR write)."""
     try:
-        return h5py.File(path, "r+", libver="latest")
-    except OSError as exc:
-        if STALE_FLAGS_MESSAGE not in str(exc):
-            raise
-    rebuild(path)
-    return h5py.File(path, "r+", libver="latest")
+        return h5py.File(path, "r", libver=LIBVER, swmr=True), None
+    except (OSError, RuntimeError) as exc:
+        if not any(m in str(exc) for m in STALE_FLAGS_MESSAGES):
+            raise RunFileError(f"{path} cannot be opened as an HDF5 run file: {exc}") from exc
+    unflagged = _side(path, ".unflagged")
+    shutil.copyfile(path, unflagged)
+    clear_consistency_flags(unflagged)
+    kill_point("rebuild-unflagged")
+    try:
+        return h5py.File(unflagged, "r", libver=LIBVER), unflagged
+    except (OSError, RuntimeError) as exc:
+        unflagged.unlink(missing_ok=True)
+        raise RunFileError(f"{path}: unreadable even with its write marks cleared: {exc}") from exc
+
+
+def _copy_all(src: h5py.File, dst: h5py.File) -> None:
+    for key in src.attrs:
+        dst.attrs.create(key, src.attrs[key], dtype=src.attrs.get_id(key).dtype)
+    for name in src:
+        src.copy(src[name], dst, name=name)
+
+
+def rebuild(path: Path, edit: Callable[[h5py.File], None] | None = None) -> None:
+    """Copy the run (live-readable part) into a fresh, clean file, apply ``edit`` to the
+    copy, and swap it in atomically. Call with the :class:`WriterLock` held."""
+    tmp = _side(path, ".recovering")
+    for suffix in _SUFFIXES[1:]:
+        _side(path, suffix).unlink(missing_ok=True)  # left by a killed earlier attempt
+    src, unflagged = _open_source(path)
+    try:
+        with src, h5py.File(tmp, "w", libver=LIBVER) as dst:
+            _copy_all(src, dst)
+            if edit is not None:
+                edit(dst)
+        kill_point("reopen-copied")
+        _install(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if unflagged is not None:
+            unflagged.unlink(missing_ok=True)
+
+
+def needs_rebuild(path: Path) -> bool:
+    """True when the superblock still carries a writer's marks (killed or live)."""
+    return _flags(path) != 0
+
+
+def reopen(path: Path, edit: Callable[[h5py.File], None]) -> h5py.File:
+    """Resume: rebuild the run with ``edit`` applied, then open it in SWMR-write mode.
+    Call with the :class:`WriterLock` held."""
+    rebuild(path, edit)
+    kill_point("reopen-renamed")
+    f = open_swmr_write(path)
+    kill_point("reopen-opened")
+    return f
+
+
+def _mark_killed(f: h5py.File) -> None:
+    """The edits of a repair: a "running" exit status becomes "killed", no live sweep."""
+    import numpy as np
+
+    from andreev.storage.schema import LIVE_GROUP, text
+
+    entry = f["entry"]
+    if text(entry["exit_status"][()]) == "running":
+        entry["exit_status"][()] = np.bytes_(b"killed")
+    if LIVE_GROUP in entry:
+        entry[LIVE_GROUP]["index"][:] = -1
+
+
+def repair(path: str | os.PathLike[str]) -> str:
+    """Recover a run file left by a killed writer, without touching any instrument: the
+    writer's marks cleared (a clean copy swapped in) and a "running" exit status made
+    "killed". Returns what was done, one line.
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunLockedError: a live process is writing the run.
+        RunFileError: not an HDF5 file, or damaged beyond a rebuild.
+    """
+    from andreev.storage.schema import text
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    lock = WriterLock(path)
+    try:
+        flagged = needs_rebuild(path)
+        with contextlib.closing(_open_source(path)[0]) as src:
+            if "entry/exit_status" not in src:
+                raise RunFileError(f"{path} is an HDF5 file but not an andreev run file")
+            stored = text(src["entry/exit_status"][()])
+        _side(path, ".unflagged").unlink(missing_ok=True)
+        if not flagged and stored != "running":
+            return f"{path}: nothing to repair (closed cleanly, exit status {stored})"
+        rebuild(path, _mark_killed)
+    finally:
+        lock.release()
+    was = "left open by a dead writer, " if flagged else ""
+    now = "killed" if stored == "running" else stored
+    return f"{path}: repaired ({was}exit status {stored} -> {now})"

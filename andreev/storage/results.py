@@ -13,7 +13,7 @@ import numpy as np
 
 import andreev
 from andreev.storage.reader import open_read
-from andreev.storage.recovery import WriterLock, fsync_file
+from andreev.storage.recovery import WriterLock, rebuild
 from andreev.storage.schema import now_iso, text
 
 __all__ = ["ResultGroup", "read_analysis", "write_analysis"]
@@ -58,22 +58,25 @@ def write_analysis(
 ) -> None:
     """Replace ``/entry/analysis`` of a closed run file with ``results`` (raw data untouched).
 
-    The group is an NXprocess with the program, andreev's version and the date; the file
-    is flushed and fsynced. Raises RunLockedError while a writer holds the run.
+        The group is an NXprocess with the program, andreev's version and the date; the file
+        is written into a copy that atomically replaces the run (a kill at any instant leaves
+    the old or the new file, both readable). Raises RunLockedError while a writer holds the run.
     """
+
+    def edit(f: h5py.File) -> None:
+        entry = f["entry"]
+        if "analysis" in entry:
+            del entry["analysis"]
+        g = entry.create_group("analysis")
+        g.attrs["NX_class"] = "NXprocess"
+        g.attrs["program"] = program
+        g.attrs["version"] = andreev.__version__
+        g.attrs["date"] = now_iso()
+        _write_group(g, results)
+
     lock = WriterLock(Path(path))
     try:
-        with h5py.File(Path(path), "r+") as f:
-            entry = f["entry"]
-            if "analysis" in entry:
-                del entry["analysis"]
-            g = entry.create_group("analysis")
-            g.attrs["NX_class"] = "NXprocess"
-            g.attrs["program"] = program
-            g.attrs["version"] = andreev.__version__
-            g.attrs["date"] = now_iso()
-            _write_group(g, results)
-            fsync_file(f)
+        rebuild(Path(path), edit)  # the run file itself is never opened for write
     finally:
         lock.release()
 

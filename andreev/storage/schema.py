@@ -2,7 +2,10 @@
 
 Dimensions of a run are ``(outer, setpoint, direction, bias)``; ``outer`` is the outer
 stepper ("temperature", "position", a qcodes parameter's name, or "step"). Units are SI
-(V, A, S, K, s) and stored as a ``units`` attribute on every dataset.
+(V, A, S, K, s) and stored as a ``units`` attribute on every dataset that has a unit
+(none on ``status`` and ``direction``: no attribute is ever empty). The file format is
+HDF5 1.10's (``libver`` bounds v110..v110), readable by any HDF5 ≥ 1.10 tool once
+closed, without SWMR.
 
 File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
 :meth:`andreev.storage.RunWriter.create`)::
@@ -12,6 +15,8 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         ├── start_time                ISO 8601 text (fixed length)
         ├── end_time                  ISO 8601 text, "" while running
         ├── exit_status               running | completed | incomplete | aborted | failed
+        │                             | killed ("running" with no live writer = killed;
+        │                             ``andreev repair`` writes "killed")
         ├── program_name              "andreev", attr version
         ├── setpoint_bias             V (bias at which the setpoint current is regulated)
         ├── v_mod_rms                 V (lock-in modulation at the junction, rms)
@@ -26,6 +31,14 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         │   │                         attr mapping (JSON): pending 0, done 1, failed 2, retaken 3
         │   ├── <outer>, setpoint (A), direction (text), bias (V)   axis datasets
         │   └── extra outer coords    (n_outer,) e.g. position_x (m), attr <name>_indices = 0
+        ├── live                      NXcollection: the sweep in progress (flushed, not
+        │   │                         fsynced, about once a second; arrays written first,
+        │   │                         ``index`` and ``updated`` last)
+        │   ├── index                 int64 (3,): i_outer, i_setpoint, i_direction; all -1
+        │   │                         when no sweep is in progress
+        │   ├── n_points, attempt     int64 (): points taken so far, retake number (0 first)
+        │   ├── dIdV, x, y, current   (n_bias,) S, V, V, A: grid order, NaN where not taken
+        │   └── started, updated      s (Unix): the sweep's start, the last write
         ├── settling                  NXcollection, one NXdata per outer index
         │   └── outer_000 …           t (s), temperature (K), heater (%) resizable (maxshape None)
         └── analysis                  NXprocess, written later by :func:`write_analysis`
@@ -47,7 +60,14 @@ STATUS_NAMES: tuple[str, ...] = ("pending", "done", "failed", "retaken")
 """Per-sweep states; their index is the stored enum value."""
 #: "incomplete": the run went through its plan but some sweeps are failed (resume
 #: retakes them)
-EXIT_STATUSES: tuple[str, ...] = ("running", "completed", "incomplete", "aborted", "failed")
+EXIT_STATUSES: tuple[str, ...] = (
+    "running",
+    "completed",
+    "incomplete",
+    "aborted",
+    "failed",
+    "killed",
+)
 FINISHED: frozenset[str] = frozenset({"done", "retaken"})
 
 SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
@@ -55,6 +75,8 @@ SIGNALS: dict[str, str] = {"dIdV": "S", "x": "V", "y": "V", "current": "A"}
 PER_SWEEP: dict[str, str] = {"temperature": "K", "z": "m", "timestamp": "s", "g_normal": "S"}
 """Per-sweep scalar datasets on (outer, setpoint, direction) and their units."""
 FIXED_AXES = ("setpoint", "direction", "bias")
+#: group under /entry of the sweep in progress (what ``andreev watch`` reads)
+LIVE_GROUP = "live"
 RESERVED: frozenset[str] = frozenset({*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES})
 #: attributes of /entry that ``extra_attrs`` may not set
 RESERVED_ATTRS: frozenset[str] = frozenset({"NX_class", "default", "resumed_at"})

@@ -1,18 +1,23 @@
 """The writer of one run file: create, write sweeps and settling traces, statuses, close.
 
-SWMR: the file is created with ``libver="latest"``; every object is created *before*
-``swmr_mode = True`` (:mod:`andreev.storage.layout`). ``write_sweep`` writes the data,
-flushes and fsyncs, then writes the sweep's status, flushes and fsyncs again: a status
-"done" on disk implies the data are on disk, and a killed writer loses at most the sweep
-in flight. A reader follows a live run with ``h5py.File(path, "r", libver="latest",
-swmr=True)`` and ``dataset.refresh()``; :func:`andreev.storage.load` opens that way.
-Resuming a run left by a killed writer: :mod:`andreev.storage.recovery`.
+SWMR: the file is created with :data:`~andreev.storage.recovery.LIBVER` bounds (HDF5
+1.10 format); every object is created *before* it is opened in SWMR-write mode
+(:mod:`andreev.storage.layout`, :func:`~andreev.storage.recovery.create_file`).
+``write_sweep`` writes the data, flushes and fsyncs, then writes the sweep's status,
+flushes and fsyncs again: a status "done" on disk implies the data are on disk, and a
+killed writer loses at most the sweep in flight. A reader follows a live run with
+``h5py.File(path, "r", swmr=True)`` and ``dataset.refresh()``; :func:`andreev.storage.load`
+opens that way. The sweep in progress is mirrored, point by point, in
+``/entry/live`` (:meth:`RunWriter.write_live`), flushed without fsync at most about
+once a second. Resuming a run left by a killed writer, and why a kill at any instant is
+safe: :mod:`andreev.storage.recovery`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,10 +27,11 @@ import h5py
 import numpy as np
 
 from andreev.storage.layout import RunLayout, write_layout
-from andreev.storage.recovery import WriterLock, fsync_file, open_rw
+from andreev.storage.recovery import WriterLock, create_file, fsync_file, kill_point, reopen
 from andreev.storage.schema import (
     EXIT_STATUSES,
     FINISHED,
+    LIVE_GROUP,
     PER_SWEEP,
     RESERVED,
     RESERVED_ATTRS,
@@ -131,6 +137,15 @@ def _plan(
     )
 
 
+def _mark_resumed(f: h5py.File) -> None:
+    """The edits of a resume, made on the rebuilt copy before it replaces the run."""
+    entry = f["entry"]
+    entry["exit_status"][()] = np.bytes_(b"running")
+    entry["end_time"][()] = np.bytes_(b"")
+    resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
+    entry.attrs["resumed_at"] = [*resumed, now_iso()]
+
+
 class RunWriter:
     """Writer of one run file (layout: :mod:`andreev.storage.schema`).
 
@@ -162,6 +177,10 @@ class RunWriter:
         self._status = np.asarray(data["status"][()], dtype=np.uint8)
         self._settling = entry["settling"]
         self._closed = False
+        self.live_period = 1.0
+        """Seconds between two flushes of the live datasets."""
+        self._live_due = 0.0
+        self._live: h5py.Group | None = entry[LIVE_GROUP] if LIVE_GROUP in entry else None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -215,15 +234,7 @@ class RunWriter:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         lock = WriterLock(path)
         try:
-            f = h5py.File(path, "w", libver="latest")
-            try:
-                write_layout(f, path, run)
-                f.swmr_mode = True
-                fsync_file(f)
-            except BaseException:
-                f.close()
-                path.unlink(missing_ok=True)
-                raise
+            f = create_file(path, lambda new: write_layout(new, path, run))
         except BaseException:
             lock.release()
             raise
@@ -242,15 +253,8 @@ class RunWriter:
             raise FileNotFoundError(path)
         lock = WriterLock(path)
         try:
-            f = open_rw(path)
+            f = reopen(path, _mark_resumed)
             try:
-                entry = f["entry"]
-                entry["exit_status"][()] = np.bytes_(b"running")
-                entry["end_time"][()] = np.bytes_(b"")
-                resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
-                entry.attrs["resumed_at"] = [*resumed, now_iso()]
-                f.swmr_mode = True
-                fsync_file(f)
                 writer = cls(path, f, lock)
             except BaseException:
                 f.close()
@@ -330,12 +334,14 @@ class RunWriter:
         for name, value in scalars.items():
             self._data[name][i, j, k] = value
         fsync_file(self._f)
+        kill_point("sweep-data")
         self._write_status(i, j, k, code)
 
     def _write_status(self, i: int, j: int, k: int, code: int) -> None:
         self._data["status"][i, j, k] = np.uint8(code)
         self._status[i, j, k] = code
         fsync_file(self._f)
+        kill_point("sweep-status")
 
     def set_status(self, i_outer: int, i_setpoint: int, i_direction: int, status: str) -> None:
         """Set one sweep's status (pending, done, failed, retaken); durable on return."""
@@ -384,6 +390,53 @@ class RunWriter:
                 ds[:] = arr
         fsync_file(self._f)
 
+    # ---------------------------------------------------------------- the live sweep
+    def write_live(
+        self,
+        index: tuple[int, int, int],
+        values: Mapping[str, ArrayLike],
+        points: int,
+        attempt: int = 0,
+        *,
+        started: float = float("nan"),
+        force: bool = False,
+    ) -> bool:
+        """Mirror the sweep in progress at ``index`` = (i_outer, i_setpoint, i_direction)
+        into ``/entry/live`` for live readers: ``values`` maps signal names (``dIdV`` S,
+        ``x``, ``y`` V, ``current`` A) to arrays on the bias grid, NaN where not yet taken;
+        ``points`` taken so far; ``started`` (s, Unix) the sweep's start. The arrays are
+        written first, ``index`` and ``updated`` last, then flushed (no fsync) — only
+        when ``force`` or at least :attr:`live_period` s after the last flush; returns True
+        when flushed. A file made before the live group existed: nothing is written."""
+        self._check_open()
+        now = time.monotonic()
+        if self._live is None or (not force and now < self._live_due):
+            return False
+        i, j, k = self._check_index(*index)
+        arrays = self._sweep_arrays(values)
+        for name, arr in arrays.items():
+            if name not in SIGNALS:
+                raise ValueError(f"live values must be among {list(SIGNALS)}, got {name!r}")
+            self._live[name][:] = arr
+        self._live["n_points"][()] = np.int64(points)
+        self._live["attempt"][()] = np.int64(attempt)
+        self._live["started"][()] = float(started)
+        self._live["index"][:] = np.array([i, j, k], dtype="i8")
+        self._live["updated"][()] = time.time()
+        self._f.flush()
+        self._live_due = now + self.live_period
+        return True
+
+    def _clear_live(self) -> None:
+        """No sweep in progress: index back to -1, the arrays to NaN."""
+        if self._live is None:
+            return
+        for name in SIGNALS:
+            self._live[name][...] = np.nan
+        self._live["n_points"][()] = np.int64(0)
+        self._live["index"][:] = -1
+        self._live["updated"][()] = time.time()
+
     # ---------------------------------------------------------------- closing
     @property
     def closed(self) -> bool:
@@ -400,11 +453,14 @@ class RunWriter:
         try:
             self._entry["end_time"][()] = np.bytes_(now_iso().encode())
             self._entry["exit_status"][()] = np.bytes_(exit_status.encode())
+            self._clear_live()
             fsync_file(self._f)
+            kill_point("close-status")
         finally:
             self._closed = True
             try:
                 self._f.close()
+                kill_point("closed")
             finally:
                 self._lock.release()
 

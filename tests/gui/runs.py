@@ -102,6 +102,8 @@ def add_live_group(path: Path) -> None:
     """Add /entry/live to a closed run (the writer will create it with the layout)."""
     n = len(bias())
     with h5py.File(path, "r+", libver="latest") as f:
+        if LIVE_GROUP in f:  # the writer's layout has it (storage schema)
+            return
         g = f.create_group(LIVE_GROUP)
         g.create_dataset("index", data=np.full(3, -1, dtype=np.int32))
         g.create_dataset("n_points", data=np.int32(0))
@@ -118,7 +120,8 @@ def write_live(writer: RunWriter, index: tuple[int, int, int], n_points: int, st
     didv[:n_points] = spectrum(index[0], index[1])[:n_points]
     g["dIdV"][:] = didv
     g["n_points"][()] = n_points
-    g["temperature"][()] = TEMPERATURES[index[0]]
+    if "temperature" in g:
+        g["temperature"][()] = TEMPERATURES[index[0]]
     g["started"][()] = started
     g["index"][:] = np.asarray(index, dtype=np.int32)
     g["updated"][()] = time.time()

@@ -67,3 +67,29 @@ def test_live_reader_follows_the_run(tmp_path: Path) -> None:
         reader.wait(timeout=10)
         w.close()
     assert reader.returncode == 0
+
+
+def test_load_keeps_long_names_and_sees_the_analysis(tmp_path: Path) -> None:
+    import h5py
+
+    from andreev.storage import ResultGroup, read_analysis, write_analysis
+    from andreev.storage.superblock import consistency_flags, superblock_version
+    from tests.storage.runs import make_run, sweep
+
+    path = tmp_path / "run.h5"
+    with make_run(path) as w:
+        w.write_sweep(0, 0, 0, **sweep(0, 0, 0))
+    ds = load(path)
+    assert ds["dIdV"].attrs["long_name"] == "dI/dV" and ds["dIdV"].attrs["units"] == "S"
+    assert ds.attrs["has_analysis"] == 0
+    results = ResultGroup(datasets={"gap": (np.array([1.2e-3]), "V", "superconducting gap")})
+    write_analysis(path, results)
+    ds = load(path)
+    assert ds.attrs["has_analysis"] == 1
+    assert ds["dIdV"].attrs["long_name"] == "dI/dV"
+    stored = read_analysis(path)
+    assert stored is not None and stored.datasets["gap"][1:] == ("V", "superconducting gap")
+    # still a clean HDF5 1.10 file, readable without SWMR
+    assert consistency_flags(path) == 0 and superblock_version(path) == 3
+    with h5py.File(path, "r", libver="v110") as f:
+        assert "analysis" in f["entry"] and f["entry/data/dIdV"].shape[0] == 3

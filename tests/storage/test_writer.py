@@ -140,11 +140,19 @@ def test_nexus_attributes(tmp_path: Path) -> None:
             assert g["t"].maxshape == (None,)
 
         numeric = []
+        unitless = {
+            "entry/data/status",
+            "entry/live/index",
+            "entry/live/n_points",
+            "entry/live/attempt",
+        }
 
         def visit(name: str, obj) -> None:
+            for key, value in obj.attrs.items():  # no empty attribute anywhere
+                assert not (isinstance(value, str | bytes) and len(value) == 0), (name, key)
             if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu":
                 numeric.append(name)
-                assert "units" in obj.attrs, name
+                assert ("units" in obj.attrs) != (name in unitless), name
 
         f.visititems(visit)
         assert len(numeric) > 20

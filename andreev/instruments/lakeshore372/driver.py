@@ -122,6 +122,9 @@ class LakeshoreModel372(FilmChannelMixin, RampMixin, ReconnectingVisaMixin, _Sto
             self.film_settings = dataclasses.replace(film, filter=film_filter)
             safety.check_film_excitation(film.excitation)
         self.clock = clock if clock is not None else REAL_TIME
+        #: called after every reading of :meth:`wait_until_stable` with the
+        #: StabilityWatch, the elapsed and the timeout (world s); None: nobody listens
+        self.settling_listener: Callable[[StabilityWatch, float, float], None] | None = None
         self.bands: tuple[HeaterBand, ...] | None = None if bands is None else validate_bands(bands)
         self._sample_channel_name = self._channel_name(sample_channel)
         safety.check_heater_range(safe_heater_range)
@@ -407,7 +410,10 @@ class LakeshoreModel372(FilmChannelMixin, RampMixin, ReconnectingVisaMixin, _Sto
             finished = self.clock.now()
             read_time = max(finished - started, 0.5 * read_time)
             now = finished - t0
-            if watch.add(now, *reading):
+            stable = watch.add(now, *reading)
+            if self.settling_listener is not None:
+                self.settling_listener(watch, now, timeout)
+            if stable:
                 return watch.trace(True, "stable")
             remaining = timeout - now
             if remaining <= read_time:  # another reading would end after the timeout

@@ -13,6 +13,12 @@ the caller decides (read the state back). A reply with an error section raises
 :class:`~andreev.instruments.nanonis.codec.NanonisError` and keeps the connection (the
 stream is still in step).
 
+Deadlines: every request has one (the reply timeout, wall s). A request that timed out
+is re-sent (idempotent ones only) with a short probe timeout; once the controller is
+silent, later requests wait at most that probe timeout and then fail at once
+(:class:`~andreev.instruments.deadline.Silence`), so a
+silent controller costs a run's safe state or ``andreev info`` seconds, not minutes.
+
 Timeouts here are wall-clock seconds (socket timeouts).
 """
 
@@ -26,6 +32,7 @@ import time
 from typing import Any
 
 from andreev.errors import InstrumentError
+from andreev.instruments.deadline import Silence
 from andreev.instruments.nanonis.codec import (
     COMMANDS,
     GAINSET_SHORT,
@@ -56,6 +63,7 @@ class NanonisConnectionError(InstrumentError, ConnectionError):
     def __init__(self, command: str, message: str) -> None:
         super().__init__(f"Nanonis {command}: {message}")
         self.command = command
+        self.detail = message
 
 
 class NanonisTimeoutError(NanonisConnectionError, TimeoutError):
@@ -112,6 +120,8 @@ class NanonisTransport:
         self._connections = 0
         self._sock: socket.socket | None = None
         self._lock = threading.RLock()
+        self.silence = Silence()
+        """Bounded waits once the controller stopped answering (:mod:`..deadline`)."""
         self.gainset_with_filter = True
         """Send ``Current.GainSet`` with the filter index (newer software); the driver
         sets this from whether ``Current.GainsGet`` lists filters."""
@@ -184,12 +194,31 @@ class NanonisTransport:
         limit = self.timeout if timeout is None else float(timeout)
         attempts = 1 + (self.retries if spec.idempotent else 0)
         with self._lock:
+            wait = self.silence.reply_timeout(limit)
+            if wait is None:
+                raise NanonisTimeoutError(spec.name, f"not sent: {self.silence.describe()}")
             for attempt in range(attempts):
                 try:
-                    return self._exchange(spec, request, limit)
+                    values = self._exchange(spec, request, wait)
+                except NanonisTimeoutError as exc:
+                    earlier = self.silence.describe()
+                    self.silence.timed_out(spec.name, wait)
+                    retry_wait = self.silence.reply_timeout(limit)
+                    if attempt + 1 < attempts and retry_wait is not None:
+                        wait = retry_wait  # a resend gets the short probe timeout
+                        continue
+                    if earlier:  # say since when, not only this request
+                        raise NanonisTimeoutError(spec.name, f"{exc.detail}; {earlier}") from exc
+                    raise
+                except NanonisError:
+                    self.silence.answered()
+                    raise
                 except (NanonisConnectionError, NanonisProtocolError):
                     if attempt + 1 >= attempts:
                         raise
+                    continue
+                self.silence.answered()
+                return values
             raise AssertionError("unreachable")
 
     def _exchange(self, spec: Command, request: bytes, limit: float) -> dict[str, Any]:
@@ -215,7 +244,9 @@ class NanonisTransport:
             values, err = decode_reply(spec, body)
         except TimeoutError as exc:
             self.close()
-            raise NanonisTimeoutError(spec.name, f"no complete reply within {limit:g} s") from exc
+            raise NanonisTimeoutError(
+                spec.name, f"no complete reply from {self.host}:{self.port} within {limit:g} s"
+            ) from exc
         except NanonisProtocolError:
             self.close()
             raise

@@ -1,0 +1,145 @@
+"""The HDF5 superblock's file-consistency flags: read them, and clear them like
+``h5clear -s`` (which the h5py wheels do not ship).
+
+A superblock of version 2 or 3 (what ``libver`` ≥ v110 writes) is, for 8-byte offsets::
+
+    0  signature "\\x89HDF\\r\\n\\x1a\\n"   8  version   9  size of offsets
+    10 size of lengths   11 consistency flags (bit 0 write, bit 2 SWMR write)
+    12 base address, extension address, end-of-file address, root object header
+    44 checksum: Jenkins lookup3 ("hashlittle", initval 0) of bytes 0..43
+
+The flags are only ever cleared on a *copy* of a run file (see
+:mod:`andreev.storage.recovery`), after the stored checksum has been verified, so a
+file this module does not understand is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from andreev.errors import RunFileError
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+WRITE_ACCESS = 0x01
+SWMR_WRITE_ACCESS = 0x04
+_MASK = 0xFFFFFFFF
+
+
+def _rot(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _MASK
+
+
+def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
+    a = (a - c) & _MASK
+    a ^= _rot(c, 4)
+    c = (c + b) & _MASK
+    b = (b - a) & _MASK
+    b ^= _rot(a, 6)
+    a = (a + c) & _MASK
+    c = (c - b) & _MASK
+    c ^= _rot(b, 8)
+    b = (b + a) & _MASK
+    a = (a - c) & _MASK
+    a ^= _rot(c, 16)
+    c = (c + b) & _MASK
+    b = (b - a) & _MASK
+    b ^= _rot(a, 19)
+    a = (a + c) & _MASK
+    c = (c - b) & _MASK
+    c ^= _rot(b, 4)
+    b = (b + a) & _MASK
+    return a, b, c
+
+
+def _final(a: int, b: int, c: int) -> int:
+    c ^= b
+    c = (c - _rot(b, 14)) & _MASK
+    a ^= c
+    a = (a - _rot(c, 11)) & _MASK
+    b ^= a
+    b = (b - _rot(a, 25)) & _MASK
+    c ^= b
+    c = (c - _rot(b, 16)) & _MASK
+    a ^= c
+    a = (a - _rot(c, 4)) & _MASK
+    b ^= a
+    b = (b - _rot(a, 14)) & _MASK
+    c ^= b
+    c = (c - _rot(b, 24)) & _MASK
+    return c
+
+
+def lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle`` of ``data`` (HDF5's metadata checksum)."""
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & _MASK
+    pos = 0
+    while n - pos > 12:
+        a = (a + int.from_bytes(data[pos : pos + 4], "little")) & _MASK
+        b = (b + int.from_bytes(data[pos + 4 : pos + 8], "little")) & _MASK
+        c = (c + int.from_bytes(data[pos + 8 : pos + 12], "little")) & _MASK
+        a, b, c = _mix(a, b, c)
+        pos += 12
+    if n - pos == 0:
+        return c
+    tail = data[pos:].ljust(12, b"\0")
+    a = (a + int.from_bytes(tail[0:4], "little")) & _MASK
+    b = (b + int.from_bytes(tail[4:8], "little")) & _MASK
+    c = (c + int.from_bytes(tail[8:12], "little")) & _MASK
+    return _final(a, b, c)
+
+
+def _read_superblock(path: Path) -> tuple[bytes, int]:
+    """The superblock's bytes up to its checksum, and the checksum's offset."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:8] != SIGNATURE:
+            raise RunFileError(f"{path} is not an HDF5 file (no superblock at its start)")
+        if head[8] not in (2, 3):
+            raise RunFileError(
+                f"{path}: superblock version {head[8]} has no consistency flags to clear"
+            )
+        size_offsets = head[9]
+        end = 12 + 4 * size_offsets
+        fh.seek(0)
+        block = fh.read(end + 4)
+    if len(block) < end + 4:
+        raise RunFileError(f"{path}: the superblock is truncated")
+    return block, end
+
+
+def superblock_version(path: str | os.PathLike[str]) -> int:
+    """The superblock version of an HDF5 file (3 for ``libver`` v110 and up)."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[:8] != SIGNATURE:
+        raise RunFileError(f"{path} is not an HDF5 file (no superblock at its start)")
+    return head[8]
+
+
+def consistency_flags(path: str | os.PathLike[str]) -> int:
+    """The superblock's file-consistency flags (0 for a cleanly closed file)."""
+    block, _ = _read_superblock(Path(path))
+    return block[11]
+
+
+def clear_consistency_flags(path: str | os.PathLike[str]) -> bool:
+    """Set the flags to 0 and rewrite the checksum, in place (``h5clear -s``).
+
+    Returns False when they were already clear. Raises RunFileError when the stored
+    checksum does not match (then nothing is written).
+    """
+    path = Path(path)
+    block, end = _read_superblock(path)
+    stored = int.from_bytes(block[end : end + 4], "little")
+    if lookup3(block[:end]) != stored:
+        raise RunFileError(f"{path}: the superblock checksum does not match; not touching it")
+    if block[11] == 0:
+        return False
+    fixed = block[:11] + b"\0" + block[12:end]
+    with open(path, "r+b") as fh:
+        fh.write(fixed + lookup3(fixed).to_bytes(4, "little"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
