@@ -153,6 +153,11 @@ class TransportRT(Procedure):
             str(self.sweeps)
         ]
 
+    def estimated_wall_duration(self, speedup: float) -> float:
+        """Wall seconds of the plan at the clock's ``speedup`` (the readings' requests
+        are few; the waits dominate)."""
+        return self.estimated_duration() / float(speedup)
+
     def estimated_duration(self) -> float:
         """World seconds the plan takes (settling guessed at 600 s + the hold time)."""
         total = 0.0

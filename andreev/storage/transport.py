@@ -34,7 +34,7 @@ import numpy as np
 
 import andreev
 from andreev.storage.reader import open_read
-from andreev.storage.recovery import WriterLock, fsync_file, open_rw
+from andreev.storage.recovery import WriterLock, create_file, fsync_file, reopen
 from andreev.storage.schema import (
     EXIT_DTYPE,
     EXIT_STATUSES,
@@ -110,6 +110,17 @@ def _create_layout(
     return entry
 
 
+def _mark_resumed(f: h5py.File) -> None:
+    """The edits of a resume, made in the recovered copy: running again, unfinished
+    segments' rows invalid."""
+    entry = f["entry"]
+    entry["exit_status"][()] = np.bytes_(b"running")
+    entry["end_time"][()] = np.bytes_(b"")
+    resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
+    entry.attrs["resumed_at"] = [*resumed, now_iso()]
+    _invalidate_unfinished(entry)
+
+
 class TransportWriter:
     """Writer of a transport run file (see the module docstring). Make one with
     :meth:`create` or :meth:`open` (resume); :meth:`close` records the exit status."""
@@ -143,19 +154,15 @@ class TransportWriter:
         table = np.asarray(segments, dtype=float).reshape(-1, 3)
         if table.size == 0:
             raise ValueError("a transport run needs at least one segment")
+
+        def build(f: h5py.File) -> None:
+            entry = _create_layout(f, table, config_yaml, snapshot)
+            for key, value in (extra_attrs or {}).items():
+                entry.attrs[key] = value
+
         lock = WriterLock(path)
-        try:
-            f = h5py.File(path, "w", libver="latest")
-            try:
-                entry = _create_layout(f, table, config_yaml, snapshot)
-                for key, value in (extra_attrs or {}).items():
-                    entry.attrs[key] = value
-                f.swmr_mode = True
-                fsync_file(f)
-            except BaseException:
-                f.close()
-                path.unlink(missing_ok=True)
-                raise
+        try:  # laid out aside and renamed into place: never half-built, HDF5 1.10 format
+            f = create_file(path, build)
         except BaseException:
             lock.release()
             raise
@@ -170,16 +177,8 @@ class TransportWriter:
             raise FileNotFoundError(path)
         lock = WriterLock(path)
         try:
-            f = open_rw(path)
+            f = reopen(path, _mark_resumed)  # never opened for writing outside SWMR
             try:
-                entry = f["entry"]
-                entry["exit_status"][()] = np.bytes_(b"running")
-                entry["end_time"][()] = np.bytes_(b"")
-                resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
-                entry.attrs["resumed_at"] = [*resumed, now_iso()]
-                _invalidate_unfinished(entry)
-                f.swmr_mode = True
-                fsync_file(f)
                 writer = cls(path, f, lock)
             except BaseException:
                 f.close()
