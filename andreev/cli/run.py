@@ -25,6 +25,7 @@ from andreev.cli.common import (
     station_or_default,
 )
 from andreev.cli.progress import OneLineFormatter, Progress, ProgressLogHandler
+from andreev.cli.settling_view import SettlingView
 
 if TYPE_CHECKING:
     from andreev.engine.events import Event
@@ -218,7 +219,8 @@ def run_and_report(
                 args.run_file = path
 
         reporter = Reporter(prepared.station.path, on_file=file_opened)
-        listeners: list[Any] = [reporter] + ([progress.on_event] if progress else [])
+        settling = SettlingView(write=progress.write_above if progress else None)
+        listeners: list[Any] = [reporter, settling] + ([progress.on_event] if progress else [])
         try:
             result = run_prepared(
                 prepared, out_dir=out_dir, overrides=overrides, listeners=listeners
