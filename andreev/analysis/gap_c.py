@@ -54,6 +54,7 @@ def _read_model(
         window=pk.window or None,
         noise=1e-6 * g_n,
         threshold=1.0,
+        scatter=False,
     )
     return read.gap_c if read.found else float("nan")
 

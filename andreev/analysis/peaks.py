@@ -296,6 +296,7 @@ def find_andreev_peaks(
     tolerance: float | None = None,
     window: int | None = None,
     noise: float | None = None,
+    scatter: bool = True,
 ) -> PeakResult:
     """Find the symmetric in-gap peak pair ±Δc of a dI/dV spectrum on d²I/dV².
 
@@ -305,7 +306,8 @@ def find_andreev_peaks(
     peak pair is taken as the coherence peaks. ``threshold`` is the significance (in noise
     std) both sides must reach; ``tolerance`` (V) is the largest |V+ − V−| accepted
     (default: max(2 bias steps, resolution/2)); ``noise`` (S) the point noise of dI/dV
-    (estimated from the data when None).
+    (estimated from the data when None); ``scatter`` False skips the noise draws of the
+    position error (for noise-free model curves; ``error`` is then the ± asymmetry only).
     """
     u_all, d2, win, sig = second_derivative(
         bias, didv, temperature=temperature, v_mod_rms=v_mod_rms, window=window, noise=noise
@@ -351,7 +353,11 @@ def find_andreev_peaks(
         return PeakResult(float("nan"), float("nan"), False, flag, window=win, candidates=cands)
     _, fp, fn = best
     gap_c = 0.5 * (fp.lobe + fn.lobe)
-    e_p, e_n = _lobe_scatter(bias, didv, win, sig / _noise_gain_of(u_all, win), fp, fn)
+    e_p, e_n = (
+        _lobe_scatter(bias, didv, win, sig / _noise_gain_of(u_all, win), fp, fn)
+        if scatter
+        else (0.0, 0.0)
+    )
     stat2 = 0.25 * (e_p**2 + e_n**2)
     # half the ± difference has variance stat2 from noise alone: count only its excess
     asym2 = (0.5 * (fp.lobe - fn.lobe)) ** 2

@@ -20,7 +20,7 @@ PNG_NAMES = ("fig1_setpoints.png", "fig2_temperature.png", "fig3_gaps.png")
 def test_summary_is_printed(analyzed: dict):
     out = analyzed["stdout"]
     assert "Δ/µeV" in out and "Tc =" in out and "run.analysis.csv" in out
-    assert "Δc(T) closing from film" in out
+    assert "Tc from Δc(T) of the film fits" in out
     assert "stored in" in out
 
 
