@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from andreev.analysis.fits import FitResult, fit_btk, fit_film
-from andreev.analysis.gap_c import CorrectedGapC, correct_gap_c
+from andreev.analysis.gap_c import CorrectedGapC, best_gap_c, correct_gap_c
 from andreev.analysis.peaks import PeakResult, find_andreev_peaks
 
 #: the film model must beat BTK by this much BIC ("very strong" evidence, Kass & Raftery)
@@ -132,3 +132,9 @@ def analyze_contact(
         else CorrectedGapC(nan, nan, pk.gap_c, nan, nan)
     )
     return ContactResult(pk, btk, fr, model, margin, corrected)
+
+
+def final_gap_c(cr: ContactResult) -> CorrectedGapC:
+    """Δc of a contact sweep: the corrected read-out, else (peaks not resolved) the film
+    fit's; NaN without a collective gap."""
+    return best_gap_c(cr.gap_c, cr.film) if cr.collective else cr.gap_c

@@ -29,13 +29,15 @@ SHIFT_PARAMETERS = ("gap_c", "gamma", "barrier_andreev", "gamma_andreev")
 @dataclass(frozen=True)
 class CorrectedGapC:
     """Corrected Δc (eV), its one-sigma error (eV), the read-out (eV), the shift (eV) and
-    the shift's own error (eV); NaN where there is no read-out or no model to correct it."""
+    the shift's own error (eV); NaN where there is no read-out or no model to correct it.
+    ``source`` says where ``gap_c`` comes from (see ``best_gap_c``)."""
 
     gap_c: float
     error: float
     read: float
     shift: float
     shift_error: float
+    source: str = "d²I/dV² read-out − shift"
 
 
 def _read_model(
@@ -99,4 +101,15 @@ def correct_gap_c(
         read=pk.gap_c,
         shift=shift,
         shift_error=shift_err,
+    )
+
+
+def best_gap_c(corrected: CorrectedGapC, fit: FitResult | None) -> CorrectedGapC:
+    """The paper's Δc (the corrected read-out) when the d²I/dV² peaks are resolved, else
+    the film fit's Δc (``source`` "film fit"; read-out and shift NaN)."""
+    if math.isfinite(corrected.gap_c) or fit is None or not fit.success:
+        return corrected
+    nan = float("nan")
+    return CorrectedGapC(
+        fit.params["gap_c"], fit.errors["gap_c"], corrected.read, nan, nan, "film fit"
     )

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from andreev import physics
-from andreev.analysis.contact import ContactResult, analyze_contact, fit_flag
+from andreev.analysis.contact import ContactResult, analyze_contact, final_gap_c, fit_flag
 from andreev.analysis.directions import flag_directions
 from andreev.analysis.fits import FitResult, fit_dynes
 from andreev.analysis.peaks import GapClosingResult, fit_gap_closing
@@ -90,6 +90,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "gap_c_shift_error": ("eV", "one-sigma error of gap_c_shift"),
     "gap_c_peaks": ("eV", "Δc = read-out − shift (NaN: no collective gap or no peak)"),
     "gap_c_peaks_error": ("eV", "one-sigma error of gap_c_peaks (noise and shift)"),
+    "gap_c": ("eV", "Δc: gap_c_peaks, else (peaks not resolved) film_gap_c; see gap_c_source"),
+    "gap_c_error": ("eV", "one-sigma error of gap_c"),
     "peak_significance": ("1", "weaker side's lobe drop over its noise"),
 }
 TEXT_COLUMNS = (
@@ -99,6 +101,7 @@ TEXT_COLUMNS = (
     "noise_source",
     "g_normal_source",
     "peak_flag",
+    "gap_c_source",
     "direction_flag",
     "dynes_message",
     "btk_message",
@@ -125,6 +128,7 @@ class RunAnalysis:
     closing: dict[str, GapClosingResult] = field(default_factory=dict)
     tunnelling_setpoints: list[int] = field(default_factory=list)
     v_mod_rms: float = 0.0
+    positions: tuple[np.ndarray, np.ndarray] | None = None  # tip x, y (m) per outer step
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -208,6 +212,11 @@ def _empty_analysis(ds: xarray.Dataset, path: Path | None, g_high: np.ndarray) -
         v_mod_rms=float(ds.attrs.get("v_mod_rms", 0.0)),
     )
     res.values["g_normal_nominal"][...] = res.g_normal
+    if "x" in ds.coords and "y" in ds.coords:
+        res.positions = (
+            np.asarray(ds["x"].values, dtype=float),
+            np.asarray(ds["y"].values, dtype=float),
+        )
     return res
 
 
@@ -296,6 +305,10 @@ def _store_contact(res: RunAnalysis, idx: tuple[int, int, int], cr: ContactResul
     values["gap_c_shift_error"][idx] = cr.gap_c.shift_error
     values["gap_c_peaks"][idx] = cr.gap_c.gap_c
     values["gap_c_peaks_error"][idx] = cr.gap_c.error
+    final = final_gap_c(cr)
+    values["gap_c"][idx] = final.gap_c
+    values["gap_c_error"][idx] = final.error
+    text["gap_c_source"][idx] = final.source if math.isfinite(final.gap_c) else ""
     _store_btk(res, idx, cr.btk)
     _store_film(res, idx, cr)
     chosen = cr.chosen

@@ -59,3 +59,12 @@ def test_plot_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert cli_main(["plot", str(tmp_path / "nope.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "nope_figures").exists()
+
+
+def test_plot_combines_several_runs(analyzed: dict, synthetic_run: Path, tmp_path: Path, capsys):
+    out = tmp_path / "many"
+    assert cli_main(["plot", str(analyzed["path"]), str(synthetic_run), "--out", str(out)]) == 0
+    printed = [Path(p) for p in capsys.readouterr().out.split()]
+    assert out / "fig3_runs.png" in printed
+    assert (out / "run" / "fig1_setpoints.png").is_file()
+    assert (out / "synthetic" / "fig1_setpoints.png").is_file()
