@@ -138,12 +138,22 @@ def _btk_spectra(ds: Any, an: RunAnalysis, ax: Any, i: int) -> None:
         gn = F._g_n(an, i, int(j), k, didv)
         colour = cmap(0.85 * n / max(len(order) - 1, 1))
         ax.plot(bias * F.MV, didv / gn + 0.5 * n, ".", ms=2, color=colour)
+        ax.annotate(
+            f"{gn / physics.G0:.3g} G₀",
+            (bias[-1] * F.MV, didv[-1] / gn + 0.5 * n),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+            color=colour,
+        )
         curve = stored_curve(an, (i, int(j), k), "btk", bias)
         if curve is not None:
             ax.plot(bias * F.MV, curve / gn + 0.5 * n, color="k", lw=0.8)
     ax.plot([], [], "k-", lw=0.8, label="BTK fit")
     ax.set_xlabel("bias V (mV)")
-    ax.set_ylabel("dI/dV / G_N (offset by 0.5, lowest G_N at the bottom)")
+    ax.set_ylabel("dI/dV / G_N (offset by 0.5; measured G_N at the right)")
+    ax.margins(x=0.12)
     ax.legend(fontsize=8)
 
 

@@ -210,6 +210,8 @@ def summary(an: RunAnalysis) -> str:
                 line += f" | {'':>{len(f'at {an.setpoints[j_hi] * 1e9:g} nA:')}} {gn:>7.3g} "
                 line += _top_cell(an, i, j_hi)
         lines.append(line)
+    if n_o == 1 and n_s > 1:
+        lines += _setpoint_lines(an)
     lines += _closing_lines(an)
     lines.append(
         "G_N measured: the chosen fit's (else high-bias ÷ Dynes excess); Δc peaks = "
@@ -217,6 +219,30 @@ def summary(an: RunAnalysis) -> str:
         "by χ²_red < 1."
     )
     return "\n".join(lines)
+
+
+def _setpoint_lines(an: RunAnalysis) -> list[str]:
+    """Per setpoint of a single-step run: measured G_N, model, BIC margin, Δc, Z, χ²."""
+    lines = [
+        f"{'setpoint':>10} {'G_N/G0':>8} {'nominal':>8} {'model':>5} {'ΔBIC':>8} "
+        f"{'Δc/µeV':>17} {'Δc fit/µeV':>13} {'Z or Z_A':>13} {'χ²_red':>6} flags"
+    ]
+    for j in range(an.shape[1]):
+        with quiet_nan():
+            gn = float(np.nanmean(an.values["g_normal_measured"][0, j])) / physics.G0
+            nom = float(np.nanmean(an.values["g_normal_nominal"][0, j])) / physics.G0
+        if j in an.tunnelling_setpoints:
+            gap = _mean_pm(an, "gap", 0, [j], 1e6)
+            chi = float(np.nanmax(an.values["dynes_chi2_red"][0, j]))
+            lines.append(
+                f"{an.setpoints[j] * 1e9:>8.3g}nA {gn:>8.3g} {nom:>8.3g} dynes  Δ = {gap} µeV,"
+                f" χ²_red {chi:.2f}"
+            )
+            continue
+        lines.append(
+            f"{an.setpoints[j] * 1e9:>8.3g}nA {gn:>8.3g} {nom:>8.3g} " + _top_cell(an, 0, j)
+        )
+    return lines
 
 
 def _closing_lines(an: RunAnalysis) -> list[str]:
