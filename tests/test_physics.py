@@ -41,7 +41,7 @@ def test_constants() -> None:
     assert pytest.approx(2 * E_CHARGE**2 / 6.62607015e-34, rel=1e-9) == G0
 
 
-# ----------------------------------------------------------------- checks of PHYSICS.md
+# ----------------------------------------------------------------- checks of docs/physics.md
 def test_large_barrier_reduces_btk_to_dynes_as_one_over_z2() -> None:
     e = np.linspace(-2e-3, 2e-3, 4001)
     diffs = []

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from andreev import __version__
-from andreev.cli import analysis, info, run, sim
+from andreev.cli import analysis, info, run, sim, watch
 
 #: parser builders, in the order ``--help`` lists the commands
 COMMANDS = (
@@ -24,6 +24,7 @@ COMMANDS = (
     run.add_demo,
     analysis.add_analyze,
     analysis.add_plot,
+    watch.add_watch,
 )
 
 

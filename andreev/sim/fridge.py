@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from andreev.config.station import ROLES
 from andreev.sim.ls372_server import LS372Server
 from andreev.sim.sr830_server import SR830Server
 from andreev.sim.tcp import TCPServer
@@ -19,7 +20,7 @@ from andreev.sim.world import World
 __all__ = ["INSTRUMENTS", "SimFridge"]
 
 #: Instrument names in start order.
-INSTRUMENTS: tuple[str, ...] = ("lockin", "bridge", "stm")
+INSTRUMENTS: tuple[str, ...] = ROLES  # one simulated instrument per station role
 
 
 class SimFridge:

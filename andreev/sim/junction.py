@@ -172,6 +172,10 @@ class Junction:
         self._in_crash = False
         self._ipg_cache: tuple[float, float, float, float] | None = None  # bias, G, t, I/G
         self.z = 0.0
+        #: height noise (m) added to z in the tunnelling exponent (drift, telegraph jumps)
+        self.z_noise = 0.0
+        self._at_rest: tuple[Any, ...] | None = None
+        self._normals: list[float] = []
         self._t = clock.now()
         if self.feedback:
             self.settle()
@@ -202,7 +206,7 @@ class Junction:
     def tunnel_conductance(self, z: float | None = None) -> float:
         """G_t at height ``z`` (default: present), S."""
         z = self.z if z is None else z
-        exponent = -2.0 * self.kappa * z
+        exponent = -2.0 * self.kappa * (z + self.z_noise)
         return self.params.g_contact * math.exp(min(exponent, 700.0))
 
     def g_normal(self, z: float | None = None) -> float:
@@ -217,7 +221,7 @@ class Junction:
         if inv_gt <= 0:
             return self.params.z_range[1]
         gt = 1.0 / inv_gt
-        return -math.log(gt / self.params.g_contact) / (2.0 * self.kappa)
+        return -math.log(gt / self.params.g_contact) / (2.0 * self.kappa) - self.z_noise
 
     # ---- lower/upper bounds on z ----------------------------------------------------
     def _z_bounds(self) -> tuple[float, float]:
@@ -254,9 +258,12 @@ class Junction:
         """A seeded normal draw of rms ``sigma`` from the junction's generator."""
         if sigma <= 0:
             return 0.0
-        if hasattr(self.rng, "normal"):
-            return float(self.rng.normal(0.0, sigma))
-        return float(self.rng.gauss(0.0, sigma))
+        if not hasattr(self.rng, "standard_normal"):
+            return float(self.rng.gauss(0.0, sigma))
+        if not self._normals:  # drawn in blocks: no numpy call per reading
+            self._normals = self.rng.standard_normal(256).tolist()
+            self._normals.reverse()
+        return sigma * self._normals.pop()
 
     def _current_per_conductance(self, g: float) -> float:
         """I/G_N (V) at the present bias near conductance ``g``; cached (the film's
@@ -321,6 +328,11 @@ class Junction:
         if not self.feedback or self.gain_i <= 0:
             self._t = t
             return
+        rest = self._rest_key()
+        if rest == self._at_rest:  # settled last time and nothing changed since
+            self._t = t
+            return
+        self._at_rest = None
         k = self.gain_i / _LN10  # m/s per neper
         max_step = self.params.max_step
         now = self._t
@@ -333,9 +345,11 @@ class Junction:
             low, high = self._z_bounds()
             rate = k * err
             if (rate < 0 and self.z <= low) or (rate > 0 and self.z >= high) or rate == 0:
+                self._at_rest = self._rest_key()
                 break  # pinned at a limit (or exactly settled): nothing moves any more
             if slope < 0:
                 if abs(err) < 1e-12:
+                    self._at_rest = self._rest_key()
                     break
                 dz_final = -err / slope  # distance to convergence under linearisation
                 if abs(dz_final) <= max_step:
@@ -363,6 +377,20 @@ class Junction:
             self._move(z_new, now + max(h, 0.0), now, regime)
             now += max(h, 1e-15)
         self._t = t
+
+    def _rest_key(self) -> tuple[Any, ...]:
+        """What the feedback's motion depends on (the film's I/G through its cache)."""
+        return (
+            self.bias,
+            self.setpoint,
+            self.z,
+            self.z_noise,
+            self.gain_index,
+            self.force_clip,
+            self.limits_enabled,
+            self.z_limits,
+            self._ipg_cache,
+        )
 
     def _move(self, z_new: float, t_end: float, t_start: float, regime: str) -> None:
         """Move the tip to ``z_new`` between two world times, recording a crash."""

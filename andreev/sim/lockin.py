@@ -16,6 +16,7 @@ old time constant applies up to now.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,9 +99,12 @@ class LockinState:
     status: int = 0
     force_overload: bool = False
     input_clipping: bool = False
+    #: pickup added to every reading (world time s -> X + iY, V rms), e.g. mains
+    pickup: Callable[[float], complex] | None = None
     _t: float = 0.0
     _u: complex = 0j
-    _y: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=complex))
+    _y: list[complex] = field(default_factory=lambda: [0j, 0j, 0j, 0j])
+    _normals: list[float] = field(default_factory=list)
 
     # ---- derived settings -------------------------------------------------------
     @property
@@ -141,22 +145,43 @@ class LockinState:
         self.frequency = float(frequency)
 
     # ---- filter -----------------------------------------------------------------
-    def advance(self, t: float) -> None:
-        """Evolve the filter to world time ``t`` (s) with the present input."""
+    def advance(self, t: float, status: bool = True) -> None:
+        """Evolve the filter to world time ``t`` (s) with the present input (and latch the
+        status bits unless ``status`` is false)."""
         dt = t - self._t
         if dt <= 0:
             return
-        x = dt / self.time_constant
-        e = self._y - self._u
-        if x > 700:
-            new = np.zeros(4, dtype=complex)
-        else:
-            # coefficients x^j / j! for j = 0..3, times exp(-x)
-            c = np.array([1.0, x, x * x / 2.0, x**3 / 6.0]) * math.exp(-x)
-            new = np.array([sum(c[j] * e[k - j] for j in range(k + 1)) for k in range(4)])
-        self._y = new + self._u
-        self._t = t
+        self._evolve(t, dt)
+        if status:
+            self._update_status()
+
+    def step(self, t_change: float, u: complex, t: float) -> None:
+        """Evolve to ``t_change`` (s), switch the input to ``u`` (V rms), evolve to ``t``;
+        the status bits are latched once, at the end (what the World does per request)."""
+        if t_change > self._t:
+            self._evolve(t_change, t_change - self._t)
+        self._u = u
+        if t > self._t:
+            self._evolve(t, t - self._t)
         self._update_status()
+
+    def _evolve(self, t: float, dt: float) -> None:
+        x = dt / self.time_constant
+        u = self._u
+        if x > 700:
+            self._y = [u, u, u, u]
+        else:  # pure Python: four complex numbers, no numpy call per request
+            y0, y1, y2, y3 = self._y
+            e0, e1, e2, e3 = y0 - u, y1 - u, y2 - u, y3 - u
+            d = math.exp(-x)
+            c1, c2, c3 = d * x, d * x * x / 2.0, d * x * x * x / 6.0
+            self._y = [
+                u + d * e0,
+                u + d * e1 + c1 * e0,
+                u + d * e2 + c1 * e1 + c2 * e0,
+                u + d * e3 + c1 * e2 + c2 * e1 + c3 * e0,
+            ]
+        self._t = t
 
     def set_input(self, t: float, u: complex) -> None:
         """Advance to ``t`` (s), then make ``u`` (X + iY, V rms) the filter input."""
@@ -181,8 +206,18 @@ class LockinState:
             self.set_input(t, input_xy)
         sigma = self.output_noise_rms()
         z = self.output()
-        nx, ny = self.rng.normal(0.0, sigma, 2) if sigma > 0 else (0.0, 0.0)
-        return z.real + float(nx), z.imag + float(ny)
+        if self.pickup is not None:
+            z += self.pickup(t)
+        if sigma > 0:
+            return z.real + sigma * self._normal(), z.imag + sigma * self._normal()
+        return z.real, z.imag
+
+    def _normal(self) -> float:
+        """A standard normal draw from ``rng``, drawn in blocks (no numpy call per read)."""
+        if not self._normals:
+            self._normals = self.rng.standard_normal(256).tolist()
+            self._normals.reverse()
+        return self._normals.pop()
 
     def settle_time(self, precision: float = 0.999) -> float:
         """World seconds for a step to settle to ``precision`` with the present filter."""
@@ -199,12 +234,13 @@ class LockinState:
     def _update_status(self) -> None:
         bits = 0
         u = abs(self._u)
+        sensitivity = SENSITIVITIES[self.sens_index]
         if self.input_clipping or u > INPUT_FULL_SCALE:
             bits |= 1 << BIT_INPUT_OVERLOAD
-        if u > self.sensitivity * RESERVE_FACTORS[self.reserve]:
+        if u > sensitivity * RESERVE_FACTORS[self.reserve]:
             bits |= 1 << BIT_FILTER_OVERLOAD
-        out = self.output()
-        if max(abs(out.real), abs(out.imag)) > self.sensitivity:
+        out = self._y[self.slope_index]
+        if abs(out.real) > sensitivity or abs(out.imag) > sensitivity:
             bits |= 1 << BIT_OUTPUT_OVERLOAD
         if self.force_overload:
             bits |= (1 << BIT_INPUT_OVERLOAD) | (1 << BIT_OUTPUT_OVERLOAD)

@@ -645,7 +645,11 @@ class NanonisServer(TCPServer):
         z_avg: float,
     ) -> float:
         """The held part of a sweep (feedback already off); fills ``acc`` (direction,
-        channel, point) with the sum over sweeps; returns the world time at its end."""
+        channel, point) with the sum over sweeps; returns the world time at its end.
+
+        The point times follow the timing (slew, settling, integration); the server
+        sleeps once until the last one and the World evaluates every point in one
+        vectorised step (:meth:`andreev.sim.world.World.held_sweep`)."""
         world, clock, j = self.world, self.world.clock, self.junction
         _, z_off_t, init_settle, slew, settle, integ, end_settle, _ = s["timing"]
         points = len(biases)
@@ -654,24 +658,36 @@ class NanonisServer(TCPServer):
             if s["z_offset"] and not j.feedback:
                 j.set_z(z_avg + s["z_offset"])
             t = clock.now() + z_off_t + init_settle
-        v_now = v_before
-        for _ in range(max(int(s["sweeps"]), 1)):
-            for k, direction in enumerate(directions):
-                order = range(points) if direction > 0 else range(points - 1, -1, -1)
-                for i in order:
-                    v = float(biases[i])
-                    t += abs(v - v_now) / slew
-                    self._sleep_until(t)
-                    with world.lock:
-                        self._sync()
-                        j.bias = v
-                    v_now = v
-                    t += settle + integ
-                    self._sleep_until(t)
-                    with world.lock:
-                        self._sync()
-                        for c, index in enumerate(channels):
-                            acc[k, c, i] += self._signal_value(index)
+        forward = np.arange(points)
+        orders = [forward if d > 0 else forward[::-1] for d in directions]
+        order = np.concatenate(orders * max(int(s["sweeps"]), 1))
+        v = biases[order]
+        steps = np.abs(np.diff(v, prepend=v_before)) / slew + settle + integ
+        times = t + np.cumsum(steps)
+        self._sleep_until(float(times[-1]))
+        with world.lock:
+            bandwidth = 1.0 / (2.0 * integ) if integ > 0 else 0.0  # boxcar ENBW
+            sweep = world.held_sweep(v, times, bandwidth)  # advances the world once
+            v_mod = self._modulation_rms()
+        n = len(v)
+        noise = j.rng.normal(0.0, self.lockin_noise, n) if self.lockin_noise > 0 else np.zeros(n)
+        values = {
+            0: sweep["current"],
+            1: v,
+            2: sweep["z"],
+            3: sweep["conductance"] * v_mod + sweep["noise_x"],
+            4: noise + sweep["noise_y"],
+            5: np.full(n, j.x),
+            6: np.full(n, j.y),
+        }
+        block = len(directions) * points
+        for k in range(len(directions)):
+            for c, index in enumerate(channels):
+                for start in range(k * points, n, block):
+                    seg = slice(start, start + points)
+                    np.add.at(acc[k, c], order[seg], values[index][seg])
+        v_now = float(v[-1])
+        t = float(times[-1])
         t += end_settle + abs(v_before - v_now) / slew
         self._sleep_until(t)
         with world.lock:

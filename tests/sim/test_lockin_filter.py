@@ -9,7 +9,7 @@ import pytest
 
 from andreev.sim.lockin import SENSITIVITIES, TIME_CONSTANTS, LockinState, settling_residual
 
-# PROTOCOLS.md: settling in time constants for 6/12/18/24 dB/oct
+# docs/protocols.md: settling in time constants for 6/12/18/24 dB/oct
 TABLE_99 = (4.6, 6.6, 8.4, 10.0)
 TABLE_999 = (6.9, 9.2, 11.2, 13.1)
 

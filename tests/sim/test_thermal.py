@@ -208,3 +208,53 @@ def test_zone_mode_picks_range_and_pid_from_the_table():
     m.advance(1500.0)
     assert m.output.range == band_for(0.5)["range"]
     assert m.sample_temperature() == pytest.approx(0.5, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    ("mode", "setpoint", "range_index"),
+    [(5, 0.5, 5), (5, 0.05, 3), (0, 0.0, 0), (2, 0.0, 4), (5, 3.5, 3)],
+)
+def test_a_long_idle_gap_costs_o1_and_lands_on_the_steady_state(mode, setpoint, range_index):
+    """30 days of world time in one advance: bounded work, and the state is what
+    stepping the whole gap would give (closed loop at the setpoint, open loop at the
+    power balance, saturated heater when the setpoint is out of reach)."""
+    import time
+
+    from andreev.sim.thermal import CATCH_UP_INTERVALS, SETTLE_INTERVALS
+
+    def fresh() -> ThermalModel:
+        m = model(seed=3)
+        m.set_range(range_index)
+        m.output.manual = 30.0
+        m.set_setpoint(setpoint)
+        m.set_mode(mode)
+        return m
+
+    stepped = fresh()
+    span = 2 * (CATCH_UP_INTERVALS + SETTLE_INTERVALS) * 0.5  # long enough to take the jump
+    for t in np.arange(0.5, span + 0.25, 0.5):
+        stepped.advance(float(t))
+    jumped = fresh()
+    jumped.advance(span)
+    assert jumped.sample_temperature() == pytest.approx(stepped.sample_temperature(), rel=0.01)
+    assert jumped.heater_percent() == pytest.approx(stepped.heater_percent(), rel=0.05, abs=0.5)
+
+    idle = fresh()
+    t0 = time.perf_counter()
+    idle.advance(30 * 86400.0)
+    assert time.perf_counter() - t0 < 5.0  # bounded (~0.1 s), not 5 million steps
+    assert idle.sample_temperature() == pytest.approx(jumped.sample_temperature(), rel=0.01)
+    assert idle.time == pytest.approx(30 * 86400.0)
+
+
+def test_partial_interval_view_matches_integration():
+    m = model(seed=1, initial_temperature=0.3)
+    m.set_range(5)
+    m.output.manual = 50.0
+    m.set_mode(2)
+    m.advance(10.0)
+    m.advance(10.3)  # a partial interval: extrapolated, not committed
+    view = m.sample_temperature(), m.mc_temperature()
+    exact = m._integrate(m._mc, m._sample, m.heater_power(), 0.3)
+    assert view[0] == pytest.approx(exact[1], rel=1e-4)
+    assert view[1] == pytest.approx(exact[0], rel=1e-4)

@@ -1,0 +1,249 @@
+"""Benchmark: the simulated fridge's server-side cost per request, next to a bare echo.
+
+Run as ``python benchmarks/sim.py``. Prints figures, asserts nothing. Measures, in one run:
+
+- a bare loopback echo server (round trip), the floor any request pays on this machine;
+- the round trip of ``Bias.Set``, ``Current.Get`` (Nanonis), ``SNAP? 1,2`` (SR830) and
+  ``KRDG? A`` (372) over loopback TCP, and their server-side cost (the handler called
+  in-process, what a request costs beyond the socket), at biases inside and outside the
+  gap and across ±max_bias, with the temperature moving;
+- ``BiasSpectr.Start`` with 1000 points: server compute (wall time minus the world time
+  slept on the clock);
+- an idle simulator: the first request after a long idle gap (world time jumped);
+- the thermal model's throughput (world s per wall s while polled every 0.5 s of world
+  time) against the highest speedup the config allows (:data:`andreev.sim.world.MAX_SPEEDUP`).
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import statistics
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from andreev.sim import SimConfig, SimFridge, World
+
+SPEEDUP = 1000.0
+MAX_BIAS = 0.1  # V, safety.max_bias of config/sim.yaml
+N_REQUESTS = 300
+TARGET_US = 20.0
+SWEEP_POINTS = 1000
+
+
+def _nanonis_frame(name: str, body: bytes = b"") -> bytes:
+    return struct.pack(">32siH2x", name.encode(), len(body), 1) + body
+
+
+def _median_us(samples: list[float]) -> float:
+    return 1e6 * statistics.median(samples)
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(4096):
+            self.request.sendall(data)
+
+
+def echo_round_trip() -> float:
+    """Median round trip (s) of a 40-byte message through a bare loopback echo server."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            msg = b"x" * 40
+            times = []
+            for _ in range(N_REQUESTS):
+                t0 = time.perf_counter()
+                s.sendall(msg)
+                got = b""
+                while len(got) < len(msg):
+                    got += s.recv(4096)
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _timed(call: Callable[[], object], spacing: float = 200e-6) -> list[float]:
+    out = []
+    for _ in range(N_REQUESTS):
+        deadline = time.perf_counter() + spacing  # let world time pass between requests
+        while time.perf_counter() < deadline:
+            pass
+        t0 = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def server_side(fridge: SimFridge) -> dict[str, float]:
+    """Median in-process handler cost (s) per command at several biases and temperatures."""
+    stm, lockin, bridge = (fridge.servers[n] for n in ("stm", "lockin", "bridge"))
+    world = fridge.world
+    results: dict[str, list[float]] = {}
+    biases = [10e-3, 0.3e-3, -2e-3, 0.05, -MAX_BIAS, MAX_BIAS]
+    for bias in biases:
+        body = struct.pack(">f", bias)
+        stm.execute("Bias.Set", body)
+        results.setdefault("Bias.Set", []).extend(
+            _timed(lambda body=body: stm.execute("Bias.Set", body))
+        )
+        results.setdefault("Current.Get", []).extend(
+            _timed(lambda: stm.execute("Current.Get", b""))
+        )
+        results.setdefault("SNAP? 1,2", []).extend(
+            _timed(lambda: lockin.handle_command("SNAP? 1,2"))
+        )
+        results.setdefault("KRDG? A", []).extend(_timed(lambda: bridge.handle_command("KRDG? A")))
+    # the same servers without physics: their framing and parsing alone
+    results["*IDN? (no physics)"] = _timed(lambda: lockin.handle_command("*IDN?"))
+    results["Util.VersionGet (no physics)"] = _timed(lambda: stm.execute("Util.VersionGet", b""))
+    # the temperature moving: heater on in open loop, requests while it warms
+    with world.lock:
+        world.advance()
+        world.thermal.output.range = 5
+        world.thermal.set_mode(2)
+        world.thermal.output.manual = 60.0
+    stm.execute("Bias.Set", struct.pack(">f", 1e-3))
+    for name, call in (
+        ("Current.Get (T moving)", lambda: stm.execute("Current.Get", b"")),
+        ("SNAP? 1,2 (T moving)", lambda: lockin.handle_command("SNAP? 1,2")),
+    ):
+        results[name] = _timed(call)
+    with world.lock:
+        world.advance()
+        world.thermal.output.range = 0
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def round_trips(fridge: SimFridge) -> dict[str, float]:
+    """Median loopback round trip (s) of each command."""
+    out = {}
+    with socket.create_connection(fridge.addresses["stm"]) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for name, body in (("Bias.Set", struct.pack(">f", 10e-3)), ("Current.Get", b"")):
+            frame = _nanonis_frame(name, body)
+
+            def call(frame: bytes = frame) -> None:
+                s.sendall(frame)
+                head = s.recv(40, socket.MSG_WAITALL)
+                size = struct.unpack(">32siH2x", head)[1]
+                s.recv(size, socket.MSG_WAITALL)
+
+            out[name] = statistics.median(_timed(call))
+    for server, cmd in (("lockin", "SNAP? 1,2"), ("bridge", "KRDG? A")):
+        with socket.create_connection(fridge.addresses[server]) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            f = s.makefile("rb")
+
+            def call(cmd: str = cmd, s: socket.socket = s, f: object = f) -> None:
+                s.sendall(cmd.encode() + b"\n")
+                f.readline()  # type: ignore[attr-defined]
+
+            out[cmd] = statistics.median(_timed(call))
+    return out
+
+
+def held_sweep(fridge: SimFridge) -> tuple[float, float]:
+    """(wall s, wall s spent in Clock.sleep) of a 1000-point BiasSpectr.Start, best of 3."""
+    stm = fridge.servers["stm"]
+    clock = fridge.world.clock
+    slept = [0.0]
+    real_sleep = clock.sleep
+
+    def sleep(seconds: float) -> None:
+        t0 = time.perf_counter()
+        real_sleep(seconds)
+        slept[0] += time.perf_counter() - t0
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    stm.execute("BiasSpectr.ChsSet", struct.pack(">iii", 2, 0, 3))
+    props = struct.pack(">HiHifHH", 0, 1, 0, SWEEP_POINTS, 0.0, 0, 0)
+    stm.execute("BiasSpectr.PropsSet", props)
+    stm.execute("BiasSpectr.LimitsSet", struct.pack(">ff", -5e-3, 5e-3))
+    # no settling or integration time: what is left is compute (and the slew at 1000 V/s)
+    timing = struct.pack(">8f", 0.0, 0.0, 0.0, 1000.0, 0.0, 0.0, 0.0, 0.0)
+    stm.execute("BiasSpectr.TimingSet", timing)
+    best = (float("inf"), 0.0)
+    for _ in range(3):
+        slept[0] = 0.0
+        w0 = time.perf_counter()
+        stm.execute("BiasSpectr.Start", struct.pack(">Ii", 1, 0))
+        wall = time.perf_counter() - w0
+        if wall - slept[0] < best[0] - best[1]:
+            best = (wall, slept[0])
+    clock.sleep = real_sleep  # type: ignore[method-assign]
+    return best
+
+
+def idle_catch_up() -> float:
+    """Wall s of the first request after 30 days of world time idle (speedup 1000)."""
+    world = World(SimConfig(speedup=SPEEDUP))
+    with world.lock:
+        world.thermal.output.range = 4
+        world.thermal.set_setpoint(0.5)
+        world.thermal.set_mode(5)
+        world.advance()
+        world.clock._wall_start -= 30 * 86400 / SPEEDUP  # 30 days pass in an instant
+        t0 = time.perf_counter()
+        world.advance()
+        return time.perf_counter() - t0
+
+
+def thermal_throughput() -> float:
+    """World s per wall s the thermal model sustains in closed loop, polled every 0.5 s."""
+    from andreev.sim.thermal import ThermalModel, ThermalParams
+
+    model = ThermalModel(ThermalParams(), np.random.default_rng(1), 0.0)
+    model.output.range = 4
+    model.set_setpoint(0.3)
+    model.set_mode(5)
+    t, w0 = 0.0, time.perf_counter()
+    while time.perf_counter() - w0 < 0.5:
+        for _ in range(100):
+            t += 0.5
+            model.advance(t)
+    return t / (time.perf_counter() - w0)
+
+
+def main() -> None:
+    try:
+        from andreev.sim.world import MAX_SPEEDUP
+    except ImportError:  # before the speedup limit existed
+        MAX_SPEEDUP = float("nan")
+    echo = echo_round_trip()
+    with SimFridge(World(SimConfig(speedup=SPEEDUP))) as fridge:
+        server = server_side(fridge)
+        trips = round_trips(fridge)
+        sweep_wall, sweep_slept = held_sweep(fridge)
+    print(f"bare loopback echo round trip: {echo * 1e6:8.1f} µs")
+    print(f"{'request':28s} {'server-side':>12s} {'round trip':>11s}   target ≤ {TARGET_US:g} µs")
+    for name, cost in server.items():
+        trip = trips.get(name.split(" (")[0])
+        trip_text = f"{trip * 1e6:8.1f} µs" if trip is not None else ""
+        ok = "" if "no physics" in name else "ok" if cost * 1e6 <= TARGET_US else "MISSED"
+        print(f"{name:28s} {cost * 1e6:9.1f} µs {trip_text:>11s}   {ok}")
+    compute = sweep_wall - sweep_slept
+    print(
+        f"BiasSpectr.Start {SWEEP_POINTS} points: {sweep_wall * 1e3:.2f} ms wall, "
+        f"{sweep_slept * 1e3:.2f} ms asleep on the world clock, "
+        f"{compute * 1e3:.2f} ms compute (target ≤ 5 ms)"
+    )
+    print(f"first request after 30 days idle (speedup {SPEEDUP:g}): {idle_catch_up() * 1e3:.2f} ms")
+    rate = thermal_throughput()
+    print(
+        f"thermal model: {rate:.3g} world s per wall s in closed loop; "
+        f"max speedup {MAX_SPEEDUP:g} uses {MAX_SPEEDUP / rate:.0%} of a core"
+    )
+
+
+if __name__ == "__main__":
+    main()
