@@ -103,18 +103,22 @@ def analyze_contact(
     v_mod_rms: float,
     noise: float,
     gap: float | None,
+    sigma: np.ndarray | None = None,
     film: bool = True,
     film_kw: Mapping[str, Any] | None = None,
 ) -> ContactResult:
     """Peaks, BTK and (if ``film``) film fits of one contact sweep, and the choice.
 
-    bias (V), didv (S), temperature (K, measured), v_mod_rms (V rms), ``noise`` the point
-    noise (S) all fits use, ``gap`` (eV) the tunnelling Δ of the same outer step (None:
+    bias (V), didv (S), temperature (K, measured), v_mod_rms (V rms), ``noise`` the white
+    point noise (S; the d²I/dV² read-out's), ``sigma`` the per-point σ (S) the fits use
+    (default: ``noise`` at every point), ``gap`` (eV) the tunnelling Δ of the same outer step (None:
     unknown), ``film_kw`` extra keywords of ``fit_film`` (the contact's Z_A, Γ_A).
     """
     t, vm = temperature, v_mod_rms
-    sigma = noise if math.isfinite(noise) and noise > 0 else None
-    pk = find_andreev_peaks(bias, didv, temperature=t, v_mod_rms=vm, gap=gap, noise=sigma)
+    white = noise if math.isfinite(noise) and noise > 0 else None
+    if sigma is None:
+        sigma = None if white is None else np.full(np.shape(didv), white)
+    pk = find_andreev_peaks(bias, didv, temperature=t, v_mod_rms=vm, gap=gap, noise=white)
     btk = fit_btk(bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma)
     fr = None
     if film:

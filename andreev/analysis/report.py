@@ -43,7 +43,9 @@ from andreev.analysis.peaks import GapClosingResult, fit_gap_closing
 from andreev.analysis.spectrum import (
     high_bias_conductance,
     noise_sigma,
+    pair_drift,
     pair_noise_sigma,
+    point_sigma,
     sorted_finite,
 )
 from andreev.errors import RunFileError
@@ -57,7 +59,8 @@ FINISHED = ("done", "retaken")
 
 #: per-sweep result columns: name → (unit, description)
 COLUMNS: dict[str, tuple[str, str]] = {
-    "noise": ("S", "point noise of dI/dV the fits use (see noise_source)"),
+    "noise": ("S", "white point noise of dI/dV (see noise_source)"),
+    "drift": ("1", "relative rms of the slow drift of G between/within sweeps (forward/backward)"),
     "g_normal_nominal": ("S", "I_set/V_set as recorded by the run (a label, not measured)"),
     "g_normal_measured": ("S", "measured G_N (see g_normal_source)"),
     "zero_bias_ratio": ("1", "measured dI/dV at zero bias over the measured G_N"),
@@ -229,6 +232,7 @@ def _measure_noise(res: RunAnalysis, sw: _Sweeps) -> None:
         sigma, source = math.nan, "local fit"
         if other:
             sigma = pair_noise_sigma(sw.didv[i, j, k], sw.didv[i, j, other[0]])
+            res.values["drift"][i, j, k] = pair_drift(sw.didv[i, j, k], sw.didv[i, j, other[0]])
             source = "forward/backward"
         if not (math.isfinite(sigma) and sigma > 0):
             sigma, source = noise_sigma(sw.didv[i, j, k], sw.bias), "local fit"
@@ -236,17 +240,24 @@ def _measure_noise(res: RunAnalysis, sw: _Sweeps) -> None:
         res.text["noise_source"][i, j, k] = source
 
 
+def _sigma(res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int]) -> np.ndarray | None:
+    """Per-point σ (S) of a sweep: white noise and drift (``point_sigma``); None: unknown."""
+    white = float(res.values["noise"][idx])
+    if not (math.isfinite(white) and white > 0):
+        return None
+    return point_sigma(sw.didv[idx], white, float(res.values["drift"][idx]))
+
+
 def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
     """Dynes fits of the tunnelling sweeps: Δ, Γ, G_N."""
     values, text = res.values, res.text
     for idx in sw.indices(res.tunnelling_setpoints):
-        noise = values["noise"][idx]
         r = fit_dynes(
             sw.bias,
             sw.didv[idx],
             temperature=sw.temperature[idx],
             v_mod_rms=sw.v_mod_rms,
-            sigma=noise if math.isfinite(noise) and noise > 0 else None,
+            sigma=_sigma(res, sw, idx),
         )
         res.fits[idx] = {"dynes": r}
         text["kind"][idx] = "tunnelling"
@@ -356,6 +367,7 @@ def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -
             temperature=float(sw.temperature[idx]),
             v_mod_rms=sw.v_mod_rms,
             noise=float(res.values["noise"][idx]),
+            sigma=_sigma(res, sw, idx),
             gap=gap_of[i],
             film=film == "all" or j == j_top,
             film_kw=kw,

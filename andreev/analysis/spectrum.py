@@ -81,6 +81,42 @@ def pair_noise_sigma(first: np.ndarray, second: np.ndarray) -> float:
     return local_residual_sigma(d) / math.sqrt(2.0)
 
 
+def pair_drift(first: np.ndarray, second: np.ndarray) -> float:
+    """Relative rms (1) of a slow multiplicative drift of G, from two sweeps of a spectrum.
+
+    The relative difference (first − second)/mean, smoothed over 1/8 of the sweep (what a
+    local fit keeps) and with its mean removed (a constant offset is each sweep's own G_N),
+    holds the drift of both sweeps. Its linear part is what a drift linear in time leaves
+    when the two sweeps run in opposite directions: a ramp whose rms is 4 times that of
+    the ramp in one sweep; the rest is shared by the two sweeps (rms/√2). Only points where
+    G is at least half its median count (inside a tunnelling gap the relative difference
+    is noise). NaN for fewer than 24 such points.
+    """
+    a = np.asarray(first, dtype=float)
+    b = np.asarray(second, dtype=float)
+    m = 0.5 * (a + b)
+    ok = np.isfinite(a) & np.isfinite(b) & (np.abs(m) > 0)
+    # where G is small (inside a tunnelling gap) the relative difference is only noise
+    ok &= np.abs(m) >= 0.5 * float(np.median(np.abs(m[ok]))) if np.any(ok) else ok
+    if np.count_nonzero(ok) < 24:
+        return float("nan")
+    r = (a[ok] - b[ok]) / m[ok]
+    win = max(11, (r.size // 8) | 1)
+    low = savgol_filter(r, win, 2, mode="interp")
+    u = np.linspace(-1.0, 1.0, low.size)
+    ramp = np.polyval(np.polyfit(u, low, 1), u)
+    rest = low - ramp
+    return float(math.sqrt(np.var(rest) / 2.0 + (np.std(ramp) / 4.0) ** 2))
+
+
+def point_sigma(didv: np.ndarray, white: float, drift: float) -> np.ndarray:
+    """Per-point noise (S) of a spectrum: white ``white`` (S) and a multiplicative drift of
+    relative rms ``drift`` (1) in quadrature, σᵢ = √(white² + (drift·Gᵢ)²)."""
+    g = np.abs(np.asarray(didv, dtype=float))
+    d = drift if math.isfinite(drift) else 0.0
+    return np.sqrt(white**2 + (d * np.nan_to_num(g)) ** 2)
+
+
 def smoothed(didv: np.ndarray) -> np.ndarray:
     """Savitzky–Golay (order 2) smoothing over ~1/60 of the points (at least 5)."""
     n = didv.size
