@@ -166,3 +166,55 @@ def test_chi2_of_good_fits_near_one(sim_run):
         chosen = (an.text["model"] == model) & (an.text["fit_flag"] == "ok")
         chi.extend(an.values[name][chosen].tolist())
     assert chi and 0.7 <= float(np.median(chi)) <= 1.5, chi
+
+
+# ---------------------------------------------------------------- a short temperature series
+SERIES = {
+    "procedure": "TemperatureSeries",
+    "name": "tseries",
+    "parameters": {
+        **{k: v for k, v in LADDER["parameters"].items() if k != "backward"},
+        "temperatures": [0.05, 0.3, 0.7, 1.0, 1.2],
+        "stable_hold": 30.0,
+        "ladder_steps": 2,
+        "bias_points": 161,
+        "backward": True,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def sim_series(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("series")
+    config = SimConfig.from_yaml(REALISTIC)
+    config = dataclasses.replace(config, sample="InO-2", film=None, seed=31, speedup=1000.0)
+    world = World(config)
+    experiment = folder / "series.yaml"
+    experiment.write_text(yaml.safe_dump(SERIES))
+    with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        result = run_experiment(experiment, _station(fridge, folder), out_dir=folder)
+    assert result.exit_status == "completed", result.exit_status
+    return report.analyze_file(result.path), world
+
+
+def test_tc_within_0_1_k_and_3_sigma(sim_series):
+    an, world = sim_series
+    film = world.film_at(world.junction.x, world.junction.y, an.setpoints[-1])
+    closing = an.closing["film"]
+    assert closing.success, closing.message
+    assert abs(closing.tc - film.tc) < 0.1
+    assert abs(closing.tc - film.tc) < 3 * closing.tc_error
+    assert closing.gap_c0 == pytest.approx(film.gap_c0, abs=10e-6)
+
+
+def test_collective_gap_at_50_mk_and_0_3_k(sim_series):
+    an, world = sim_series
+    j = an.top_setpoint()
+    assert j is not None
+    film = world.film_at(world.junction.x, world.junction.y, an.setpoints[j])
+    for i, t_nominal in enumerate(SERIES["parameters"]["temperatures"][:2]):
+        t = an.temperature[i, j]
+        truth = np.array([film.gap_c(float(tt)) for tt in t])
+        gc, err = an.values["gap_c"][i, j], an.values["gap_c_error"][i, j]
+        assert np.all(np.abs(gc - truth) < 10e-6), (t_nominal, gc, truth)
+        assert np.all(np.abs(gc - truth) < 3 * err), (t_nominal, gc, err, truth)
