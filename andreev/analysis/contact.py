@@ -125,9 +125,11 @@ def analyze_contact(
         p0 = {"gap": gap} if gap else {}
         if pk.found:
             p0["gap_c"] = pk.peak_max
-        fr = fit_film(
-            bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=p0 or None, **(film_kw or {})
-        )
+        kw = dict(film_kw or {})
+        za_err = float(kw.pop("barrier_andreev_error", 0.0))
+        fr = fit_film(bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=p0 or None, **kw)
+        if za_err > 0 and fr.success:
+            _propagate_held_barrier(fr, za_err, bias, didv, t, vm, sigma, p0, kw)
     model, margin = choose(btk, fr)
     nan = math.nan
     corrected = (
@@ -136,6 +138,31 @@ def analyze_contact(
         else CorrectedGapC(nan, nan, pk.gap_c, nan, nan)
     )
     return ContactResult(pk, btk, fr, model, margin, corrected)
+
+
+def _propagate_held_barrier(
+    fr: FitResult,
+    za_err: float,
+    bias: np.ndarray,
+    didv: np.ndarray,
+    t: float,
+    vm: float,
+    sigma: np.ndarray | None,
+    p0: dict[str, float],
+    kw: dict[str, Any],
+) -> None:
+    """A film fit with Z_A held at a value known to ±``za_err``: refit with Z_A moved by
+    one error and add the change of Δc (and Δ) to their errors, so the held value's
+    uncertainty is not lost."""
+    moved = {**kw, "barrier_andreev": float(kw["barrier_andreev"]) + za_err}
+    start = {**p0, "gap": fr.params["gap"], "gap_c": fr.params["gap_c"]}
+    alt = fit_film(bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=start, **moved)
+    if not alt.success:
+        return
+    for name in ("gap_c", "gap"):
+        d = alt.params[name] - fr.params[name]
+        fr.errors[name] = math.hypot(fr.errors[name], d)
+    fr.message += f"; errors include Z_A ± {za_err:.2g}"
 
 
 def final_gap_c(cr: ContactResult) -> CorrectedGapC:

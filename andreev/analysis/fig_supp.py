@@ -112,7 +112,8 @@ def fig_tunnelling_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
             )
     ax2.set_xlabel("temperature T (K, measured)")
     ax2.set_ylabel("single-particle gap Δ (µeV)")
-    ax2.set_ylim(bottom=0)
+    top = float(np.nanmax(gap[ok])) * F.UEV * 1.25 if np.any(ok) else 1.0
+    ax2.set_ylim(0, top)
     ax2.set_xlim(left=0)
     ax2.legend(fontsize=8, loc="lower left")
     ax2.set_title("Δ from tunnelling against temperature", fontsize=10)

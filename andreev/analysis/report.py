@@ -215,11 +215,13 @@ def _empty_analysis(ds: xarray.Dataset, path: Path | None, g_high: np.ndarray) -
         v_mod_rms=float(ds.attrs.get("v_mod_rms", 0.0)),
     )
     res.values["g_normal_nominal"][...] = res.g_normal
-    if "x" in ds.coords and "y" in ds.coords:
-        res.positions = (
-            np.asarray(ds["x"].values, dtype=float),
-            np.asarray(ds["y"].values, dtype=float),
-        )
+    for xn, yn in ((f"{outer_dim}_x", f"{outer_dim}_y"), ("x", "y")):
+        if xn in ds.coords and yn in ds.coords:
+            res.positions = (
+                np.asarray(ds[xn].values, dtype=float),
+                np.asarray(ds[yn].values, dtype=float),
+            )
+            break
     return res
 
 
@@ -347,6 +349,7 @@ def _shared_contact(fr: FitResult | None) -> dict[str, Any] | None:
     return {
         "free_andreev": False,
         "barrier_andreev": za,
+        "barrier_andreev_error": ze,
         "gamma_andreev": fr.params["gamma_andreev"],
     }
 
