@@ -60,7 +60,7 @@ FINISHED = ("done", "retaken")
 #: per-sweep result columns: name → (unit, description)
 COLUMNS: dict[str, tuple[str, str]] = {
     "noise": ("S", "white point noise of dI/dV (see noise_source)"),
-    "drift": ("1", "relative rms of the slow drift of G between/within sweeps (forward/backward)"),
+    "drift": ("1", "relative rms of the slow drift of G (median over the run's sweep pairs)"),
     "g_normal_nominal": ("S", "I_set/V_set as recorded by the run (a label, not measured)"),
     "g_normal_measured": ("S", "measured G_N (see g_normal_source)"),
     "zero_bias_ratio": ("1", "measured dI/dV at zero bias over the measured G_N"),
@@ -240,6 +240,16 @@ def _measure_noise(res: RunAnalysis, sw: _Sweeps) -> None:
             sigma, source = noise_sigma(sw.didv[i, j, k], sw.bias), "local fit"
         res.values["noise"][i, j, k] = sigma
         res.text["noise_source"][i, j, k] = source
+    _pool_drift(res)
+
+
+def _pool_drift(res: RunAnalysis) -> None:
+    """The drift is a property of the set-up (the junction's 1/f), and one pair of sweeps
+    measures it poorly: every sweep gets the median over the run's pairs (0 without any)."""
+    d = res.values["drift"]
+    finite = d[np.isfinite(d)]
+    level = float(np.median(finite)) if finite.size else 0.0
+    d[np.isfinite(res.values["noise"])] = level
 
 
 def _sigma(res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int]) -> np.ndarray | None:

@@ -87,8 +87,8 @@ def pair_drift(first: np.ndarray, second: np.ndarray) -> float:
     The relative difference (first − second)/mean, smoothed over 1/8 of the sweep (what a
     local fit keeps) and with its mean removed (a constant offset is each sweep's own G_N),
     holds the drift of both sweeps. Its linear part is what a drift linear in time leaves
-    when the two sweeps run in opposite directions: a ramp whose rms is 4 times that of
-    the ramp in one sweep; the rest is shared by the two sweeps (rms/√2). Only points where
+    when the two sweeps run in opposite directions: a ramp (in bias order) with twice the
+    slope of the ramp in one sweep; the rest is shared by the two sweeps (rms/√2). Only points where
     G is at least half its median count (inside a tunnelling gap the relative difference
     is noise). NaN for fewer than 24 such points.
     """
@@ -106,7 +106,7 @@ def pair_drift(first: np.ndarray, second: np.ndarray) -> float:
     u = np.linspace(-1.0, 1.0, low.size)
     ramp = np.polyval(np.polyfit(u, low, 1), u)
     rest = low - ramp
-    return float(math.sqrt(np.var(rest) / 2.0 + (np.std(ramp) / 4.0) ** 2))
+    return float(math.sqrt(np.var(rest) / 2.0 + (np.std(ramp) / 2.0) ** 2))
 
 
 def point_sigma(didv: np.ndarray, white: float, drift: float) -> np.ndarray:

