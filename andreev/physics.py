@@ -6,8 +6,9 @@ normal state (``g``, dimensionless) or in siemens (``G``).
 
 Smearing (thermal ``-f'`` and the lock-in semicircle kernel) goes through
 :func:`smeared`, which evaluates the unsmeared ``g0(E)`` once on a uniform grid and
-convolves by FFT (see docs/physics.md, "Thermal and lock-in smearing"). :func:`smeared_quad` is the slow
-direct-quadrature reference used by the tests and the benchmark.
+convolves by FFT (see docs/physics.md, "Thermal and lock-in smearing").
+:func:`smeared_quad` is the slow direct-quadrature reference used by the tests and the
+benchmark.
 """
 
 from __future__ import annotations

@@ -1,32 +1,32 @@
-"""Acquisition throughput: one bias sweep through driver → TCP → simulator → storage.
+"""Acquisition at the instruments' limit: driver → TCP → simulator, measured five ways.
 
 Run from the repository root as ``python benchmarks/acquisition.py [--points N]
-[--repeats R] [--speedup S] [--ohmic] [--profile]``. Prints figures and ratios; asserts
-nothing.
+[--repeats R] [--no-realtime] [--no-demo] [--in-process] [--profile]``. Prints figures;
+asserts nothing.
 
-The simulated fridge is started in-process on free loopback ports and the station is
-opened from ``config/sim.yaml`` (addresses and ``clock.speedup`` replaced). With the
-lock-in at its shortest time constant, a settling precision of 1e-6 and
-``tip_settle = 0``, every wait is ~0 world s, so the figures are the cost of the stack
-itself. The same sweep (``--points`` from −1.5 mV to 1.5 mV, V_set 10 mV, setpoint 1 nA)
-is taken three ways, interleaved, one warm-up each, then ``--repeats`` timed rounds:
+The simulated fridge runs as ``andreev sim`` in a process of its own (the instruments
+of a fridge do not share our interpreter lock; ``--in-process`` puts it in this one),
+except for section 2, whose requests are counted in the servers; the station is
+``config/sim.yaml`` with the addresses and the clock replaced. Sections, each
+interleaved and repeated (min and median of ``--repeats`` rounds after one warm-up):
 
-1. ``point``: ``measure_point_by_point`` + ``RunWriter.write_sweep`` (flush + fsync);
-2. ``controller``: ``measure_controller_side`` (``BiasSpectr``) + ``write_sweep``;
-3. ``dond``: qcodes' ``dond`` sweeping ``stm.bias`` (``LinSweep``) and measuring lock-in
-   ``X``, ``Y`` and ``stm.current`` into a temporary SQLite database, between the same
-   hold (feedback off at V_set) and restore (bias to V_set, feedback on) our loop does.
-
-Each timing covers the whole sweep from "feedback on at V_set" back to that state, data
-on disk. The default speedup is 1e3, not 1e6: at 1e6 the simulator's thermal model
-(0.5 s PID steps, RK4) needs ~6 CPU s per wall s and falls ever further behind; at 1e3
-every remaining wait is below a microsecond of wall time anyway.
-
-The simulator's physics is part of the stack measured: every new bias costs it one
-thermally and lock-in smeared dI/dV (FFT, ~3 ms CPU, holding the GIL of this process),
-the same in all three modes. ``--ohmic`` replaces it by dI/dV = G_N in this process only
-(nothing is changed on disk), which leaves the cost of drivers, protocol and storage.
-``--profile`` adds a cProfile of one point-by-point sweep (main thread only).
+1. **Zero settling** (speedup 1e3, τ = 10 µs, precision 1e-6: every wait ~0): one
+   ``--points`` sweep (−1.5 … 1.5 mV, V_set 10 mV, 1 nA) by ``measure_point_by_point``
+   + ``RunWriter.write_sweep`` (flush + fsync), against qcodes ``dond`` sweeping
+   ``stm.bias`` and reading lock-in ``X`` only, and ``X``, ``Y``, ``stm.current``, into
+   SQLite, between the same hold and restore (feedback off at V_set … back on).
+2. **Requests per point**, counted at the simulated servers (``server.received``): the
+   difference between a 2N- and an N-point sweep over N, per server and per command,
+   and the fixed cost per sweep (the N-point count minus N × per point).
+3. **Real time** (speedup 1, τ = 10 ms, 12 dB/oct, precision 0.999 → settle 92.3 ms,
+   30 points, tip_settle 0): overhead = (wall − Σ settle) / Σ settle of the whole sweep
+   call and of the steady state (between the first and last progress callbacks), for
+   the lean loop and the plain reference loop; the floor is a bare-socket loop (raw
+   Nanonis frames and ``SNAP? 1,2`` lines, no drivers) doing the same waits, once with
+   ``time.sleep`` and once with the deadline-and-spin wait.
+4. **Controller side**: a 1000-point ``BiasSpectr`` sweep (``measure_controller_side``,
+   zero settling, speedup 1e3) in points/s.
+5. **Demo**: ``andreev demo`` in a subprocess; its planned duration against its wall time.
 """
 
 from __future__ import annotations
@@ -34,14 +34,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import inspect
 import io
 import json
+import os
 import pstats
+import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -49,34 +57,232 @@ import yaml
 from andreev.cli.run import sim_overrides
 from andreev.engine.lifecycle import snapshot_json
 from andreev.engine.rig import Rig
+from andreev.instruments.nanonis.codec import (
+    COMMANDS,
+    HEADER_SIZE,
+    decode_reply_header,
+    encode_request,
+)
 from andreev.instruments.station import close_station, load_station_config, open_station
 from andreev.procedures.sweeps import measure_controller_side, measure_point_by_point
 from andreev.sim import SimConfig, SimFridge, World
 from andreev.storage import RunWriter
 
-SIM_STATION = Path("config/sim.yaml")
+ROOT = Path(__file__).resolve().parents[1]
+SIM_STATION = ROOT / "config" / "sim.yaml"
 BIAS_START, BIAS_STOP = -1.5e-3, 1.5e-3  # V
 SETPOINT_BIAS = 10e-3  # V
 SETPOINT_CURRENT = 1e-9  # A
-PRECISION = 1e-6  # settled fraction: settle = O(1e-6) x tau, ~0 world s
+ZERO_PRECISION = 1e-6  # settled fraction: settle = O(1e-6) x tau, ~0 world s
 MIN_TIME_CONSTANT = 10e-6  # s, the SR830's shortest
+RT_TAU, RT_SLOPE, RT_POINTS, RT_PRECISION = 10e-3, 12, 30, 0.999
+CONTROLLER_POINTS = 1000
 
 
 def never() -> bool:
     return False
 
 
-def station_file(fridge: SimFridge, folder: Path, speedup: float) -> Path:
-    """config/sim.yaml pointing at ``fridge``, clock at ``speedup`` (as tests/conftest.py)."""
-    data = yaml.safe_load(SIM_STATION.read_text())
-    data["clock"]["speedup"] = speedup
-    data.pop("sim", None)
-    path = folder / "station.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def stats(times: list[float]) -> tuple[float, float]:
+    """(min, median) of ``times``."""
+    return min(times), statistics.median(times)
 
 
-def new_writer(path: Path, bias: np.ndarray, n_sweeps: int, station_snapshot: dict) -> RunWriter:
+# ---- the simulated station ------------------------------------------------------------
+class SimProcess:
+    """``andreev sim`` in a process of its own (as the instruments of a fridge are: the
+    simulated servers then do not share this process' interpreter lock), ports 0."""
+
+    def __init__(self, folder: Path, speedup: float) -> None:
+        data = yaml.safe_load(SIM_STATION.read_text())
+        data["sim"]["ports"] = {"lockin": 0, "bridge": 0, "stm": 0}
+        path = folder / f"sim-{speedup:g}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        command = [sys.executable, "-m", "andreev", "sim", "--config", str(path)]
+        command += ["--speedup", f"{speedup:g}"]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.addresses: dict[str, tuple[str, int]] = {}
+        while len(self.addresses) < 3:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("andreev sim ended before printing its addresses")
+            name, _, address = line.strip().partition(" ")
+            host, _, port = address.rpartition(":")
+            if name in ("lockin", "bridge", "stm") and port.isdigit():
+                self.addresses[name] = (host, int(port))
+
+    def visa_address(self, name: str) -> str:
+        host, port = self.addresses[name]
+        return f"TCPIP0::{host}::{port}::SOCKET"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Bench:
+    """A simulated fridge (in this process, or with ``process`` in its own), its station
+    and rig (speedup ``speedup``), in a temporary folder."""
+
+    def __init__(
+        self, folder: Path, speedup: float, tau: float, slope: int = 12, process: bool = False
+    ) -> None:
+        config = SimConfig.from_yaml(SIM_STATION)
+        config.speedup = speedup
+        self.folder = folder
+        self.fridge: Any
+        if process:
+            self.fridge = SimProcess(folder, speedup)
+        else:
+            self.fridge = SimFridge(World(config), ports={"lockin": 0, "bridge": 0, "stm": 0})
+            self.fridge.start()
+        data = yaml.safe_load(SIM_STATION.read_text())
+        data["clock"]["speedup"] = speedup
+        data.pop("sim", None)
+        path = folder / f"station-{speedup:g}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.config = load_station_config(path)
+        self.station, _ = open_station(self.config, overrides=sim_overrides(self.fridge))
+        self.rig = Rig.from_station(self.station, self.config.safety, self.config.clock())
+        self.lockin = self.station.components["lockin"]
+        self.stm = self.station.components["stm"]
+        self.lockin.time_constant(tau)
+        self.lockin.filter_slope(slope)
+        self.rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)
+
+    def close(self) -> None:
+        try:
+            self.rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)
+        finally:
+            close_station(self.station)
+            self.fridge.stop()
+
+    def counts(self) -> dict[str, int]:
+        """Requests each simulated server has parsed so far."""
+        return {name: len(server.received) for name, server in self.fridge.servers.items()}
+
+    def sweep(self, bias: np.ndarray, precision: float, **kwargs: Any) -> Any:
+        if "loop" not in inspect.signature(measure_point_by_point).parameters:
+            kwargs.pop("loop", None)  # an older checkout: one loop only
+        return measure_point_by_point(
+            self.rig,
+            bias,
+            setpoint_bias=SETPOINT_BIAS,
+            backward=False,
+            precision=precision,
+            tip_settle=0.0,
+            should_stop=never,
+            **kwargs,
+        )
+
+
+#: run the timed sections against ``andreev sim`` in its own process (--in-process: no)
+SEPARATE = {"process": True}
+
+
+@contextlib.contextmanager
+def bench(
+    folder: Path, speedup: float, tau: float, slope: int = 12, process: bool | None = None
+) -> Iterator[Bench]:
+    b = Bench(folder, speedup, tau, slope, SEPARATE["process"] if process is None else process)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def interleaved(runners: dict[str, Callable[[int], None]], repeats: int) -> dict[str, list]:
+    """One warm-up each, then ``repeats`` rounds of every runner in turn (wall s)."""
+    for run in runners.values():
+        run(0)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for i in range(1, repeats + 1):
+        for name, run in runners.items():
+            t0 = time.perf_counter()
+            run(i)
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+# ---- 1. zero settling: ours vs dond ---------------------------------------------------
+def zero_settling_runners(b: Bench, bias: np.ndarray, book: RunWriter, exp: Any) -> dict:
+    """``ours`` (+ write_sweep), ``dond X`` and ``dond X,Y,I`` (into SQLite)."""
+    from qcodes.dataset import LinSweep, dond
+
+    def ours(i: int) -> None:
+        (record,) = b.sweep(bias, ZERO_PRECISION)
+        record.g_normal = SETPOINT_CURRENT / SETPOINT_BIAS
+        record.write_to(book, i, 0, 0)
+
+    def qcodes_dond(*measured: Any) -> Callable[[int], None]:
+        def run(i: int) -> None:
+            b.stm.bias(SETPOINT_BIAS)  # the hold and restore our loop does around it
+            b.stm.feedback(True)
+            b.stm.feedback(False)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    dond(
+                        LinSweep(b.stm.bias, float(bias[0]), float(bias[-1]), bias.size),
+                        *measured,
+                        exp=exp,
+                        measurement_name=f"dond-{i}",
+                        do_plot=False,
+                        show_progress=False,
+                    )
+            finally:
+                b.stm.bias(SETPOINT_BIAS)
+                b.stm.feedback(True)
+
+        return run
+
+    return {
+        "ours": ours,
+        "dond X": qcodes_dond(b.lockin.X),
+        "dond X,Y,I": qcodes_dond(b.lockin.X, b.lockin.Y, b.stm.current),
+    }
+
+
+def zero_settling(folder: Path, points: int, repeats: int, profile: bool) -> None:
+    import qcodes as qc
+    from qcodes.dataset import initialise_or_create_database_at, load_or_create_experiment
+
+    bias = np.linspace(BIAS_START, BIAS_STOP, points)
+    qc.config.dataset.write_in_background = False
+    initialise_or_create_database_at(folder / "dond.db")
+    exp = load_or_create_experiment("acquisition-benchmark", sample_name="sim")
+    with bench(folder, 1e3, MIN_TIME_CONSTANT) as b:
+        snap = json.loads(snapshot_json(b.station))
+        book = new_writer(folder / "ours.h5", bias, repeats + 2, snap)
+        try:
+            runners = zero_settling_runners(b, bias, book, exp)
+            times = interleaved(runners, repeats)
+            text = profile_text(runners["ours"], repeats + 1) if profile else ""
+        finally:
+            book.close("completed")
+    print(f"\n1. zero settling: {points}-point sweep, speedup 1e3, {repeats} rounds")
+    print(f"   {'':14} {'min ms':>9} {'median ms':>10} {'points/s':>10}")
+    for name, t in times.items():
+        lo, med = stats(t)
+        print(f"   {name:14} {1e3 * lo:9.1f} {1e3 * med:10.1f} {points / med:10.0f}")
+    ours = stats(times["ours"])
+    for name in ("dond X", "dond X,Y,I"):
+        other = stats(times[name])
+        print(
+            f"   ours vs {name:10}: {other[0] / ours[0]:5.2f}x (min) "
+            f"{other[1] / ours[1]:5.2f}x (median)"
+        )
+    if text:
+        print(text)
+
+
+def new_writer(path: Path, bias: np.ndarray, n_sweeps: int, snapshot: dict) -> RunWriter:
     return RunWriter.create(
         path,
         outer_name="round",
@@ -87,177 +293,235 @@ def new_writer(path: Path, bias: np.ndarray, n_sweeps: int, station_snapshot: di
         setpoint_bias=SETPOINT_BIAS,
         v_mod_rms=10e-6,
         config_yaml="benchmark: acquisition\n",
-        snapshot=station_snapshot,
+        snapshot=snapshot,
     )
 
 
-def write(book: RunWriter, i: int, record) -> None:
-    record.g_normal = SETPOINT_CURRENT / SETPOINT_BIAS
-    record.write_to(book, i, 0, 0)
-
-
-def make_runners(rig: Rig, bias: np.ndarray, books: dict[str, RunWriter], exp) -> dict:
-    """One callable per mode: take sweep number ``i`` and store it."""
-    from qcodes.dataset import LinSweep, dond
-
-    options = dict(
-        setpoint_bias=SETPOINT_BIAS,
-        backward=False,
-        precision=PRECISION,
-        tip_settle=0.0,
-        should_stop=never,
-    )
-
-    def point(i: int) -> None:
-        (record,) = measure_point_by_point(rig, bias, **options)
-        write(books["point"], i, record)
-
-    def controller(i: int) -> None:
-        (record,) = measure_controller_side(rig, bias, **options)
-        write(books["controller"], i, record)
-
-    # dond sweeps the drivers' qcodes parameters, not the roles
-    stm, lockin = rig.station.components["stm"], rig.station.components["lockin"]
-
-    def qcodes_dond(i: int) -> None:
-        # the hold and restore measure_point_by_point does around its loop
-        stm.bias(SETPOINT_BIAS)
-        stm.feedback(True)
-        stm.feedback(False)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # "Starting experimental run …"
-                dond(
-                    LinSweep(stm.bias, float(bias[0]), float(bias[-1]), bias.size, delay=0.0),
-                    lockin.X,
-                    lockin.Y,
-                    stm.current,
-                    exp=exp,
-                    measurement_name=f"dond-{i}",
-                    do_plot=False,
-                    show_progress=False,
-                )
-        finally:
-            stm.bias(SETPOINT_BIAS)
-            stm.feedback(True)
-
-    return {"point": point, "controller": controller, "dond": qcodes_dond}
-
-
-def profile_point(run, i: int, top: int = 25) -> str:
-    """cProfile of one point-by-point sweep (+ write), sorted by own time."""
+def profile_text(run: Callable[[int], None], i: int, top: int = 25) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
     run(i)
     profiler.disable()
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return "   cProfile of one sweep (ours):\n" + out.getvalue()
+
+
+# ---- 2. requests per point ---------------------------------------------------------------
+def requests_per_point(folder: Path, points: int) -> None:
+    with bench(folder, 1e3, MIN_TIME_CONSTANT, process=False) as b:  # counted in the servers
+        b.sweep(np.linspace(BIAS_START, BIAS_STOP, points), ZERO_PRECISION)  # warm
+        per_size = {}
+        for n in (points, 2 * points):
+            for server in b.fridge.servers.values():
+                server.clear_received()
+            b.sweep(np.linspace(BIAS_START, BIAS_STOP, n), ZERO_PRECISION)
+            per_size[n] = {k: Counter(s.received) for k, s in b.fridge.servers.items()}
+    print(f"\n2. requests per point at the sim ({points}- and {2 * points}-point sweeps)")
+    total = 0.0
+    for name in per_size[points]:
+        small, big = per_size[points][name], per_size[2 * points][name]
+        per_point = (sum(big.values()) - sum(small.values())) / points
+        fixed = sum(small.values()) - per_point * points
+        total += per_point
+        commands = {c: (big[c] - small[c]) / points for c in big if big[c] != small[c]}
+        shown = ", ".join(f"{c} {v:.2f}" for c, v in sorted(commands.items()))
+        print(f"   {name:7} {per_point:5.2f}/point + {fixed:5.1f}/sweep   ({shown})")
+    print(f"   total   {total:5.2f}/point")
+
+
+# ---- 3. real time -----------------------------------------------------------------------
+class BareLoop:
+    """Raw sockets to the simulated Nanonis and SR830: bias write, wait, ``SNAP? 1,2``."""
+
+    def __init__(self, fridge: SimFridge) -> None:
+        self.stm = socket.create_connection(fridge.addresses["stm"])
+        self.lockin = socket.create_connection(fridge.addresses["lockin"])
+        for sock in (self.stm, self.lockin):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.lockin_file = self.lockin.makefile("rb")
+
+    def close(self) -> None:
+        self.lockin_file.close()
+        self.stm.close()
+        self.lockin.close()
+
+    def set_bias(self, value: float) -> None:
+        self.stm.sendall(encode_request(COMMANDS["Bias.Set"], value))
+        _, size = decode_reply_header(self._recv(HEADER_SIZE))
+        self._recv(size)
+
+    def _recv(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.stm.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def read_xy(self) -> tuple[float, float]:
+        self.lockin.sendall(b"SNAP? 1,2\n")
+        x, y = self.lockin_file.readline().decode().split(",")
+        return float(x), float(y)
+
+    def sweep(self, bias: np.ndarray, settle: float, spin: bool) -> None:
+        for v in bias:
+            self.set_bias(float(v))
+            if spin:  # sleep until 1 ms before the deadline, then spin
+                deadline = time.perf_counter() + settle
+                time.sleep(max(0.0, settle - 1e-3))
+                while time.perf_counter() < deadline:
+                    pass
+            else:
+                time.sleep(settle)
+            self.read_xy()
+
+
+def realtime(folder: Path, repeats: int) -> None:
+    bias = np.linspace(BIAS_START, BIAS_STOP, RT_POINTS)
+    with bench(folder, 1.0, RT_TAU, RT_SLOPE) as b:
+        settle = b.rig.lockin.settle_time(RT_PRECISION)
+        steady: dict[str, list[float]] = {"lean": [], "reference": []}
+        bare = BareLoop(b.fridge)
+
+        def ours(loop: str) -> Callable[[int], None]:
+            def run(i: int) -> None:
+                marks: list[tuple[int, float]] = []
+                b.sweep(
+                    bias,
+                    RT_PRECISION,
+                    loop=loop,
+                    on_point=lambda done, total: marks.append((done, time.perf_counter())),
+                )
+                (n0, t0), (n1, t1) = marks[0], marks[-1]
+                steady[loop].append((t1 - t0) / ((n1 - n0) * settle) - 1.0)
+
+            return run
+
+        def hold_bare(spin: bool) -> Callable[[int], None]:
+            def run(i: int) -> None:
+                b.rig.stm.set_feedback(False)
+                try:
+                    bare.sweep(bias, settle, spin)
+                finally:
+                    # the bare loop moved the bias behind the driver's back
+                    getattr(b.stm, "forget_state", lambda: None)()
+                    b.rig.stm.set_bias(SETPOINT_BIAS)
+                    b.rig.stm.set_feedback(True)
+
+            return run
+
+        runners = {
+            "ours (lean)": ours("lean"),
+            "ours (reference loop)": ours("reference"),
+            "bare socket, sleep": hold_bare(False),
+            "bare socket, spin": hold_bare(True),
+        }
+        try:
+            times = interleaved(runners, repeats)
+        finally:
+            bare.close()
+    total = settle * RT_POINTS
+    print(
+        f"\n3. real time: speedup 1, tau {RT_TAU * 1e3:g} ms, {RT_SLOPE} dB/oct, settle "
+        f"{settle * 1e3:.1f} ms, {RT_POINTS} points (sum of settle {total:.3f} s), {repeats} rounds"
+    )
+    print(f"   {'overhead over the summed settling':34} {'min':>8} {'median':>8}")
+    for name, t in times.items():
+        lo, med = stats(t)
+        over = (100 * (lo / total - 1), 100 * (med / total - 1))
+        print(f"   {name + ', whole sweep':34} {over[0]:7.2f}% {over[1]:7.2f}%")
+    for loop, values in steady.items():
+        lo, med = stats(values[1:] or values)
+        print(f"   {'ours (' + loop + '), steady state':34} {100 * lo:7.2f}% {100 * med:7.2f}%")
+    print("   (bare socket: bias write + wait + SNAP?, whole sweep; no current, no temperature)")
+
+
+# ---- 4. controller side -----------------------------------------------------------------
+def controller(folder: Path, repeats: int) -> None:
+    bias = np.linspace(BIAS_START, BIAS_STOP, CONTROLLER_POINTS)
+    with bench(folder, 1e3, MIN_TIME_CONSTANT) as b:
+
+        def run(i: int) -> None:
+            measure_controller_side(
+                b.rig,
+                bias,
+                setpoint_bias=SETPOINT_BIAS,
+                backward=False,
+                precision=ZERO_PRECISION,
+                tip_settle=0.0,
+                should_stop=never,
+            )
+
+        times = interleaved({"controller": run}, repeats)["controller"]
+    lo, med = stats(times)
+    print(f"\n4. controller side: {CONTROLLER_POINTS}-point BiasSpectr sweep, {repeats} rounds")
+    print(
+        f"   {CONTROLLER_POINTS / med:9.0f} points/s (median), "
+        f"{CONTROLLER_POINTS / lo:9.0f} (best); {1e3 * med:.1f} ms/sweep"
+    )
+
+
+# ---- 5. the demo ---------------------------------------------------------------------------
+def demo(folder: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "andreev", "demo", "--out", str(folder / "demo")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    out = proc.stdout
+    planned = re.search(r"estimated duration: (.*?) wall", out)
+    took = re.search(r"demo took (.*) \(wall time\)", out)
+    print("\n5. andreev demo")
+    for line in out.splitlines():
+        if "estimated duration" in line or "demo took" in line:
+            print("   " + line.strip())
+    if planned and took:
+        ratio = seconds(planned.group(1)) / seconds(took.group(1))
+        print(f"   planned / wall time: {ratio:.2f} (exit {proc.returncode}, {wall:.1f} s)")
+    else:
+        print(f"   exit {proc.returncode}: no estimate or no wall time in the output")
+
+
+def seconds(text: str) -> float:
+    """Seconds of ``format_duration``'s ``1 h 02 min``, ``3 min 05 s`` or ``12.3 s``."""
+    units = {"h": 3600.0, "min": 60.0, "s": 1.0}
+    parts = text.split()
+    return sum(float(v) * units[u] for v, u in zip(parts[::2], parts[1::2], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--points", type=int, default=201, help="bias points (default 201)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
-    parser.add_argument("--speedup", type=float, default=1e3, help="world s per wall s")
+    parser.add_argument("--no-realtime", action="store_true", help="skip section 3")
+    parser.add_argument("--no-demo", action="store_true", help="skip section 5")
+    parser.add_argument("--profile", action="store_true", help="cProfile one sweep of ours")
     parser.add_argument(
-        "--ohmic", action="store_true", help="simulated dI/dV = G_N (no FFT smearing per point)"
-    )
-    parser.add_argument(
-        "--profile", action="store_true", help="also cProfile one point-by-point sweep"
+        "--in-process", action="store_true", help="the simulated fridge in this process"
     )
     args = parser.parse_args(argv)
+    SEPARATE["process"] = not args.in_process
     if args.points < 2 or args.repeats < 1:
         parser.error("need --points >= 2 and --repeats >= 1")
-
-    import qcodes as qc
-    from qcodes.dataset import initialise_or_create_database_at, load_or_create_experiment
-
-    bias = np.linspace(BIAS_START, BIAS_STOP, args.points)
-    n_sweeps = args.repeats + 1 + int(args.profile)
-    modes = ("point", "controller", "dond")
-    times: dict[str, list[float]] = {m: [] for m in modes}
     wall0 = time.perf_counter()
-
-    sim_config = SimConfig.from_yaml(SIM_STATION)
-    sim_config.speedup = args.speedup
-    world = World(sim_config)
-    if args.ohmic:  # instance attribute: the lock-in and BiasSpectr servers call it
-        world.conductance = lambda: float(world.junction.g_normal())
-    with (
-        tempfile.TemporaryDirectory(prefix="andreev-bench-") as tmp,
-        SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge,
-    ):
+    with tempfile.TemporaryDirectory(prefix="andreev-bench-") as tmp:
         folder = Path(tmp)
-        qc.config.dataset.write_in_background = False
-        initialise_or_create_database_at(folder / "dond.db")
-        exp = load_or_create_experiment("acquisition-benchmark", sample_name="sim")
-        config = load_station_config(station_file(fridge, folder, args.speedup))
-        station, _ = open_station(config, overrides=sim_overrides(fridge))
-        books: dict[str, RunWriter] = {}
-        rig = None
-        feedback = None
-        profile_text = ""
-        try:
-            rig = Rig.from_station(station, config.safety, config.clock())
-            station.components["lockin"].time_constant(MIN_TIME_CONSTANT)
-            rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)  # feedback on at (V_set, I_set)
-            settle = rig.lockin.settle_time(PRECISION)
-            snap = json.loads(snapshot_json(station))
-            for mode in ("point", "controller"):
-                books[mode] = new_writer(folder / f"{mode}.h5", bias, n_sweeps, snap)
-            runners = make_runners(rig, bias, books, exp)
-            for mode in modes:  # warm-up (imports, first connection use, caches)
-                runners[mode](0)
-            for i in range(1, args.repeats + 1):
-                for mode in modes:
-                    t0 = time.perf_counter()
-                    runners[mode](i)
-                    times[mode].append(time.perf_counter() - t0)
-            if args.profile:
-                profile_text = profile_point(runners["point"], n_sweeps - 1)
-        finally:
-            try:
-                if rig is not None:
-                    rig.stm.safe_state(SETPOINT_BIAS, SETPOINT_CURRENT)
-                    feedback = station.components["stm"].feedback()
-            finally:
-                for book in books.values():
-                    book.close("completed")
-                close_station(station)
-
-    median = {m: statistics.median(times[m]) for m in modes}
-    rate = {m: args.points / median[m] for m in modes}
-    labels = {
-        "point": "point-by-point + write_sweep",
-        "controller": "controller-side + write_sweep",
-        "dond": "qcodes dond -> SQLite",
-    }
-    print()
-    print(
-        f"{args.points}-point sweep {BIAS_START * 1e3:g}…{BIAS_STOP * 1e3:g} mV, "
-        f"V_set {SETPOINT_BIAS * 1e3:g} mV, I_set {SETPOINT_CURRENT:g} A; "
-        f"speedup {args.speedup:g}; lock-in settle {settle:.2g} world s/point; "
-        f"simulated dI/dV {'ohmic' if args.ohmic else 'film model (FFT)'}; "
-        f"median of {args.repeats} after 1 warm-up"
-    )
-    print(f"{'mode':32} {'points/s':>10} {'ms/sweep':>10} {'µs/point':>10} {'min..max ms':>17}")
-    for m in modes:
-        lo, hi = 1e3 * min(times[m]), 1e3 * max(times[m])
-        print(
-            f"{labels[m]:32} {rate[m]:10.0f} {1e3 * median[m]:10.1f} "
-            f"{1e6 * median[m] / args.points:10.0f} {lo:8.1f}..{hi:<8.1f}"
-        )
-    print()
-    print(f"ours (point-by-point) / dond    {rate['point'] / rate['dond']:6.2f} x points/s")
-    print(f"controller-side / point-by-point {rate['controller'] / rate['point']:6.2f} x points/s")
-    print(f"controller-side / dond          {rate['controller'] / rate['dond']:6.2f} x points/s")
-    print(f"feedback on at the end: {feedback}; wall time {time.perf_counter() - wall0:.1f} s")
-    if profile_text:
-        print()
-        print("cProfile of one point-by-point sweep + write_sweep:")
-        print(profile_text)
+        zero_settling(folder, args.points, args.repeats, args.profile)
+        requests_per_point(folder, args.points)
+        if not args.no_realtime:
+            realtime(folder, max(3, args.repeats // 2 + 1))
+        controller(folder, args.repeats)
+        if not args.no_demo:
+            demo(folder)
+    print(f"\nbenchmark wall time {time.perf_counter() - wall0:.1f} s")
     return 0
 
 

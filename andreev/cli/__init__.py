@@ -4,6 +4,12 @@ Each sub-command has a module here (``sim``, ``info``, ``run``, ``analysis``) th
 its parser and, when the command runs, imports what it needs, so ``andreev --help``
 stays fast (no qcodes, pyvisa, h5py or matplotlib at import time). Only this package
 prints to the terminal or sets the exit status; the layers below raise or return.
+
+Whatever goes wrong ends in one line on the terminal and a non-zero exit status, never
+a traceback: an :class:`~andreev.errors.AndreevError` is its own message (file, key and
+what is allowed); anything else is named by its type and message, and its full
+traceback goes to the run's log when a run file exists, else to ``andreev-errors.log``
+in the per-user state folder (``--debug`` prints it instead).
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from andreev import __version__
-from andreev.cli import analysis, info, run, sim, watch
+from andreev.cli import analysis, gui, info, run, sim, watch
+from andreev.cli.common import EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED, console_safe
 
 #: parser builders, in the order ``--help`` lists the commands
 COMMANDS = (
@@ -25,29 +33,110 @@ COMMANDS = (
     analysis.add_analyze,
     analysis.add_plot,
     watch.add_watch,
+    gui.add_gui,
 )
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: …)`` after every option that has a default worth showing (not None,
+    False or an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, []) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+class UsageError(Exception):
+    """A command line argparse refuses (one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub-)command's ``--help`` shows the defaults; a bad command line is one
+    line (not argparse's usage block) and exit status 2."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``andreev`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="andreev",
         description="Point-contact (Andreev) spectroscopy in a dilution fridge, "
         "on real or simulated instruments.",
     )
     parser.add_argument("--version", action="version", version=f"andreev {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument(
+        "--debug", action="store_true", help="print the full traceback of an unexpected error"
+    )
+    sub: Any = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     for add in COMMANDS:
         add(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``andreev`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def _crash_log(args: argparse.Namespace) -> str:
+    """Write the current exception's traceback to the run's log (when a run file was
+    opened) or the per-user error log; the file's name, or a reason it could not."""
+    import time
+    import traceback
+    from pathlib import Path
+
+    from andreev.engine.station_lock import state_dir
+
+    run_file = getattr(args, "run_file", None)
+    target = Path(run_file).with_suffix(".log") if run_file else state_dir() / "andreev-errors.log"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} andreev {sys.argv[1:]}\n")
+            log.write(traceback.format_exc())
+    except OSError as exc:
+        return f"could not write it to {target}: {exc.strerror or exc}; rerun with --debug"
+    return f"full traceback in {target}"
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     module_name, func_name = args.handler.split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
     return int(handler(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``andreev`` console script; returns the exit status."""
+    console_safe()
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    from andreev.errors import AndreevError, ConfigError
+
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    except AndreevError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C)", file=sys.stderr, flush=True)
+        return EXIT_ABORTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        where = _crash_log(args)
+        text = " ".join(str(exc).split()) or "(no message)"
+        print(f"error: {type(exc).__name__}: {text} ({where})", file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

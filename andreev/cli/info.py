@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from andreev.cli.common import DEFAULT_SIM_CONFIG
+from andreev.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, station_or_default
 
 if TYPE_CHECKING:
     from andreev.config.station import StationConfig
@@ -18,7 +18,12 @@ def add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "info",
         help="connect to every instrument of a station file and print its state",
     )
-    p.add_argument("--config", type=Path, default=DEFAULT_SIM_CONFIG, help="station YAML")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="station YAML (default: config/sim.yaml of the andreev project)",
+    )
     p.set_defaults(handler="andreev.cli.info:main")
 
 
@@ -45,18 +50,25 @@ def _report(name: str, config: StationConfig) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``andreev info``: connect to each instrument, print identity and key settings.
+    """``andreev info``: connect to each instrument, print identity and key settings,
+    holding the station's lock (a run on the same station refuses meanwhile).
 
     Returns 2 for an invalid station file, 1 when an instrument does not answer (after
-    one clear line per such instrument), 0 otherwise.
+    one clear line per such instrument) or the station is in use, 0 otherwise.
     """
     from andreev.config.station import load_station_config
-    from andreev.errors import ConfigError
+    from andreev.engine.station_lock import StationLock
+    from andreev.errors import ConfigError, RunLockedError
 
     try:
-        config = load_station_config(args.config)
+        config = load_station_config(station_or_default(args.config))
     except ConfigError as exc:
         print(f"error: {exc}")
-        return 2
-    failed = [name for name in config.instruments if not _report(name, config)]
-    return 1 if failed else 0
+        return EXIT_CONFIG
+    try:
+        with StationLock(config.path, "andreev info"):
+            failed = [name for name in config.instruments if not _report(name, config)]
+    except RunLockedError as exc:
+        print(f"error: {exc}")
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK

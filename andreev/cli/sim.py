@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from andreev.cli.common import DEFAULT_SIM_CONFIG
+from andreev.cli.common import station_or_default
 
 
 def add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,7 +17,12 @@ def add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Start the three simulated instruments and print one line per "
         "instrument, NAME HOST:PORT; serve until Ctrl-C or SIGTERM.",
     )
-    p.add_argument("--config", type=Path, default=DEFAULT_SIM_CONFIG, help="station/sim YAML")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="station/sim YAML (default: config/sim.yaml of the andreev project)",
+    )
     p.add_argument("--speedup", type=float, default=None, help="world seconds per wall second")
     p.add_argument("--seed", type=int, default=None, help="noise seed")
     p.set_defaults(handler="andreev.cli.sim:main")
@@ -36,7 +41,9 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         config = serve.load_config(
-            args.config, speedup=getattr(args, "speedup", None), seed=getattr(args, "seed", None)
+            station_or_default(args.config),
+            speedup=getattr(args, "speedup", None),
+            seed=getattr(args, "seed", None),
         )
     except (AndreevError, OSError, ValueError) as exc:
         print(f"andreev sim: {exc}", file=sys.stderr)

@@ -38,8 +38,9 @@ def _no_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _qt_problem() -> str | None:
-    """None when Qt and pyqtgraph import; else one line saying what to install."""
+def _qt_problem(command: str = "watch") -> str | None:
+    """None when Qt and pyqtgraph import; else one line saying what ``andreev COMMAND``
+    needs installed."""
     try:
         import pyqtgraph  # noqa: F401
         from pyqtgraph.Qt import QtWidgets  # noqa: F401
@@ -47,10 +48,10 @@ def _qt_problem() -> str | None:
         missing = getattr(exc, "name", None) or ""
         if missing.split(".")[0] in ("PySide6", "pyqtgraph", "PyQt6", "PyQt5", "PySide2", ""):
             if ".so" not in str(exc):
-                return f"andreev watch needs the gui extra: {GUI_EXTRA_HINT}"
-        return f"andreev watch: Qt cannot load a system library ({exc})"
+                return f"andreev {command} needs the gui extra: {GUI_EXTRA_HINT}"
+        return f"andreev {command}: Qt cannot load a system library ({exc})"
     except Exception as exc:  # pyqtgraph raises a plain Exception without a Qt binding
-        return f"andreev watch needs the gui extra: {GUI_EXTRA_HINT} ({exc})"
+        return f"andreev {command} needs the gui extra: {GUI_EXTRA_HINT} ({exc})"
     return None
 
 

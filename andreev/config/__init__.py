@@ -12,6 +12,8 @@ from andreev.config.rules import (
     check_keys,
     check_number,
     check_speedup,
+    did_you_mean,
+    parse_yaml,
     read_yaml,
     unknown_key_problem,
 )
@@ -39,7 +41,9 @@ __all__ = [
     "check_keys",
     "check_number",
     "check_speedup",
+    "did_you_mean",
     "load_station_config",
+    "parse_yaml",
     "read_yaml",
     "unknown_key_problem",
 ]

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from andreev.clock import Clock
+from andreev.config.instrument_init import check_role_init
 from andreev.config.rules import check_keys, check_speedup, read_yaml
 from andreev.config.safety import SafetyLimits, check_safety_section
 from andreev.errors import ConfigError
@@ -56,7 +57,7 @@ ROLES: tuple[str, ...] = (LOCKIN, BRIDGE, STM)
 INSTRUMENT_KEYS = frozenset(
     {"type", "address", "port", "init", "parameters", "add_parameters", "enable_forced_reconnect"}
 )
-TOP_LEVEL_KEYS = frozenset({"instruments", "safety", "clock", "sim"})
+TOP_LEVEL_KEYS = frozenset({"instruments", "safety", "clock", "sim", "notify"})
 #: keyword arguments qcodes instruments accept through ``**kwargs``
 QCODES_KWARGS = frozenset({"metadata", "label", "timeout", "terminator", "device_clear", "visalib"})
 
@@ -73,6 +74,7 @@ class StationConfig:
         speedup: world seconds per wall second.
         sim: the ``sim:`` section (raw mapping) or None.
         text: the file's text, stored with every run.
+        notify: the ``notify:`` command (argv, no shell) run when a run ends, or ().
     """
 
     path: Path
@@ -81,6 +83,7 @@ class StationConfig:
     speedup: float = 1.0
     sim: dict[str, Any] | None = None
     text: str = ""
+    notify: tuple[str, ...] = ()
 
     def clock(self) -> Clock:
         """A new :class:`Clock` running at this station's speedup."""
@@ -92,7 +95,11 @@ class StationConfig:
 
 
 def _instrument_class(path: Path, key: str, dotted: Any) -> type:
-    """Import the driver class ``dotted`` (``package.module.Class``) named at ``key``."""
+    """Import the driver class ``dotted`` (``package.module.Class``) named at ``key``; it
+    must be a qcodes ``Instrument`` subclass (nothing else is ever called with the
+    station's arguments: ``subprocess.Popen`` is refused here, before anything runs)."""
+    from qcodes.instrument import Instrument
+
     if not isinstance(dotted, str) or "." not in dotted:
         raise ConfigError(path, key, f"expected a dotted class path, got {dotted!r}")
     module_name, _, class_name = dotted.rpartition(".")
@@ -101,8 +108,13 @@ def _instrument_class(path: Path, key: str, dotted: Any) -> type:
         cls = getattr(module, class_name)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(path, key, f"cannot import {dotted}: {exc}") from exc
-    if not isinstance(cls, type):
-        raise ConfigError(path, key, f"{dotted} is not a class")
+    if not (isinstance(cls, type) and issubclass(cls, Instrument)):
+        raise ConfigError(
+            path,
+            key,
+            f"{dotted} is not a qcodes Instrument class; allowed: a driver class such as "
+            "andreev.instruments.sr830.SR830",
+        )
     return cls
 
 
@@ -156,6 +168,7 @@ def _check_instrument(path: Path, name: str, section: Any) -> dict[str, Any]:
         )
     init = section.get("init") or {}
     check_keys(path, f"{where}.init", init, _init_keywords(cls) - {"name", "address"})
+    check_role_init(path, name, init)
     _check_parameters(path, where, section.get("parameters"))
     return dict(section)
 
@@ -197,6 +210,59 @@ def load_station_config(path: Path | str) -> StationConfig:
     sim = data.get("sim")
     if sim is not None and not isinstance(sim, dict):
         raise ConfigError(path, "sim", "expected a mapping")
+    if speedup != 1 and not is_simulated(sim, checked):
+        raise ConfigError(
+            path,
+            "clock.speedup",
+            f"{speedup:g} is only allowed for the simulated fridge (a station with a sim: "
+            "section, or every instrument on 127.0.0.1/localhost); a real fridge runs at 1",
+        )
     return StationConfig(
-        path=path, instruments=checked, safety=safety, speedup=speedup, sim=sim, text=text
+        path=path,
+        instruments=checked,
+        safety=safety,
+        speedup=speedup,
+        sim=sim,
+        text=text,
+        notify=check_notify(path, data.get("notify")),
     )
+
+
+#: host names of the loopback interface, where ``andreev sim`` serves the simulated fridge
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def address_host(address: str) -> str:
+    """The host of an instrument address: ``TCPIP0::HOST::PORT::SOCKET`` (VISA) or
+    ``HOST:PORT`` (the Nanonis interface); "" for GPIB, serial and the like."""
+    if address.upper().startswith("TCPIP"):
+        parts = address.split("::")
+        return parts[1] if len(parts) > 1 else ""
+    if "::" in address:
+        return ""
+    return address.rpartition(":")[0] if ":" in address else address
+
+
+def is_simulated(sim: dict[str, Any] | None, instruments: dict[str, dict[str, Any]]) -> bool:
+    """The rule for a simulated station (where ``clock.speedup`` may differ from 1): it
+    has a ``sim:`` section, or every instrument's address is on the loopback interface
+    (``andreev sim`` serves only there; a real fridge's instruments never are)."""
+    if sim is not None:
+        return True
+    hosts = [address_host(str(section.get("address", ""))) for section in instruments.values()]
+    return bool(hosts) and all(host in LOOPBACK for host in hosts)
+
+
+def check_notify(path: Path, value: Any) -> tuple[str, ...]:
+    """The ``notify:`` command: a non-empty list of strings (argv, run without a shell)."""
+    if value is None:
+        return ()
+    if not (
+        isinstance(value, list) and value and all(isinstance(item, str) and item for item in value)
+    ):
+        raise ConfigError(
+            path,
+            "notify",
+            f"expected a command as a list of strings, e.g. [notify-send, andreev], got {value!r}",
+        )
+    return tuple(value)

@@ -1,13 +1,16 @@
-"""The stop flag of a run: set by Ctrl-C, SIGTERM or a GUI button."""
+"""The stop flag of a run: set by Ctrl-C, SIGTERM, Ctrl-Break or closing the console
+(Windows), or a GUI button."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +53,57 @@ class StopFlag:
 
     @contextmanager
     def installed(self) -> Iterator[StopFlag]:
-        """Catch SIGINT and SIGTERM while the run lasts (SIGTERM where the platform has it)."""
+        """Catch SIGINT and SIGTERM while the run lasts (SIGTERM where the platform has
+        it); on Windows also Ctrl-Break (SIGBREAK) and closing the console window (a
+        console control handler), so that each of them makes the instruments safe."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
         previous = {}
-        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            sig = getattr(signal, name, None)
             if sig is not None:
                 previous[sig] = signal.signal(sig, self._handle)
+        console = _ConsoleCloseHandler(self) if sys.platform == "win32" else None
         try:
             yield self
         finally:
+            if console is not None:
+                console.remove()
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+class _ConsoleCloseHandler:
+    """Windows only: closing the console window, logging off or shutting down sets the
+    stop flag and gives the run time to make the instruments safe (Windows waits for a
+    console control handler up to ~5 s before it ends the process)."""
+
+    #: CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT
+    EVENTS: ClassVar[dict[int, str]] = {2: "console closed", 5: "logoff", 6: "shutdown"}
+
+    def __init__(self, flag: StopFlag, grace: float = 4.5) -> None:
+        import ctypes
+        from ctypes import wintypes
+
+        self.flag, self.grace = flag, grace
+        prototype = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)  # type: ignore[attr-defined]
+        self._callback = prototype(self._on_event)  # kept referenced while installed
+        self._kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        self._kernel32.SetConsoleCtrlHandler(self._callback, True)
+
+    def _on_event(self, event: int) -> bool:
+        reason = self.EVENTS.get(event)
+        if reason is None:  # Ctrl-C and Ctrl-Break arrive as signals
+            return False
+        log.warning("%s: stopping and making the instruments safe", reason)
+        self.flag.set(reason)
+        deadline = time.monotonic() + self.grace
+        while self.flag.shutting_down is False and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while self.flag.shutting_down and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return True
+
+    def remove(self) -> None:
+        self._kernel32.SetConsoleCtrlHandler(self._callback, False)

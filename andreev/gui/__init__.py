@@ -1,4 +1,5 @@
-"""Live views of runs: ``andreev watch RUN.h5`` (and later the ``andreev gui`` window).
+"""Live views of runs (``andreev watch RUN.h5``) and the window that drives a station
+(``andreev gui``).
 
 Layers inside this package, bottom up:
 
@@ -10,9 +11,13 @@ Layers inside this package, bottom up:
 - :mod:`andreev.gui.panels` holds the pyqtgraph widgets (one per panel, and
   :class:`~andreev.gui.panels.LivePanels` with all four) that a window embeds.
 - :mod:`andreev.gui.watch` is the ``watch`` window, its timer and the screenshot mode;
+- :mod:`andreev.gui.form` is the experiment form (pymeasure's ``InputsWidget`` on the
+  procedures' typed Parameters); :mod:`andreev.gui.runqueue` the queue and the worker
+  thread that runs the engine; :mod:`andreev.gui.window` the ``gui`` window;
   :mod:`andreev.gui.qtcompat` keeps a Qt binding's refcount bug (PySide6 6.12.0 on
   CPython 3.11) from aborting a long-running window.
 
-Qt and pyqtgraph are imported by ``panels`` and ``watch`` only, never by ``import
-andreev`` or ``andreev --help``; this ``__init__`` imports nothing.
+Qt, pyqtgraph and pymeasure's display are imported by the window modules only (``runqueue``
+imports no Qt), never by ``import andreev`` or ``andreev --help``; this ``__init__``
+imports nothing.
 """

@@ -14,7 +14,7 @@ from andreev.gui.panels import LivePanels
 from andreev.gui.qtcompat import guard_refcounts
 from andreev.gui.reader import RunFollower
 
-__all__ = ["POLL_INTERVAL", "WatchWindow", "application", "run_watch"]
+__all__ = ["POLL_INTERVAL", "WatchWindow", "application", "run_watch", "show"]
 
 POLL_INTERVAL = 0.5
 """Seconds between two reads of the run file (the sweep in progress shows within ~1 s of
@@ -76,13 +76,35 @@ def run_watch(
     With ``after`` (s) the window closes by itself after that long, first saving
     ``screenshot`` (PNG) when given; returns the screenshot's path (else None).
     """
-    app = application()
+    application()
     window = WatchWindow(path, interval)
     if screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)
+    try:
+        return show(window, screenshot=screenshot, after=after)
+    finally:
+        window.timer.stop()
+
+
+def show(
+    window: QtWidgets.QMainWindow,
+    *,
+    screenshot: str | os.PathLike[str] | None = None,
+    after: float | None = None,
+) -> Path | None:
+    """Show ``window`` and run Qt's event loop until it is closed; with ``after`` (s) it
+    is closed after that long, first saved as ``screenshot`` (PNG) when given (it must
+    have a ``refresh()``). Returns the screenshot's path (else None)."""
+    app = application()
     window.show()
+    if after is None:
+        app.exec()
+        return None
     saved: list[Path] = []
     errors: list[BaseException] = []
+    # a local loop, not app.exec(): quitting the application's loop would leave the
+    # process' QApplication unable to run timers afterwards (a test process, say)
+    loop = QtCore.QEventLoop()
 
     def finish() -> None:
         try:
@@ -94,12 +116,10 @@ def run_watch(
             errors.append(exc)
         finally:
             window.close()
-            app.quit()
+            loop.quit()
 
-    if after is not None:
-        QtCore.QTimer.singleShot(max(0, round(after * 1000)), finish)
-    app.exec()
-    window.timer.stop()
+    QtCore.QTimer.singleShot(max(0, round(after * 1000)), finish)
+    loop.exec()
     if errors:
         raise errors[0]
     return saved[0] if saved else None

@@ -258,14 +258,20 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
 
     # -- measurement helpers ------------------------------------------------------------
 
-    def settle_time(self, precision: float = 0.999) -> float:
+    def settle_time(self, precision: float = 0.999, *, refresh: bool = False) -> float:
         """World seconds for the output filter to settle to ``precision`` after a step.
 
-        Reads the time constant (``OFLT?``) and slope (``OFSL?``) from the instrument
-        (which may change the time constant itself) and returns x·τ, x from
-        :func:`settle_time_constants` (:func:`filter_settle_time`).
+        Returns x·τ, x from :func:`settle_time_constants` (:func:`filter_settle_time`),
+        with the time constant and slope as this driver last set or read them; they are
+        read (``OFLT?``, ``OFSL?``) the first time, and with ``refresh`` (the instrument
+        may change the time constant itself, e.g. on a range switch).
         """
-        return filter_settle_time(float(self.time_constant()), int(self.filter_slope()), precision)
+        if refresh:
+            tau, slope = self.time_constant(), self.filter_slope()
+        else:
+            tau = self.time_constant.cache.get(get_if_invalid=True)
+            slope = self.filter_slope.cache.get(get_if_invalid=True)
+        return filter_settle_time(float(tau), int(slope), precision)
 
     def wait_settled(self, precision: float = 0.999) -> float:
         """Sleep :meth:`settle_time` on ``clock``; returns the time waited (s)."""
@@ -307,7 +313,8 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         R < 0.1 × full scale / ``headroom`` finer (``headroom`` > 1 leaves room for a
         signal that will grow during a sweep, e.g. coherence peaks ~3× the normal
         state); after every change the driver sleeps :meth:`settle_time` on ``clock``
-        (re-reading the time constant each time, since the instrument may change it)
+        (re-reading the time constant each time, since the instrument may change it:
+        ``settle_time(refresh=True)``)
         and clears the latched status bits before the next reading.
 
         Args:
@@ -339,7 +346,7 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
                     log.warning("%s: overload at the coarsest sensitivity", self.name)
                 return changes
             changes += 1
-            self.clock.sleep(self.settle_time(precision))
+            self.clock.sleep(self.settle_time(precision, refresh=True))
             self.lia_status()  # clear bits latched by the range switch transient
 
     def configure(
@@ -356,9 +363,10 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
 
     @property
     def modulation_rms(self) -> float:
-        """Modulation at the junction (V rms) = SLVL (read from the instrument) ×
-        modulation_divider. Setting it sets SLVL = value / modulation_divider."""
-        return float(self.amplitude()) * self.modulation_divider
+        """Modulation at the junction (V rms) = SLVL (as last set or read; read from the
+        instrument the first time) × modulation_divider. Setting it sets
+        SLVL = value / modulation_divider."""
+        return float(self.amplitude.cache.get(get_if_invalid=True)) * self.modulation_divider
 
     @modulation_rms.setter
     def modulation_rms(self, value: float) -> None:

@@ -39,7 +39,18 @@ def open_station(
 ) -> tuple[Station, StationConfig]:
     """Connect the instruments of a station file and return a qcodes Station.
 
+    This is the way to use an andreev station from a notebook or a qcodes script::
+
+        from andreev.instruments.station import open_station, close_station
+        station, config = open_station("config/fridge.yaml")
+        station.lockin.time_constant(0.03)     # any write outside safety: is refused
+
     Every driver gets the file's ``safety`` limits and a clock at its ``speedup``.
+    Plain ``qcodes.Station(config_file=…)`` on the same file reads only its
+    ``instruments:`` section: it warns about andreev's own sections and builds the
+    drivers with their default limits, not the file's ``safety:``. Hold
+    :class:`andreev.engine.station_lock.StationLock` around a long session so that no
+    ``andreev run`` uses the instruments meanwhile.
     ``names`` restricts which instruments are opened; ``overrides`` maps an instrument
     name to keyword arguments that replace the file's (e.g. another address). On any
     failure the instruments opened so far are closed before the error propagates.

@@ -69,8 +69,8 @@ def heater_band_problems(
     """Bands of the bridge a temperature series would use whose heater range exceeds
     safety.max_heater_range."""
     return [
-        f"band up to {upper:g} K uses heater range {heater_range} > "
-        f"safety.max_heater_range = {safety.max_heater_range}"
+        f"band up to {upper:g} K: {message}"
         for upper, heater_range in facts.heater_bands
-        if any(t <= upper for t in temperatures) and heater_range > safety.max_heater_range
+        if any(t <= upper for t in temperatures)
+        and (message := problem(safety.check_heater_range, heater_range)) is not None
     ]

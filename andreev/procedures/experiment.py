@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from andreev.config import ConfigError, check_keys, read_yaml
+from andreev.config import ConfigError, check_keys, did_you_mean, read_yaml
 from andreev.procedures.base import SweepProcedure
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.spectrum import BiasSpectrum
@@ -69,7 +69,11 @@ def build_procedure(
     check_keys(Path(path), "parameters", values, objects)
     for key, value in values.items():
         parameter = objects[key]
-        if isinstance(value, bool) and type(parameter).__name__ != "BooleanParameter":
+        if (isinstance(value, bool) and type(parameter).__name__ != "BooleanParameter") or (
+            isinstance(value, float)
+            and type(parameter).__name__ == "IntegerParameter"
+            and not value.is_integer()
+        ):
             raise ConfigError(
                 path, f"parameters.{key}", f"expected {_allowed(parameter)}, got {value!r}"
             )
@@ -92,7 +96,9 @@ def parse_experiment(data: dict[str, Any], text: str, path: Path | str) -> Exper
     name_of_procedure = data.get("procedure")
     if name_of_procedure not in PROCEDURES:
         raise ConfigError(
-            path, "procedure", f"{name_of_procedure!r}; allowed: {', '.join(PROCEDURES)}"
+            path,
+            "procedure",
+            f"{name_of_procedure!r}: {did_you_mean(name_of_procedure, PROCEDURES)}",
         )
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):

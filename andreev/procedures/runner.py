@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from andreev.config import ConfigError
+from andreev.engine.eta import format_duration
 from andreev.engine.events import Listener
 from andreev.engine.lifecycle import RunInfo, RunResult, run_plan
 from andreev.engine.stop import StopFlag
 from andreev.errors import LimitError
 from andreev.instruments.station import StationConfig, load_station_config
 from andreev.procedures._driver_checks import station_facts
+from andreev.procedures.base import POINT_WALL_COST, SweepProcedure
 from andreev.procedures.experiment import Experiment, experiment_from_text, load_experiment
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "RunResult",
     "check_limits",
     "describe_plan",
+    "estimate_line",
     "format_duration",
     "prepare",
     "run_experiment",
@@ -51,15 +54,6 @@ class Prepared:
     experiment: Experiment
     station: StationConfig
     resume: Path | None = None
-
-
-def format_duration(seconds: float) -> str:
-    """``1 h 02 min``, ``3 min 05 s`` or ``12.3 s``."""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-    if seconds >= 60:
-        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-    return f"{seconds:.1f} s"
 
 
 def check_limits(experiment: Experiment, station: StationConfig) -> None:
@@ -85,15 +79,8 @@ def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
     """Lines describing the grid of sweeps and the estimated duration."""
     proc = experiment.procedure
     axis, setpoints, bias = proc.outer_axis(), proc.setpoints(), proc.bias_values()
-    world = proc.estimated_duration()
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
-    speed = (
-        f" of world time = {format_duration(world / station.speedup)} at speedup "
-        f"{station.speedup:g}"
-        if station.speedup != 1
-        else ""
-    )
     return [
         f"experiment {experiment.name}: {type(proc).__name__} ({experiment.path})",
         f"  outer   {axis.name}: {len(axis.values)} step(s) {steps}",
@@ -103,8 +90,25 @@ def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
         f"{'/'.join(proc.directions())}, {proc.sweep_mode} mode, "
         f"{proc.settle_time() * 1e3:.3g} ms settling per point",
         f"  sweeps: {len(axis.values) * len(setpoints) * len(proc.directions())}",
-        f"  estimated duration: {format_duration(world)}{speed}",
+        estimate_line(proc, station.speedup),
     ]
+
+
+def estimate_line(proc: SweepProcedure, speedup: float) -> str:
+    """``estimated duration: <wall> wall (<world> of waits [at speedup S] + <talk> of
+    requests …)``: the plan's duration with the instruments' cost per point."""
+    world = proc.estimated_duration()
+    talk = proc.talk_duration()
+    wall = proc.estimated_wall_duration(speedup)
+    waits = f"{format_duration(world)} of world time" + (
+        f" = {format_duration(world / speedup)} at speedup {speedup:g}" if speedup != 1 else ""
+    )
+    per_point = POINT_WALL_COST[str(proc.sweep_mode)]
+    return (
+        f"  estimated duration: {format_duration(wall)} wall ({waits}, + "
+        f"{format_duration(talk)} of requests: {proc.points()} points × "
+        f"{per_point * 1e3:.3g} ms and the sweeps' fixed cost)"
+    )
 
 
 def prepare(

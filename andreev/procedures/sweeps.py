@@ -8,6 +8,16 @@ the whole sweep when the experiment asks for ``sweep_mode: controller``.
 
 The instruments are seen through the role Protocols only (``rig.lockin``, ``rig.stm``,
 ``rig.bridge``).
+
+A point costs two exposed round trips, the bias write and the lock-in read
+(:func:`_one_pass`): the whole path is checked against the limits before the sweep
+starts (:func:`check_sweep_path`; every write still passes the driver's guard), the
+settling deadline starts at the bias write, the sample temperature (every tenth of the
+sweep) and the current are read inside the window — the current late in it, after the
+preamp settled, :data:`CURRENT_LEAD` before the deadline — and the end of the wait spins
+(:meth:`andreev.clock.Clock.wait_until`). :func:`_reference_point` is the plain point
+(write, wait, read X/Y, read the current), kept as the reference the lean one is
+tested against.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import numpy as np
 from andreev.engine.plan import NotRegulating, SweepRecord
 from andreev.engine.rig import Rig
 from andreev.errors import Aborted
+from andreev.instruments.safety import SafetyLimits
 
 #: sample-temperature readings per sweep (for the suspender), besides start and end
 TEMPERATURE_READS_PER_SWEEP = 10
@@ -28,6 +39,18 @@ TEMPERATURE_READS_PER_SWEEP = 10
 REGULATION_TOLERANCE = 0.3
 #: how long (in units of tip_settle, at least 10 s) to wait for regulation at most
 REGULATION_PATIENCE = 10.0
+#: wall seconds before the settling deadline at which the current is read (at least;
+#: twice the last read's duration when that is longer), so the read ends inside the window
+CURRENT_LEAD = 2e-3
+
+
+def check_sweep_path(safety: SafetyLimits, bias: np.ndarray, setpoint_bias: float) -> None:
+    """Check a whole sweep against the limits before anything moves (SafetyError): every
+    bias (V) within ±max_bias with the feedback held, V_set (V) where the feedback may
+    regulate. The driver still guards every single write."""
+    safety.check_bias(float(np.max(bias)), feedback_on=False)
+    safety.check_bias(float(np.min(bias)), feedback_on=False)
+    safety.check_bias(float(setpoint_bias), feedback_on=True)
 
 
 def regulate(
@@ -77,6 +100,7 @@ class _SweepContext:
         tip_settle: float,
         should_stop: Callable[[], bool],
     ) -> None:
+        # the lock-in driver keeps τ, slope and amplitude as last set or read: no query
         self.settle = rig.lockin.settle_time(precision)
         self.v_mod = rig.lockin.modulation_rms
         self.temperatures = [rig.sample_temperature()]
@@ -125,30 +149,82 @@ class Measure(Protocol):
     ) -> list[SweepRecord]: ...
 
 
+Point = Callable[[float, bool], tuple[float, float, float]]
+"""One point at a bias (V), reading the temperature too when told: (X, Y, current)."""
+
+
+class _LeanPoint:
+    """A point at two exposed round trips: the bias write starts the settling deadline;
+    the temperature (when due) and then the current, :data:`CURRENT_LEAD` before the
+    deadline, are read inside the window; the wait ends in a spin; X and Y are read at
+    the deadline."""
+
+    def __init__(self, rig: Rig, ctx: _SweepContext) -> None:
+        self.rig, self.ctx = rig, ctx
+        self.lead = CURRENT_LEAD  # wall s before the deadline the current is asked
+
+    def __call__(self, bias: float, temperature: bool) -> tuple[float, float, float]:
+        rig, clock = self.rig, self.rig.clock
+        rig.stm.set_bias(bias)
+        deadline = clock.now() + self.ctx.settle  # world s
+        if temperature:
+            self.ctx.temperatures.append(rig.sample_temperature())
+        clock.wait_until(deadline - self.lead * clock.speedup)
+        asked = time.perf_counter()
+        current = rig.stm.read_current()
+        self.lead = max(CURRENT_LEAD, 2.0 * (time.perf_counter() - asked))
+        clock.wait_until(deadline)
+        x, y = rig.lockin.read_xy()
+        return x, y, current
+
+
+def _reference_point(rig: Rig, ctx: _SweepContext) -> Point:
+    """The plain point, the reference of :class:`_LeanPoint`: write the bias, sleep the
+    settling time, read X/Y, read the current, then the temperature when due."""
+
+    def point(bias: float, temperature: bool) -> tuple[float, float, float]:
+        rig.stm.set_bias(bias)
+        rig.clock.sleep(ctx.settle)
+        x, y = rig.lockin.read_xy()
+        current = rig.stm.read_current()
+        if temperature:
+            ctx.temperatures.append(rig.sample_temperature())
+        return x, y, current
+
+    return point
+
+
+#: the point-by-point loops: the lean one, and the plain reference it is tested against
+POINTS: dict[str, Callable[[Rig, _SweepContext], Point]] = {
+    "lean": _LeanPoint,
+    "reference": _reference_point,
+}
+
+
 def _one_pass(
     rig: Rig,
     ctx: _SweepContext,
     values: np.ndarray,
     should_stop: Callable[[], bool],
     on_point: Callable[[int], None],
+    point: Point,
 ) -> SweepRecord:
-    """Sweep ``values`` (V) in their order; the record is sorted by bias."""
+    """Sweep ``values`` (V) in their order, ``point`` at each; the temperature is read
+    every tenth of the sweep. The record is sorted by bias, with dI/dV from X."""
     started = time.time()
-    x, y, current = np.empty(values.size), np.empty(values.size), np.empty(values.size)
+    rows = np.empty((values.size, 3))  # X, Y, current
     every = max(1, values.size // TEMPERATURE_READS_PER_SWEEP)
     for n, v in enumerate(values):
         if should_stop():
             raise Aborted("stop requested during a sweep")
-        rig.stm.set_bias(float(v))
-        rig.clock.sleep(ctx.settle)
-        x[n], y[n] = rig.lockin.read_xy()
-        current[n] = rig.stm.read_current()
-        if n % every == every - 1:
-            ctx.temperatures.append(rig.sample_temperature())
+        due = n % every == every - 1
+        rows[n] = point(float(v), due)
+        if due:
             on_point(n + 1)
     order = np.argsort(values, kind="stable")
-    didv = rig.lockin.didv_from_x(x[order], ctx.gain, modulation_rms=ctx.v_mod)
-    return ctx.record(np.asarray(didv), x[order], y[order], current[order], started)
+    x, y, current = (np.ascontiguousarray(column) for column in rows[order].T)
+    didv = rig.lockin.didv_from_x(x, ctx.gain, modulation_rms=ctx.v_mod)
+    return ctx.record(np.asarray(didv), x, y, current, started)
 
 
 def measure_point_by_point(
@@ -161,13 +237,18 @@ def measure_point_by_point(
     tip_settle: float,
     should_stop: Callable[[], bool],
     on_point: Callable[[int, int], None] | None = None,
+    loop: str = "lean",
 ) -> list[SweepRecord]:
     """Sweep ``bias`` (V, ascending) point by point; one record per direction.
 
+    The whole path is checked against the limits first (SafetyError, nothing moved).
     The lock-in's settling time for ``precision`` is waited at every point (world time).
     ``on_point(done, total)`` is called every tenth of the sweep. The feedback is held
-    for the sweep and restored on every exit path.
+    for the sweep and restored on every exit path. ``loop``: "lean" (:class:`_LeanPoint`)
+    or "reference" (:func:`_reference_point`).
     """
+    make_point = POINTS[loop]
+    check_sweep_path(rig.safety, bias, setpoint_bias)
     ctx = _SweepContext(rig, precision, setpoint_bias, tip_settle, should_stop)
     passes = [bias, bias[::-1]] if backward else [bias]
     total = len(passes) * bias.size
@@ -181,7 +262,8 @@ def measure_point_by_point(
                 if on_point is not None:
                     on_point(before + n, total)
 
-            records.append(_one_pass(rig, ctx, values, should_stop, report))
+            point = make_point(rig, ctx)
+            records.append(_one_pass(rig, ctx, values, should_stop, report, point))
     finally:
         restore_setpoint(rig, setpoint_bias)
     return ctx.finish(rig, records)
@@ -206,6 +288,7 @@ def measure_controller_side(
     (× gain, V) so both modes share units. ``on_point`` is not called (the controller
     reports nothing until the sweep is over).
     """
+    check_sweep_path(rig.safety, bias, setpoint_bias)
     ctx = _SweepContext(rig, precision, setpoint_bias, tip_settle, should_stop)
     started = time.time()
     try:

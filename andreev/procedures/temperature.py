@@ -15,7 +15,7 @@ from pymeasure.experiment import FloatParameter, Parameter
 
 from andreev.engine.plan import SweepRecord
 from andreev.errors import ConfigError
-from andreev.instruments.safety import SafetyLimits
+from andreev.instruments.safety import SafetyLimits, problem
 from andreev.procedures._driver_checks import StationFacts, heater_band_problems
 from andreev.procedures.base import LimitProblem, OuterAxis
 from andreev.procedures.ladder import SetpointLadder
@@ -125,14 +125,9 @@ class TemperatureSeries(_OuterSeries):
     def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
         problems = super().limit_problems(safety, facts)
         for n, value in enumerate(self.temperatures):
-            if value > safety.max_temperature:
-                problems.append(
-                    LimitProblem(
-                        f"temperatures[{n}]",
-                        f"{value:g} K exceeds safety.max_temperature = "
-                        f"{safety.max_temperature:g} K",
-                    )
-                )
+            message = problem(safety.check_temperature, float(value))
+            if message is not None:
+                problems.append(LimitProblem(f"temperatures[{n}]", message))
         problems += [
             LimitProblem("temperatures", message)
             for message in heater_band_problems(self.temperatures, safety, facts)

@@ -92,3 +92,70 @@ def test_read_yaml_names_the_file(tmp_path: Path) -> None:
         read_yaml(path)
     path.write_text("a: 1\n")
     assert read_yaml(path) == ({"a": 1}, "a: 1\n")
+
+
+def _bomb(levels: int) -> str:
+    text = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(levels):
+        text += f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+    return text
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded() -> None:
+    import time
+
+    from andreev.config import parse_yaml
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"YAML aliases expand to 4\.9e\+08 values"):
+        parse_yaml(_bomb(8), FILE)
+    assert time.monotonic() - started < 1.0
+    assert len(parse_yaml(_bomb(1), FILE)["b"]) == 9  # a few aliases are fine
+
+
+def test_too_many_aliases_and_recursive_aliases_are_refused() -> None:
+    from andreev.config import parse_yaml
+    from andreev.config.rules import MAX_ALIASES
+
+    many = "a: &a 1\nb: [" + ", ".join(["*a"] * (MAX_ALIASES + 1)) + "]\n"
+    with pytest.raises(ConfigError, match=f"{MAX_ALIASES + 1} YAML aliases; at most"):
+        parse_yaml(many, FILE)
+    with pytest.raises(ConfigError, match="recursive alias"):
+        parse_yaml("a: &a [1, *a]\n", FILE)
+
+
+def test_merge_keys_and_plain_aliases_still_work() -> None:
+    from andreev.config import parse_yaml
+
+    data = parse_yaml("base: &b {P: 1, I: 2}\nband:\n  <<: *b\n  D: 3\n", FILE)
+    assert data["band"] == {"P": 1, "I": 2, "D": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("a: 1\nb: 2\na: 3\n", "a", "duplicate key (line 3)"),
+        ("s:\n  x: 1\n  x: 2\n", "s.x", "duplicate key"),
+        ("x: .nan\n", "x", "nan is not allowed"),
+        ("x: {y: [1, -.inf]}\n", "x.y[1]", "-inf is not allowed"),
+        ("!!python/object/apply:os.system ['true']\n", "(file)", "not valid YAML"),
+        ("x: !!python/name:os.system\n", "(file)", "not valid YAML"),
+    ],
+)
+def test_strict_yaml_refuses(text: str, key: str, problem: str) -> None:
+    from andreev.config import parse_yaml
+
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(text, FILE)
+    assert str(info.value).startswith(f"station.yaml: {key}: "), info.value
+    assert problem in str(info.value)
+
+
+def test_binary_files_are_one_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.yaml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        read_yaml(path)
+    path.write_bytes(b"a: 1\x00\n")
+    with pytest.raises(ConfigError, match="NUL bytes"):
+        read_yaml(path)

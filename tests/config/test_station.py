@@ -122,3 +122,67 @@ def test_station_roles_are_the_ones_the_drivers_side_uses() -> None:
     from andreev.instruments import roles
 
     assert roles.ROLES is ROLES and (roles.LOCKIN, roles.BRIDGE, roles.STM) == ROLES
+
+
+@pytest.mark.parametrize(
+    ("addresses", "sim", "allowed"),
+    [
+        (("TCPIP0::127.0.0.1::1::SOCKET", "TCPIP0::localhost::2::SOCKET", "127.0.0.1:3"), 0, 1),
+        (("GPIB0::8::INSTR", "TCPIP0::127.0.0.1::2::SOCKET", "127.0.0.1:3"), 0, 0),
+        (("TCPIP0::192.0.2.1::1::SOCKET", "TCPIP0::127.0.0.1::2::SOCKET", "127.0.0.1:3"), 0, 0),
+        (("TCPIP0::127.0.0.1::1::SOCKET", "TCPIP0::127.0.0.1::2::SOCKET", "192.0.2.3:3"), 0, 0),
+        (("GPIB0::8::INSTR", "TCPIP0::192.0.2.1::2::SOCKET", "192.0.2.3:3"), 1, 1),
+    ],
+)
+def test_speedup_only_for_the_simulated_fridge(
+    tmp_path: Path, addresses: tuple[str, str, str], sim: int, allowed: int
+) -> None:
+    def edit(data: dict) -> None:
+        for role, address in zip(("lockin", "bridge", "stm"), addresses, strict=True):
+            data["instruments"][role]["address"] = address
+        if not sim:
+            data.pop("sim")
+
+    path = edited(tmp_path, edit)
+    if allowed:
+        assert load_station_config(path).speedup == 1000
+    else:
+        with pytest.raises(ConfigError, match=r"clock.speedup: 1000 is only allowed"):
+            load_station_config(path)
+
+
+def test_speedup_1_is_always_allowed(tmp_path: Path) -> None:
+    def edit(data: dict) -> None:
+        data.pop("sim")
+        data["clock"]["speedup"] = 1
+        data["instruments"]["lockin"]["address"] = "GPIB0::8::INSTR"
+
+    assert load_station_config(edited(tmp_path, edit)).speedup == 1
+
+
+def test_notify_is_an_argv_list(tmp_path: Path) -> None:
+    path = edited(tmp_path, lambda d: d.update(notify=["notify-send", "andreev"]))
+    assert load_station_config(path).notify == ("notify-send", "andreev")
+    path = edited(tmp_path, lambda d: d.update(notify=["ok", 3]))
+    with pytest.raises(ConfigError, match="notify: expected a command as a list of strings"):
+        load_station_config(path)
+
+
+def test_a_driver_type_must_be_a_qcodes_instrument(tmp_path: Path) -> None:
+    import subprocess
+
+    called = []
+    real = subprocess.Popen.__init__
+
+    def spy(self, *args, **kwargs):  # pragma: no cover - must never run
+        called.append(args)
+        real(self, *args, **kwargs)
+
+    path = edited(tmp_path, lambda d: d["instruments"]["lockin"].update(type="subprocess.Popen"))
+    subprocess.Popen.__init__ = spy  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConfigError, match="is not a qcodes Instrument class"):
+            load_station_config(path)
+    finally:
+        subprocess.Popen.__init__ = real  # type: ignore[method-assign]
+    assert not called

@@ -45,6 +45,9 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.t += max(0.0, float(seconds))
 
+    def wait_until(self, deadline: float) -> None:
+        self.t = max(self.t, float(deadline))
+
 
 class FakeLockIn:
     """A lock-in whose X is the STM's conductance × modulation × gain; overloads are

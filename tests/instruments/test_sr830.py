@@ -129,19 +129,27 @@ def test_settle_time_reproduces_protocols_table(
     assert residual == pytest.approx(1 - precision, rel=1e-9)
 
 
-def test_settle_time_rereads_the_time_constant(lockin: SR830, fridge) -> None:
+def test_settle_time_uses_what_was_set_and_rereads_on_refresh(lockin: SR830, fridge) -> None:
     lockin.time_constant(0.1)
     lockin.filter_slope(12)
+    sync(lockin)
+    server = fridge.servers["lockin"]
+    server.clear_received()
     first = lockin.settle_time()
+    assert server.received == []  # τ and slope as this driver set them: no query
     with fridge.world.lock:  # the instrument changes its time constant by itself
         fridge.world.lockin.tc_index = 10  # 1 s
-    assert lockin.settle_time() == pytest.approx(10 * first)
+    assert lockin.settle_time() == pytest.approx(first)
+    assert lockin.settle_time(refresh=True) == pytest.approx(10 * first)
+    assert server.received == ["OFLT?", "OFSL?"]
+    assert lockin.settle_time() == pytest.approx(10 * first)  # the read is kept
 
 
 def _prepare_settled(lockin: SR830) -> None:
     lockin.time_constant(0.1)
     lockin.filter_slope(24)
     lockin.wait_settled()
+    sync(lockin)  # the writes are handled (wait_settled asks nothing)
 
 
 def test_read_xy_is_one_snap_matching_outp(lockin: SR830, fridge) -> None:

@@ -132,3 +132,19 @@ def test_progress_bar_shows_run_and_current_sweep() -> None:
     assert "2/4 sweeps (50 %), ETA" in text
     lines = log.getvalue().splitlines()  # not a terminal: one plain line per sweep
     assert len(lines) == 2 and "this sweep" not in log.getvalue() and "\r" not in log.getvalue()
+
+
+def test_the_plan_counts_the_cost_of_every_point() -> None:
+    from andreev.procedures.base import POINT_WALL_COST, RUN_WALL_COST, SWEEP_WALL_COST
+
+    experiment = load_experiment(ROOT / "config" / "experiments" / "demo.yaml")
+    proc = experiment.procedure
+    assert proc.points() == 6 * 7 * 201
+    talk = 8442 * POINT_WALL_COST["point"] + 42 * SWEEP_WALL_COST + RUN_WALL_COST
+    assert proc.talk_duration() == pytest.approx(talk)
+    world = proc.estimated_duration()
+    assert proc.estimated_wall_duration(1000.0) == pytest.approx(world / 1000.0 + talk)
+    text = "\n".join(describe_plan(experiment, load_station_config(SIM_STATION)))
+    assert "8442 points" in text and "at speedup 1000" in text
+    proc.sweep_mode = "controller"
+    assert proc.talk_duration() < talk / 5  # the controller sweeps at the wire's speed

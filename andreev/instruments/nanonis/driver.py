@@ -8,6 +8,10 @@ reconnecting TCP connection), :mod:`~andreev.instruments.nanonis.gains` (preamp 
 module: :class:`NanonisSTM`, the instrument with safety-checked parameters that fills the
 :class:`~andreev.instruments.roles.STMController` role.
 
+The driver trusts what it set itself (:class:`DriverState`: the bias, the feedback
+hold, the setpoint, the preamp gains) instead of reading it back before every write,
+and forgets it on any error or reconnect: a sweep point costs one ``Bias.Set``.
+
 Timeouts are wall-clock seconds (socket timeouts); durations the controller spends on a
 command (a bias sweep, a withdraw) are world seconds and are converted with the
 instrument's :class:`~andreev.clock.Clock` (``world / speedup``).
@@ -16,8 +20,10 @@ instrument's :class:`~andreev.clock.Clock` (``world / speedup``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +51,7 @@ from andreev.instruments.nanonis.transport import (
 from andreev.instruments.roles import ControllerSweep
 from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
 
-__all__ = ["ZCTRL_STATUS", "NanonisSTM"]
+__all__ = ["ZCTRL_STATUS", "DriverState", "NanonisSTM"]
 
 ZCTRL_STATUS = {
     1: "off",
@@ -59,6 +65,25 @@ ZCTRL_STATUS = {
 
 #: deepest z offset (m, negative = closer) a controller-side sweep may hold the tip at
 MAX_Z_OFFSET_IN = 5e-10
+
+
+@dataclass
+class DriverState:
+    """What :class:`NanonisSTM` set itself and trusts without asking (forgotten on any
+    error or reconnect).
+
+    Attributes:
+        bias: the bias it last wrote (V), None when unknown (read ``Bias.Get`` first).
+        held: True while the feedback is off because the driver switched it off: a bias
+            ramp near or through zero needs no ``ZCtrl.OnOffGet`` then.
+        setpoint: the feedback setpoint it last wrote or read (A), None when unknown.
+        gains: the preamp gains it last read, None when unknown or switched since.
+    """
+
+    bias: float | None = None
+    held: bool = False
+    setpoint: float | None = None
+    gains: Gains | None = None
 
 
 class NanonisSTM(Instrument):
@@ -121,6 +146,8 @@ class NanonisSTM(Instrument):
         self.move_timeout = 120.0  # wall s for a lateral move (FolMe, wait until done)
         self.transport = NanonisTransport(host, port, timeout=timeout)
         self._signal_names: list[str] | None = None
+        self._state = DriverState()
+        self._reconnects_seen = 0
         try:
             self.transport.connect()
         except OSError as exc:
@@ -224,7 +251,29 @@ class NanonisSTM(Instrument):
 
     # ---- plumbing -----------------------------------------------------------------------
     def _call(self, name: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
-        return self.transport.call(name, *args, timeout=timeout)
+        """One request; any error or a new connection forgets the state this driver set
+        (:meth:`forget_state`): after either the controller may not be where it was left."""
+        try:
+            reply = self.transport.call(name, *args, timeout=timeout)
+        except BaseException:
+            self.forget_state()
+            raise
+        if self.transport.reconnects != self._reconnects_seen:
+            self._reconnects_seen = self.transport.reconnects
+            self.forget_state()
+        return reply
+
+    def forget_state(self) -> None:
+        """Forget the bias, feedback hold, setpoint and gains this driver set or read
+        (:class:`DriverState`): the next use reads them back from the controller. Called
+        on every error and reconnect; call it when something else may have changed them
+        (e.g. the Nanonis software's own panels)."""
+        self._state = DriverState()
+
+    @property
+    def known_state(self) -> DriverState:
+        """What this driver set or read and still trusts (a copy)."""
+        return dataclasses.replace(self._state)
 
     def _wall(self, world_seconds: float) -> float:
         return world_seconds / self.clock.speedup
@@ -250,8 +299,15 @@ class NanonisSTM(Instrument):
 
     # ---- bias ----------------------------------------------------------------------------
     def get_bias(self) -> float:
-        """The applied bias (V)."""
-        return float(self._call("Bias.Get")["bias"])
+        """The applied bias (V), read from the controller."""
+        bias = float(self._call("Bias.Get")["bias"])
+        self._state.bias = bias
+        return bias
+
+    def _present_bias(self) -> float:
+        """The bias (V) this driver set and still trusts, else read from the controller."""
+        known = self._state.bias
+        return self.get_bias() if known is None else known
 
     def set_bias(self, bias: float) -> None:
         """Ramp the bias to ``bias`` (V): |V| ≤ safety.max_bias; with the feedback on the
@@ -263,8 +319,10 @@ class NanonisSTM(Instrument):
     def _set_bias(self, target: float) -> None:
         target = float(target)
         self.safety.check_bias(target, feedback_on=False)
-        start = self.get_bias()
+        start = self._present_bias()
         self._check_bias_path(start, target)
+        if target == start and self._state.bias is not None:
+            return  # already there, and this driver put it there
         self._ramp_bias(start, target)
 
     def _check_bias_path(self, start: float, target: float) -> None:
@@ -273,6 +331,8 @@ class NanonisSTM(Instrument):
         low = self.safety.min_feedback_bias
         if abs(target) >= low and abs(start) >= low and start * target > 0:
             return  # the whole path stays away from zero: no need to ask for the feedback
+        if self._state.held:
+            return  # this driver switched the feedback off itself and nothing happened since
         if self.feedback_on():
             self.safety.check_bias(target, feedback_on=True)
             if start * target < 0:
@@ -285,24 +345,31 @@ class NanonisSTM(Instrument):
         delta = target - start
         if delta == 0:
             self._call("Bias.Set", target)
+            self._state.bias = target
             return
         n = max(1, math.ceil(abs(delta) / self.bias_step - 1e-6))
         dwell = abs(delta) / n / self.safety.max_bias_slew_rate  # world s per step
         for k in range(1, n + 1):
             value = target if k == n else start + delta * k / n
             self._call("Bias.Set", value)
+            self._state.bias = value
             self.clock.sleep(dwell)
 
     # ---- setpoint, gains -------------------------------------------------------------------
     def get_setpoint(self) -> float:
-        """The feedback's current setpoint (A)."""
-        return float(self._call("ZCtrl.SetpntGet")["setpoint"])
+        """The feedback's setpoint (A): as this driver wrote or read it last, else read
+        (``ZCtrl.SetpntGet``)."""
+        if self._state.setpoint is None:
+            self._state.setpoint = float(self._call("ZCtrl.SetpntGet")["setpoint"])
+        return self._state.setpoint
 
     def send_setpoint(self, setpoint: float) -> None:
         """Write the setpoint (A) as it is (``ZCtrl.SetpntSet``): the primitive of the
         approach, which checked the limits and manages the gain; use ``setpoint(...)``
         for a checked write."""
+        self._state.setpoint = None
         self._call("ZCtrl.SetpntSet", float(setpoint))
+        self._state.setpoint = float(setpoint)
 
     def read_current(self) -> float:
         """The tunnelling current (A)."""
@@ -332,11 +399,14 @@ class NanonisSTM(Instrument):
         self.send_setpoint(value)
 
     def read_gains(self) -> Gains:
-        """The preamp gains (``Current.GainsGet``); also tells the transport whether
-        ``Current.GainSet`` takes a filter index."""
-        gains = gains_from_reply(self._call("Current.GainsGet"))
-        self.transport.gainset_with_filter = gains.has_filters
-        return gains
+        """The preamp gains: as this driver read them last unless it switched the gain
+        since, else read (``Current.GainsGet``, which also tells the transport whether
+        ``Current.GainSet`` takes a filter index)."""
+        if self._state.gains is None:
+            gains = gains_from_reply(self._call("Current.GainsGet"))
+            self.transport.gainset_with_filter = gains.has_filters
+            self._state.gains = gains
+        return self._state.gains
 
     def get_preamp_gain(self) -> float:
         """The current preamplifier's gain (V/A)."""
@@ -350,6 +420,7 @@ class NanonisSTM(Instrument):
         self._write_gain_index(index)
 
     def _write_gain_index(self, index: int) -> None:
+        self._state.gains = None
         self._call("Current.GainSet", index, -1)
 
     def gain_for(self, current: float, gains: Sequence[float] | None = None) -> float:
@@ -371,8 +442,11 @@ class NanonisSTM(Instrument):
 
     # ---- feedback, z --------------------------------------------------------------------
     def feedback_on(self) -> bool:
-        """True while the Z feedback regulates."""
-        return bool(self._call("ZCtrl.OnOffGet")["on"])
+        """True while the Z feedback regulates (asked of the controller)."""
+        on = bool(self._call("ZCtrl.OnOffGet")["on"])
+        if on:
+            self._state.held = False  # switched on behind this driver's back
+        return on
 
     def _get_status(self) -> str:
         code = int(self._call("ZCtrl.StatusGet")["status"])
@@ -388,7 +462,7 @@ class NanonisSTM(Instrument):
     def _set_feedback(self, on: bool) -> None:
         on = bool(on)
         if on:
-            self.safety.check_bias(self.get_bias(), feedback_on=True)
+            self.safety.check_bias(self._present_bias(), feedback_on=True)
             setpoint = self.get_setpoint()
             self.safety.check_setpoint(setpoint)
             self._check_setpoint_for_gain(setpoint, self.read_gains().gain)
@@ -397,8 +471,10 @@ class NanonisSTM(Instrument):
     def regulate(self, on: bool) -> None:
         """Send ``ZCtrl.OnOffSet`` and wait until the status confirms: the unchecked
         primitive (use :meth:`set_feedback`)."""
+        self._state.held = False
         self._call("ZCtrl.OnOffSet", 1 if on else 0)
         self._wait_feedback(on)
+        self._state.held = not on
 
     def _wait_feedback(self, on: bool) -> None:
         """Poll ``ZCtrl.StatusGet`` until it reports on (2) / off (1); InstrumentError
@@ -445,6 +521,7 @@ class NanonisSTM(Instrument):
         """Withdraw the tip (feedback off, tip to the top of its range). ``timeout``:
         world s the controller may take when ``wait``."""
         ms = round(timeout * 1e3)
+        self.forget_state()
         self._call(
             "ZCtrl.Withdraw",
             1 if wait else 0,
@@ -551,13 +628,16 @@ class NanonisSTM(Instrument):
         self._call("BiasSpectr.LimitsSet", start, end)
         self._call("BiasSpectr.TimingSet", *timing.as_args())
         self._call("BiasSpectr.ChsSet", indices)
-        expected = timing.duration(start, end, points, sweeps, backward, self.get_bias())
+        expected = timing.duration(start, end, points, sweeps, backward, self._present_bias())
+        held = self._state.held
+        self._state.bias = None  # the controller moves the bias
         reply = self._call(
             "BiasSpectr.Start",
             1,
             "",
             timeout=self.transport.timeout + 2.0 * self._wall(expected) + 1.0,
         )
+        self._state.held = held  # the controller restores the Z controller's state
         return spectroscopy.rows_by_name(reply)
 
     def controller_sweep(

@@ -501,3 +501,52 @@ def test_backward_channel_names_of_either_software(backward_names: tuple[str, ..
     assert [sweep.backward[key][0] for key in ("current", "x", "y")] == [10.0, 11.0, 12.0]
     with pytest.raises(KeyError, match="backward"):
         channel_row({"Current (A)": np.zeros(3)}, "Current (A)", backward=True)
+
+
+# ---- the state the driver set itself ----------------------------------------------------
+def _held_near_zero(rig: Rig) -> None:
+    """Feedback held by the driver, bias at 0.5 mV (known), the server's log empty."""
+    rig.stm.set_feedback(False)
+    rig.stm.set_bias(0.0005)
+    rig.server.clear_received()
+
+
+def test_bias_writes_need_no_read_back_once_the_driver_set_them(rig: Rig) -> None:
+    _held_near_zero(rig)
+    for v in (0.0004, -0.0003, 0.0002):  # below min_feedback_bias, across zero
+        rig.stm.set_bias(v)
+    assert rig.received() == ["Bias.Set"] * 3  # no Bias.Get, no ZCtrl.OnOffGet
+    assert rig.world.junction.bias == pytest.approx(0.0002, rel=1e-6)
+    rig.stm.set_bias(0.0002)  # already there: nothing sent
+    assert rig.received() == ["Bias.Set"] * 3
+
+
+def test_a_reconnect_forgets_the_state(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.server.faults.drop_next = 1
+    rig.stm.read_current()  # a Get: re-sent on a new connection
+    assert rig.stm.transport.reconnects == 1
+    rig.server.clear_received()
+    rig.stm.set_bias(0.0004)
+    assert rig.received() == ["Bias.Get", "ZCtrl.OnOffGet", "Bias.Set"]
+
+
+def test_an_error_forgets_the_state(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.stm.transport.timeout = 0.2
+    rig.server.faults.silent = True
+    with pytest.raises(NanonisTimeoutError):
+        rig.stm.set_bias(0.0004)  # the controller may or may not have taken it
+    rig.server.faults.clear()
+    rig.server.clear_received()
+    rig.stm.set_bias(0.0003)
+    assert rig.received() == ["Bias.Get", "ZCtrl.OnOffGet", "Bias.Set"]
+
+
+def test_feedback_switched_on_elsewhere_is_believed_when_read(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.stm.set_bias(0.002)
+    rig.stm.transport.call("ZCtrl.OnOffSet", 1)  # behind the driver's back
+    assert rig.stm.feedback_on() is True
+    with pytest.raises(SafetyError, match="feedback"):
+        rig.stm.set_bias(0.0005)  # the driver asks again instead of trusting its hold
