@@ -188,7 +188,12 @@ def fig_setpoints(ds: Any, an: RunAnalysis, out: Path) -> Path:
         zoom = float(min(1.4 * np.median(gaps) * MV, np.max(np.abs(bias)) * MV))
     axes[1].set_xlim(-zoom, zoom)
     axes[1].set_xlabel("bias V (mV)")
-    axes[1].set_title("zoom on the gap: in-gap (Andreev) peaks at ±Δc")
+    collective = bool(np.any(an.text["model"] == "film"))
+    axes[1].set_title(
+        "zoom on the gap: in-gap (Andreev) peaks at ±Δc"
+        if collective
+        else "zoom on the gap (no collective gap in this run: BTK)"
+    )
     fig.suptitle(
         f"Spectra at every setpoint, base temperature T = {t_base * 1e3:.0f} mK ({an.path.name})"
     )
@@ -199,7 +204,7 @@ def fig_setpoints(ds: Any, an: RunAnalysis, out: Path) -> Path:
         loc="lower center",
         ncol=min(len(labels), 4),
         fontsize=9,
-        title="normal-state conductance G_N (G₀ = 2e²/h) and setpoint current",
+        title="measured normal-state conductance G_N (G₀ = 2e²/h) and setpoint current",
     )
     return _save(plt, fig, out / "fig1_setpoints.png", rect=(0, 0.1, 1, 1))
 
