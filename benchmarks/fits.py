@@ -1,4 +1,9 @@
-"""Timing of the spectrum fits and the peak finder on 1000-point simulated spectra.
+"""Timing of the spectrum fits, the peak finder and the whole per-contact analysis on
+1000-point simulated spectra.
+
+``fit_film`` fits Z_A and Γ_A too (model "film_za"); "fixed Z_A" is the projected fit
+alone. ``analyze_contact`` is what ``andreev analyze`` does per contact sweep: peaks, BTK,
+film, the BIC choice and the smearing-shift correction of Δc.
 
 Prints figures only (no asserts): median wall time per call over several noisy spectra.
 Run from the repository root: python benchmarks/fits.py
@@ -13,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from andreev import physics
-from andreev.analysis import fits, peaks
+from andreev.analysis import contact, fits, peaks
 
 BIAS = np.linspace(-1.5e-3, 1.5e-3, 1000)
 V_MOD = 10e-6
@@ -64,6 +69,20 @@ def main() -> None:
         bench(
             f"fit_film   T = {t} K",
             lambda y, t=t: fits.fit_film(BIAS, y, temperature=t, v_mod_rms=V_MOD),
+            flm,
+        )
+        bench(
+            f"fit_film   T = {t} K, fixed Z_A",
+            lambda y, t=t: fits.fit_film(
+                BIAS, y, temperature=t, v_mod_rms=V_MOD, free_andreev=False
+            ),
+            flm,
+        )
+        bench(
+            f"analyze_contact T = {t} K",
+            lambda y, t=t: contact.analyze_contact(
+                BIAS, y, temperature=t, v_mod_rms=V_MOD, noise=0.004 * 5e-4, gap=0.55e-3
+            ),
             flm,
         )
         weak = spectra(lambda t=t: film.conductance(BIAS, 1e-5, t, V_MOD), 0.004)

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from andreev import physics
-from andreev.analysis.fits import FitResult
 from andreev.analysis.peaks import second_derivative
 from andreev.analysis.report import RunAnalysis, analyze_dataset, load_run
 from andreev.analysis.results import quiet_nan
+from andreev.analysis.stored import load_stored, stored_curve
 
 MV = 1e3  # V → mV
 UEV = 1e6  # eV → µeV
@@ -101,9 +101,10 @@ def _sweep(ds: Any, an: RunAnalysis, i: int, j: int) -> tuple[np.ndarray | None,
 
 
 def _g_n(an: RunAnalysis, i: int, j: int, k: int, didv: np.ndarray) -> float:
-    g = an.g_normal[i, j, k]
+    """The measured G_N (S) of a sweep (``g_normal_measured``), else its nominal value."""
+    g = an.values["g_normal_measured"][i, j, k]
     if not (np.isfinite(g) and g > 0):
-        g = an.values["g_normal_fit"][i, j, k]
+        g = an.g_normal[i, j, k]
     if not (np.isfinite(g) and g > 0):
         g = float(np.nanmedian(didv[-len(didv) // 10 :]))
     return float(g)
@@ -117,12 +118,38 @@ def _top_setpoint(an: RunAnalysis) -> int:
     )
 
 
+def run_kind(an: RunAnalysis) -> str:
+    """ "temperature", "position", "ladder" (a single outer step) or "parameter"."""
+    name = an.outer_name.lower()
+    if name in ("temperature", "position"):
+        return name
+    return "ladder" if len(an.outer_values) == 1 else "parameter"
+
+
+def run_title(an: RunAnalysis) -> str:
+    """What the run is, for figure titles."""
+    kind = run_kind(an)
+    n = len(an.outer_values)
+    return {
+        "temperature": f"temperature series, {n} temperatures",
+        "position": f"position series, {n} tip positions",
+        "ladder": "setpoint ladder",
+    }.get(kind, f"series in {an.outer_name}, {n} steps")
+
+
 def _outer_axis(an: RunAnalysis) -> tuple[np.ndarray, str, bool]:
-    """Values and label for the outer direction: measured T when it is a temperature run."""
-    if an.outer_name.lower() == "temperature":
+    """Values and label for the outer direction: measured T for a temperature series, the
+    tip position (nm, along the coordinate that varies) for a position series."""
+    kind = run_kind(an)
+    if kind == "temperature":
         with quiet_nan():
             t = np.nanmedian(an.temperature.reshape(an.temperature.shape[0], -1), axis=1)
         return t, "temperature T (K, measured)", True
+    if kind == "position" and an.positions is not None:
+        x, y = an.positions
+        if np.ptp(y) > np.ptp(x):
+            return y * 1e9, f"tip position y (nm; x = {np.mean(x) * 1e9:.3g} nm)", False
+        return x * 1e9, f"tip position x (nm; y = {np.mean(y) * 1e9:.3g} nm)", False
     return an.outer_values, f"{an.outer_name} (outer step)", False
 
 
@@ -161,7 +188,12 @@ def fig_setpoints(ds: Any, an: RunAnalysis, out: Path) -> Path:
         zoom = float(min(1.4 * np.median(gaps) * MV, np.max(np.abs(bias)) * MV))
     axes[1].set_xlim(-zoom, zoom)
     axes[1].set_xlabel("bias V (mV)")
-    axes[1].set_title("zoom on the gap: in-gap (Andreev) peaks at ±Δc")
+    collective = bool(np.any(an.text["model"] == "film"))
+    axes[1].set_title(
+        "zoom on the gap: in-gap (Andreev) peaks at ±Δc"
+        if collective
+        else "zoom on the gap (no collective gap in this run: BTK)"
+    )
     fig.suptitle(
         f"Spectra at every setpoint, base temperature T = {t_base * 1e3:.0f} mK ({an.path.name})"
     )
@@ -172,7 +204,7 @@ def fig_setpoints(ds: Any, an: RunAnalysis, out: Path) -> Path:
         loc="lower center",
         ncol=min(len(labels), 4),
         fontsize=9,
-        title="normal-state conductance G_N (G₀ = 2e²/h) and setpoint current",
+        title="measured normal-state conductance G_N (G₀ = 2e²/h) and setpoint current",
     )
     return _save(plt, fig, out / "fig1_setpoints.png", rect=(0, 0.1, 1, 1))
 
@@ -302,9 +334,14 @@ def fig_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
         ax2.set_xlim(-span, span)
     ax2.set_xlabel("bias V (mV)")
     ax2.set_ylabel(ylabel)
+    if is_temp:
+        ax2.set_ylim(bottom=max(0.0, ax2.get_ylim()[0]))
     ax2.set_title("d²I/dV² (red > 0, blue < 0) with the collective gap Δc", fontsize=10)
-    fig.suptitle(f"Temperature evolution ({an.path.name}, {len(an.outer_values)} steps)")
-    return _save(plt, fig, out / "fig2_temperature.png")
+    what = {"temperature": "Evolution with temperature", "position": "Evolution across positions"}
+    fig.suptitle(
+        f"{what.get(run_kind(an), 'Evolution along the run')} ({an.path.name}, {run_title(an)})"
+    )
+    return _save(plt, fig, out / f"fig2_{run_kind(an)}.png")
 
 
 def _mean_err(v: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +356,7 @@ def _mean_err(v: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: the two Δc estimates as plotted: result column, marker, colour, label
 GAP_C_SERIES = (
-    ("gap_c_peaks", "o", "C3", "Δc (d²I/dV² peaks)"),
+    ("gap_c_peaks", "o", "C3", "Δc (d²I/dV² read-out − smearing shift)"),
     ("film_gap_c", "D", "C2", "Δc (film-model fit)"),
 )
 
@@ -370,14 +407,15 @@ def _gaps_vs_outer(an: RunAnalysis, ax: Any) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("energy gap (µeV)")
     ax.set_ylim(bottom=0)
-    ax.set_title("gaps across the run: Δ survives, Δc closes", fontsize=10)
+    ax.set_title(f"gaps across the {run_title(an)}", fontsize=10)
     ax.legend(fontsize=8, loc="center left", framealpha=0.9)
 
 
 def _gaps_vs_conductance(an: RunAnalysis, ax: Any) -> None:
     """Δc and Δ versus G_N at base temperature."""
     i = _base_index(an)
-    gn = np.array([np.nanmedian(an.g_normal[i, jj, :]) for jj in range(len(an.setpoints))])
+    with quiet_nan():
+        gn = np.nanmedian(an.values["g_normal_measured"][i], axis=-1)
     x = gn / physics.G0
     for key, fmt, colour, lab in GAP_C_SERIES:
         v, e = _mean_err(an.values[key][i], an.values[key + "_error"][i])
@@ -389,13 +427,12 @@ def _gaps_vs_conductance(an: RunAnalysis, ax: Any) -> None:
     if np.any(ok):
         _errorbars(ax, x, g0, g0e, ok, fmt="s", color="C0", label="Δ (Dynes fit)")
     ax.set_xscale("log")
-    ax.set_xlabel("normal-state conductance G_N (units of G₀ = 2e²/h)")
+    ax.set_xlabel("measured normal-state conductance G_N (units of G₀ = 2e²/h)")
     ax.set_ylabel("energy gap (µeV)")
     ax.set_ylim(bottom=0)
     t_base = np.nanmedian(an.temperature[i])
     ax.set_title(
-        f"gaps across setpoints at base temperature ({t_base * 1e3:.0f} mK)"
-        "\nfilm fits at the highest setpoint only (all in `andreev analyze`)",
+        f"gaps across setpoints at base temperature ({t_base * 1e3:.0f} mK)",
         fontsize=10,
     )
     ax.legend(fontsize=8, framealpha=0.9)
@@ -407,54 +444,68 @@ def fig_gaps(ds: Any, an: RunAnalysis, out: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
     _gaps_vs_outer(an, ax1)
     _gaps_vs_conductance(an, ax2)
-    fig.suptitle(f"Single-particle gap Δ and collective gap Δc ({an.path.name})")
+    fig.suptitle(f"Single-particle gap Δ and collective gap Δc ({an.path.name}, {run_title(an)})")
     return _save(plt, fig, out / "fig3_gaps.png")
 
 
-def _base_dynes_fit(an: RunAnalysis) -> tuple[FitResult, tuple[int, int, int]] | None:
-    """The first Dynes fit at the base-temperature outer step, with its (i, j, k)."""
+def _base_dynes_sweep(an: RunAnalysis) -> tuple[int, int, int] | None:
+    """(i, j, k) of the first Dynes-fitted sweep at the base-temperature outer step."""
     i = _base_index(an)
-    for idx, d in sorted(an.fits.items()):
-        if idx[0] == i and "dynes" in d:
-            return d["dynes"], idx
+    n_d = an.shape[2]
+    for j in an.tunnelling_setpoints:
+        for k in range(n_d):
+            if np.isfinite(an.values["gap"][i, j, k]):
+                return i, j, k
     return None
 
 
-def _fit_text(fit: FitResult, scale: float) -> str:
-    """The fitted Δ, Γ, G_N (G_N scaled by ``scale``) and the fixed inputs, as text."""
-    p, e = fit.params, fit.errors
+def _fit_text(an: RunAnalysis, idx: tuple[int, int, int], scale: float) -> str:
+    """The stored Δ, Γ, G_N (G_N scaled by ``scale``), χ², flag and the fixed inputs."""
+    v = an.values
+    gn = v["g_normal_fit"][idx]
     return (
-        f"Δ = {_pm(p['gap'], e['gap'], UEV)} µeV\n"
-        f"Γ = {_pm(p['gamma'], e['gamma'], UEV)} µeV\n"
-        f"G_N = {_pm(p['g_normal'], e['g_normal'], scale)} nS "
-        f"({p['g_normal'] / physics.G0:.3g} G₀)\n"
-        f"T = {fit.temperature * 1e3:.0f} mK (measured, fixed), "
-        f"V_mod = {fit.v_mod_rms * 1e6:.1f} µV rms (fixed)\n"
-        f"reduced χ² = {fit.chi2_red:.2f}; {fit.message}"
+        f"Δ = {_pm(v['gap'][idx], v['gap_error'][idx], UEV)} µeV\n"
+        f"Γ = {_pm(v['gamma'][idx], v['gamma_error'][idx], UEV)} µeV\n"
+        f"G_N = {gn * scale:.4g} nS ({gn / physics.G0:.3g} G₀; nominal "
+        f"{v['g_normal_nominal'][idx] / physics.G0:.3g} G₀)\n"
+        f"T = {an.temperature[idx] * 1e3:.0f} mK (measured, fixed), "
+        f"V_mod = {an.v_mod_rms * 1e6:.1f} µV rms (fixed)\n"
+        f"reduced χ² = {v['dynes_chi2_red'][idx]:.2f} against the measured noise "
+        f"({an.text['noise_source'][idx]}): {an.text['fit_flag'][idx]}"
     )
 
 
-def _fit_panels(
-    ds: Any, an: RunAnalysis, axes: tuple[Any, Any], fit: FitResult, idx: tuple[int, int, int]
-) -> None:
-    """Measured dI/dV with the Dynes fit (top) and the residuals (bottom), in nS."""
+def _fit_panels(ds: Any, an: RunAnalysis, axes: tuple[Any, Any], idx: tuple[int, int, int]) -> None:
+    """Measured dI/dV with the stored Dynes fit (top) and the residuals (bottom), in nS."""
     ax1, ax2 = axes
     bias = np.asarray(ds["bias"].values, dtype=float)
     didv = np.asarray(ds["dIdV"].values[idx], dtype=float)
+    curve = stored_curve(an, idx, "dynes", bias)
     scale = 1e9  # S → nS
     ax1.plot(bias * MV, didv * scale, ".", ms=3, color="gray", label="measured dI/dV")
-    label = "thermally smeared Dynes fit"
-    ax1.plot(bias * MV, fit.curve(bias) * scale, color="C3", lw=1.5, label=label)
+    if curve is not None:
+        label = "thermally smeared Dynes fit"
+        ax1.plot(bias * MV, curve * scale, color="C3", lw=1.5, label=label)
+        ax2.plot(bias * MV, (didv - curve) * scale, ".", ms=3, color="C0")
+        noise = an.values["noise"][idx] * scale
+        ax2.axhspan(-noise, noise, color="C1", alpha=0.2, label="± measured point noise")
+        ax2.legend(loc="upper right", fontsize=8)
     box = {"facecolor": "white", "alpha": 0.9, "edgecolor": "0.7"}
-    text = _fit_text(fit, scale)
-    ax1.text(0.02, 0.97, text, transform=ax1.transAxes, va="top", fontsize=9, bbox=box)
+    ax1.text(
+        0.02,
+        0.97,
+        _fit_text(an, idx, scale),
+        transform=ax1.transAxes,
+        va="top",
+        fontsize=9,
+        bbox=box,
+    )
     ax1.legend(loc="upper right", fontsize=9)
     ax1.set_title(
         f"Tunnelling fit at I_set = {fmt_current(an.setpoints[idx[1]])}, "
         f"{an.directions[idx[2]]} sweep ({an.path.name})",
         fontsize=10,
     )
-    ax2.plot(bias * MV, fit.residuals * scale, ".", ms=3, color="C0")
     ax2.axhline(0, color="k", lw=0.8)
 
 
@@ -464,32 +515,48 @@ def fig_tunnelling_fit(ds: Any, an: RunAnalysis, out: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(
         2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
-    found = _base_dynes_fit(an)
+    found = _base_dynes_sweep(an)
     if found is None:
         message = "no finished tunnelling sweep to show"
         ax1.text(0.5, 0.5, message, ha="center", transform=ax1.transAxes)
     else:
-        _fit_panels(ds, an, (ax1, ax2), *found)
+        _fit_panels(ds, an, (ax1, ax2), found)
     ax1.set_ylabel("dI/dV (nS)")
     ax2.set_ylabel("data − fit (nS)")
     ax2.set_xlabel("bias V (mV)")
     return _save(plt, fig, out / "figS2_tunnelling_fit.png")
 
 
-def make_figures(run: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Write the four standard figures of ``run`` into ``out``; returns their paths.
-
-    ``out`` defaults to ``default_out(run)``. Raises RunFileError if ``run`` is missing
-    or not a run file (then nothing is written).
-    """
+def run_analysis(run: str | Path) -> tuple[Any, RunAnalysis, bool]:
+    """(dataset, analysis, stored?) of a run: the stored /entry/analysis when there is one
+    (no re-fitting), else a fresh analysis (film fits at the top setpoint only)."""
     run = Path(run)
     ds = load_run(run)
+    an = load_stored(ds, run)
+    if an is not None:
+        return ds, an, True
+    return ds, analyze_dataset(ds, run, film="highest"), False
+
+
+def make_figures(run: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Write the figures of ``run`` for its run type into ``out``; returns their paths.
+
+    Drawn from ``/entry/analysis`` when the run was analysed (``andreev analyze``), else
+    from a fresh analysis. ``out`` defaults to ``default_out(run)``. Raises RunFileError if
+    ``run`` is missing or not a run file (then nothing is written).
+    """
+    from andreev.analysis import fig_supp
+
+    run = Path(run)
+    ds, an, _ = run_analysis(run)
     out = Path(out) if out is not None else default_out(run)
     out.mkdir(parents=True, exist_ok=True)
-    an = analyze_dataset(ds, run, film="highest")
-    return [
-        fig_setpoints(ds, an, out),
-        fig_temperature(ds, an, out),
-        fig_gaps(ds, an, out),
-        fig_tunnelling_fit(ds, an, out),
-    ]
+    paths = [fig_setpoints(ds, an, out), fig_supp.fig_d2_setpoints(ds, an, out)]
+    if len(an.outer_values) > 1:
+        paths += [fig_temperature(ds, an, out), fig_gaps(ds, an, out)]
+    if run_kind(an) == "temperature":
+        paths.append(fig_supp.fig_tunnelling_temperature(ds, an, out))
+    paths.append(fig_tunnelling_fit(ds, an, out))
+    if fig_supp.is_reference_film(an):
+        paths.append(fig_supp.fig_reference_film(ds, an, out))
+    return paths

@@ -98,7 +98,7 @@ def smoothing_window(
     res = max(resolution_fwhm(temperature, v_mod_rms), step)
     base = max(2.45 * max(float(v_mod_rms), 0.0), 0.5 * res)
     win = max(min_win, round(base / step) | 1)
-    sigma = noise_sigma(g) if noise is None else float(noise)
+    sigma = noise_sigma(g, b) if noise is None else float(noise)
     g_scale = abs(high_bias_conductance(b, g))
     if math.isfinite(sigma) and sigma > 0 and g_scale > 0:
         target = NOISE_TARGET * g_scale / res
@@ -114,9 +114,11 @@ def second_derivative(
     temperature: float,
     v_mod_rms: float,
     window: int | None = None,
+    noise: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, float]:
     """d²I/dV² (S/V) of a measured dI/dV by a Savitzky–Golay smoothing derivative.
 
+    ``noise`` (S) is the point noise of dI/dV (estimated from the data when None).
     Returns (bias V sorted/uniform, d2 S/V, window points, noise std of d2 S/V).
     """
     b, g = _uniform(bias, didv)
@@ -124,11 +126,12 @@ def second_derivative(
         return b, np.full_like(b, np.nan), 0, float("nan")
     step = float(np.mean(np.diff(b)))
     if window is None:
-        window = smoothing_window(b, g, temperature=temperature, v_mod_rms=v_mod_rms)
+        window = smoothing_window(b, g, temperature=temperature, v_mod_rms=v_mod_rms, noise=noise)
     window = int(window) | 1
     window = min(window, b.size if b.size % 2 else b.size - 1)
     d2 = savgol_filter(g, window, POLYORDER, deriv=1, delta=step, mode="interp")
-    sigma = noise_sigma(g) * _deriv_noise_gain(window, step)
+    point = noise_sigma(g, b) if noise is None else float(noise)
+    sigma = point * _deriv_noise_gain(window, step)
     return b, d2, window, float(sigma)
 
 
@@ -136,8 +139,12 @@ def second_derivative(
 class PeakResult:
     """In-gap peak pair of one spectrum.
 
-    ``gap_c`` (eV = V) is the mean |V| of the ±V peaks, ``error`` (eV) its one-sigma error
-    (noise-propagated position errors and half the ± asymmetry in quadrature); both NaN and
+    ``gap_c`` (eV = V) is the paper's read-out: the mean |V| of the d²I/dV² peaks at the
+    change of slope just outside the ±V conductance peaks (the outer lobes, where dI/dV
+    falls fastest), as measured — not yet corrected for the smearing shift
+    (``andreev.analysis.gap_c``); ``peak_max`` the mean |V| of the dI/dV maxima.
+    ``error`` (eV) is the one-sigma error of ``gap_c`` (noise-propagated lobe positions
+    and half the ± asymmetry in quadrature); both NaN and
     ``found`` False when there is no significant symmetric pair. ``flag`` is "ok",
     "no peak", "unpaired" (significant on one sign only, or ± disagree) or "merged"
     (dI/dV has one zero-bias maximum: the pair is not resolved). ``significance`` is the
@@ -154,6 +161,7 @@ class PeakResult:
     window: int = 0
     shoulder: bool = False
     candidates: list[tuple[float, float, float]] = field(default_factory=list)
+    peak_max: float = float("nan")
 
 
 @dataclass
@@ -162,6 +170,26 @@ class _Feature:
     err: float  # position std from noise (V)
     drop: float  # lobe-to-lobe drop of d2 (S/V)
     shoulder: bool
+    lobe: float = float("nan")  # |V| of the outer d²I/dV² lobe: the slope change (V)
+    lobe_err: float = float("nan")  # its position std from noise (V)
+
+
+def _lobe(u: np.ndarray, s: np.ndarray, b: int, sig: float, span: float) -> tuple[float, float]:
+    """|V| (V) of the outer lobe (the d²I/dV² extremum at index ``b``) refined by the vertex
+    of the parabola through it and its neighbours, and its noise std (V).
+
+    The vertex moves by δ(slope)/curvature; the slope of the smoothed d²I/dV² over a window
+    of ``span`` (V) carries noise ≈ √12·σ/span, σ the noise of d²I/dV².
+    """
+    if not 0 < b < u.size - 1:
+        return float(u[b]), float("inf")
+    h = float(u[b + 1] - u[b])
+    s0, s1, s2 = float(s[b - 1]), float(s[b]), float(s[b + 1])
+    curv = (s0 - 2.0 * s1 + s2) / (h * h)
+    if not curv > 0:
+        return float(u[b]), float("inf")
+    x = float(u[b]) + float(np.clip(0.5 * h * (s0 - s2) / (s0 - 2.0 * s1 + s2), -h, h))
+    return x, math.sqrt(12.0) * sig / (curv * max(span, h))
 
 
 def _crossing(
@@ -180,8 +208,11 @@ def _crossing(
     return float(pos), float(sig / slope) if slope > 0 else float("inf")
 
 
-def _features(u: np.ndarray, s: np.ndarray, sig: float, min_drop: float) -> list[_Feature]:
-    """Peak features on one bias sign; u = |V| ascending, s = ±d2 oriented as for V > 0."""
+def _features(
+    u: np.ndarray, s: np.ndarray, sig: float, min_drop: float, span: float = 0.0
+) -> list[_Feature]:
+    """Peak features on one bias sign; u = |V| ascending, s = ±d2 oriented as for V > 0;
+    ``span`` (V) the smoothing window (for the lobe's position error)."""
     if u.size < 5:
         return []
     prom = 0.5 * min_drop
@@ -203,7 +234,8 @@ def _features(u: np.ndarray, s: np.ndarray, sig: float, min_drop: float) -> list
         cr = _crossing(u, s, int(a), b, level, sig)
         if cr is None:
             continue
-        out.append(_Feature(cr[0], cr[1], drop, shoulder))
+        lobe, lobe_err = _lobe(u, s, b, sig, span)
+        out.append(_Feature(cr[0], cr[1], drop, shoulder, lobe, lobe_err))
     return out
 
 
@@ -216,6 +248,43 @@ def _merged(u: np.ndarray, s: np.ndarray, min_drop: float, limit: float) -> bool
     return bool(ss.min() < -min_drop and ss[: max(int(np.argmin(ss)), 1)].max() < 0.5 * min_drop)
 
 
+#: noise realisations of the lobe-position error (``_lobe_scatter``)
+SCATTER_DRAWS = 24
+
+
+def _noise_gain_of(u: np.ndarray, window: int) -> float:
+    """‖c‖ of the derivative filter on the uniform grid ``u`` (V)."""
+    return _deriv_noise_gain(window, float(np.mean(np.diff(u))))
+
+
+def _lobe_near(u: np.ndarray, s: np.ndarray, x0: float, half: float) -> float:
+    """|V| (V) of the d²I/dV² minimum of ``s`` within ``half`` (V) of ``x0`` (refined)."""
+    sel = np.nonzero(np.abs(u - x0) <= half)[0]
+    if sel.size < 3:
+        return float("nan")
+    b = int(sel[np.argmin(s[sel])])
+    return _lobe(u, s, b, 0.0, 1.0)[0]
+
+
+def _lobe_scatter(
+    bias: np.ndarray, didv: np.ndarray, window: int, point_noise: float, fp: _Feature, fn: _Feature
+) -> tuple[float, float]:
+    """Noise std (V) of the two lobe positions, by re-reading them after adding
+    ``SCATTER_DRAWS`` seeded draws of the measured white noise ``point_noise`` (S) to dI/dV:
+    the read-out moves by as much as the noise already in the data moves it."""
+    b, g = _uniform(bias, didv)
+    step = float(np.mean(np.diff(b)))
+    half = max(0.5 * window * step, 2.0 * step)
+    rng = np.random.default_rng(20261129)
+    pos, neg = [], []
+    for _ in range(SCATTER_DRAWS):
+        gk = g + point_noise * rng.standard_normal(g.size)
+        d2 = savgol_filter(gk, window, POLYORDER, deriv=1, delta=step, mode="interp")
+        pos.append(_lobe_near(b[b > 0], d2[b > 0], fp.lobe, half))
+        neg.append(_lobe_near(-b[b < 0][::-1], -d2[b < 0][::-1], fn.lobe, half))
+    return float(np.nanstd(pos)), float(np.nanstd(neg))
+
+
 def find_andreev_peaks(
     bias: np.ndarray,
     didv: np.ndarray,
@@ -226,6 +295,8 @@ def find_andreev_peaks(
     threshold: float = THRESHOLD,
     tolerance: float | None = None,
     window: int | None = None,
+    noise: float | None = None,
+    scatter: bool = True,
 ) -> PeakResult:
     """Find the symmetric in-gap peak pair ±Δc of a dI/dV spectrum on d²I/dV².
 
@@ -234,10 +305,12 @@ def find_andreev_peaks(
     at least one resolution width inside it count; when None the outermost significant
     peak pair is taken as the coherence peaks. ``threshold`` is the significance (in noise
     std) both sides must reach; ``tolerance`` (V) is the largest |V+ − V−| accepted
-    (default: max(2 bias steps, resolution/2)).
+    (default: max(2 bias steps, resolution/2)); ``noise`` (S) the point noise of dI/dV
+    (estimated from the data when None); ``scatter`` False skips the noise draws of the
+    position error (for noise-free model curves; ``error`` is then the ± asymmetry only).
     """
     u_all, d2, win, sig = second_derivative(
-        bias, didv, temperature=temperature, v_mod_rms=v_mod_rms, window=window
+        bias, didv, temperature=temperature, v_mod_rms=v_mod_rms, window=window, noise=noise
     )
     if win == 0 or not math.isfinite(sig):
         return PeakResult(float("nan"), float("nan"), False, "no peak", window=win)
@@ -251,8 +324,9 @@ def find_andreev_peaks(
     neg = u_all < 0
     u_p, s_p = u_all[pos], d2[pos]
     u_n, s_n = -u_all[neg][::-1], -d2[neg][::-1]
-    feats_p = _features(u_p, s_p, sig, min_drop)
-    feats_n = _features(u_n, s_n, sig, min_drop)
+    span = win * step
+    feats_p = _features(u_p, s_p, sig, min_drop, span)
+    feats_n = _features(u_n, s_n, sig, min_drop, span)
 
     if gap is None or not (math.isfinite(gap) and gap > 0):
         outer = [f.pos for f in feats_p + feats_n if not f.shoulder]
@@ -278,17 +352,25 @@ def find_andreev_peaks(
         flag = "merged" if merged else ("unpaired" if feats_p or feats_n else "no peak")
         return PeakResult(float("nan"), float("nan"), False, flag, window=win, candidates=cands)
     _, fp, fn = best
-    gap_c = 0.5 * (fp.pos + fn.pos)
-    stat2 = 0.25 * (fp.err**2 + fn.err**2) + step**2 / 24.0
-    err = math.sqrt(stat2 + (0.5 * (fp.pos - fn.pos)) ** 2)
+    gap_c = 0.5 * (fp.lobe + fn.lobe)
+    e_p, e_n = (
+        _lobe_scatter(bias, didv, win, sig / _noise_gain_of(u_all, win), fp, fn)
+        if scatter
+        else (0.0, 0.0)
+    )
+    stat2 = 0.25 * (e_p**2 + e_n**2)
+    # half the ± difference has variance stat2 from noise alone: count only its excess
+    asym2 = (0.5 * (fp.lobe - fn.lobe)) ** 2
+    err = math.sqrt(stat2 + max(asym2 - stat2, 0.0))
     return PeakResult(
         gap_c=float(gap_c),
         error=float(err),
-        found=True,
-        flag="ok",
+        found=bool(math.isfinite(err)),
+        flag="ok" if math.isfinite(err) else "no peak",
         significance=float(min(fp.drop, fn.drop) / (math.sqrt(2.0) * sig)),
-        v_plus=float(fp.pos),
-        v_minus=float(-fn.pos),
+        v_plus=float(fp.lobe),
+        v_minus=float(-fn.lobe),
+        peak_max=float(0.5 * (fp.pos + fn.pos)),
         window=win,
         shoulder=fp.shoulder or fn.shoulder,
         candidates=cands,

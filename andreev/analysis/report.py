@@ -2,14 +2,23 @@
 
 What is fitted (see docs/physics.md, "Extracting the gaps from data"):
 
-- tunnelling sweeps — the lowest setpoint, and any sweep whose G_N is below
-  ``TUNNEL_MAX_G`` — with thermally smeared Dynes: Δ, Γ, G_N;
-- every other finished sweep: the in-gap peak pair on d²I/dV² (Δc from peaks, inside the
-  Δ of the tunnelling fit at the same outer step) and the film model (Δ, Δc, Γ, Andreev
-  weight, G_N), which corrects Δc for the thermal and lock-in smearing that pulls the
-  peaks inwards and still measures Δc once the peaks have merged;
+- the point noise of every sweep, from the difference of its forward and backward sweeps
+  when both exist, else from the residuals of a local smooth fit outside the gaps; every
+  fit uses it, so χ²_red ≈ 1 for a right model and a fit beyond ``POOR_FIT_CHI2`` is
+  flagged "poor fit";
+- tunnelling sweeps — the lowest setpoint, and any sweep whose measured high-bias
+  conductance is below ``TUNNEL_MAX_G`` — with thermally smeared Dynes: Δ, Γ, G_N;
+- every other finished sweep (``andreev.analysis.contact``): plain BTK (Z per sweep) and
+  the film model (Δ, Δc, Γ, Andreev weight, G_N, the contact's Z_A and Γ_A), the model
+  chosen by BIC with its margin; Δc read at the d²I/dV² slope change and corrected for
+  the smearing shift computed from the film fit (``andreev.analysis.gap_c``). In a
+  temperature series the contact's Z_A and Γ_A come from its coldest sweep and are held
+  for the warmer ones (the message says so);
+- measured G_N per sweep: the chosen fit's G_N when the fit is good, else the high-bias
+  conductance (``g_normal_source``); the recorded I_set/V_set is kept as the nominal;
+- forward/backward agreement (``andreev.analysis.directions``);
 - for a temperature series, Δc(T) at the highest setpoint fitted with
-  Δc0·tanh(1.74·sqrt(Tc/T − 1)), from the peaks and from the film fits.
+  Δc0·tanh(1.74·sqrt(Tc/T − 1)), from the corrected peaks and from the film fits.
 
 Temperatures are the per-sweep measured ones, the modulation the file's ``v_mod_rms``.
 ``andreev.analysis.results`` writes the results (``/entry/analysis`` of the run file
@@ -27,43 +36,80 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from andreev import physics
-from andreev.analysis.fits import FitResult, fit_dynes, fit_film
-from andreev.analysis.peaks import (
-    GapClosingResult,
-    find_andreev_peaks,
-    fit_gap_closing,
+from andreev.analysis.contact import ContactResult, analyze_contact, final_gap_c, fit_flag
+from andreev.analysis.directions import flag_directions
+from andreev.analysis.fits import FitResult, fit_dynes
+from andreev.analysis.peaks import GapClosingResult, fit_gap_closing
+from andreev.analysis.spectrum import (
+    high_bias_conductance,
+    noise_sigma,
+    pair_drift,
+    pair_noise_sigma,
+    point_sigma,
+    sorted_finite,
 )
 from andreev.errors import RunFileError
 
 if TYPE_CHECKING:
     import xarray
 
-#: sweeps with G_N below this (S) are treated as tunnelling spectra (besides the lowest setpoint)
+#: sweeps with a measured G_N below this (S) are tunnelling spectra (besides the lowest setpoint)
 TUNNEL_MAX_G = 0.01 * physics.G0
-#: a film-fit Δc (and Andreev weight) counts only if it exceeds this many standard errors
-FILM_SIGNIFICANCE = 3.0
 FINISHED = ("done", "retaken")
 
 #: per-sweep result columns: name → (unit, description)
 COLUMNS: dict[str, tuple[str, str]] = {
+    "noise": ("S", "white point noise of dI/dV (see noise_source)"),
+    "drift": ("1", "relative rms of the slow drift of G (median over the run's sweep pairs)"),
+    "g_normal_nominal": ("S", "I_set/V_set as recorded by the run (a label, not measured)"),
+    "g_normal_measured": ("S", "measured G_N (see g_normal_source)"),
+    "zero_bias_ratio": ("1", "measured dI/dV at zero bias over the measured G_N"),
     "gap": ("eV", "Dynes Δ (tunnelling sweeps)"),
     "gap_error": ("eV", "one-sigma error of gap"),
     "gamma": ("eV", "Dynes Γ"),
     "gamma_error": ("eV", "one-sigma error of gamma"),
-    "g_normal_fit": ("S", "G_N fitted (Dynes or film)"),
+    "g_normal_fit": ("S", "G_N of the chosen fit (Dynes, BTK or film)"),
     "dynes_chi2_red": ("1", "reduced chi² of the Dynes fit"),
-    "gap_c_peaks": ("eV", "Δc from the d²I/dV² peak pair (NaN: no peak)"),
-    "gap_c_peaks_error": ("eV", "one-sigma error of gap_c_peaks"),
-    "peak_significance": ("1", "weaker side's lobe drop over its noise"),
+    "btk_gap": ("eV", "BTK Δ"),
+    "btk_gap_error": ("eV", "one-sigma error of btk_gap"),
+    "btk_barrier": ("1", "BTK barrier Z"),
+    "btk_barrier_error": ("1", "one-sigma error of btk_barrier"),
+    "btk_gamma": ("eV", "BTK Γ"),
+    "btk_chi2_red": ("1", "reduced chi² of the BTK fit"),
     "film_gap": ("eV", "film-model Δ"),
-    "film_gap_c": ("eV", "film-model Δc"),
+    "film_gap_c": ("eV", "film-model Δc (only where the film model is chosen)"),
     "film_gap_c_error": ("eV", "one-sigma error of film_gap_c"),
     "film_gamma": ("eV", "film-model Γ"),
     "film_andreev_weight": ("1", "film-model Andreev weight a_A·w(G_N)"),
     "film_andreev_weight_error": ("1", "one-sigma error of film_andreev_weight"),
+    "film_barrier_andreev": ("1", "film-model Andreev barrier Z_A (fitted or held, see message)"),
+    "film_barrier_andreev_error": ("1", "one-sigma error of film_barrier_andreev"),
+    "film_gamma_andreev": ("eV", "film-model Andreev broadening Γ_A"),
+    "film_gamma_andreev_error": ("eV", "one-sigma error of film_gamma_andreev"),
     "film_chi2_red": ("1", "reduced chi² of the film fit"),
+    "model_margin": ("1", "BIC of the other model minus BIC of the chosen one"),
+    "gap_c_read": ("eV", "d²I/dV² read-out of Δc at the slope change, as measured"),
+    "gap_c_shift": ("eV", "smearing shift of the read-out computed from the film fit"),
+    "gap_c_shift_error": ("eV", "one-sigma error of gap_c_shift"),
+    "gap_c_peaks": ("eV", "Δc = read-out − shift (NaN: no collective gap or no peak)"),
+    "gap_c_peaks_error": ("eV", "one-sigma error of gap_c_peaks (noise and shift)"),
+    "gap_c": ("eV", "Δc: gap_c_peaks, else (peaks not resolved) film_gap_c; see gap_c_source"),
+    "gap_c_error": ("eV", "one-sigma error of gap_c"),
+    "peak_significance": ("1", "weaker side's lobe drop over its noise"),
 }
-TEXT_COLUMNS = ("kind", "peak_flag", "dynes_message", "film_message")
+TEXT_COLUMNS = (
+    "kind",
+    "model",
+    "fit_flag",
+    "noise_source",
+    "g_normal_source",
+    "peak_flag",
+    "gap_c_source",
+    "direction_flag",
+    "dynes_message",
+    "btk_message",
+    "film_message",
+)
 
 
 @dataclass
@@ -85,6 +131,7 @@ class RunAnalysis:
     closing: dict[str, GapClosingResult] = field(default_factory=dict)
     tunnelling_setpoints: list[int] = field(default_factory=list)
     v_mod_rms: float = 0.0
+    positions: tuple[np.ndarray, np.ndarray] | None = None  # tip x, y (m) per outer step
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -102,13 +149,20 @@ class RunAnalysis:
         return max(contact, key=lambda j: abs(self.setpoints[j])) if contact else None
 
 
-def _tunnelling_setpoints(ds: xarray.Dataset) -> list[int]:
-    setpoints = np.asarray(ds["setpoint"].values, dtype=float)
-    lowest = int(np.argmin(np.abs(setpoints)))
-    out = {lowest}
-    gn = np.asarray(ds["g_normal"].values, dtype=float)
+def _high_bias(bias: np.ndarray, didv: np.ndarray) -> np.ndarray:
+    """High-bias conductance (S) of every sweep (NaN where unfinished)."""
+    out = np.full(didv.shape[:-1], np.nan)
+    for idx in np.ndindex(*didv.shape[:-1]):
+        if np.count_nonzero(np.isfinite(didv[idx])) > 8:
+            out[idx] = high_bias_conductance(bias, didv[idx])
+    return out
+
+
+def _tunnelling_setpoints(setpoints: np.ndarray, g_high: np.ndarray) -> list[int]:
+    """The lowest setpoint and every setpoint whose measured high-bias G is tunnelling-like."""
+    out = {int(np.argmin(np.abs(setpoints)))}
     for j in range(setpoints.size):
-        col = gn[:, j, :]
+        col = g_high[:, j, :]
         if np.any(np.isfinite(col)) and np.nanmedian(col) < TUNNEL_MAX_G:
             out.add(j)
     return sorted(out)
@@ -140,25 +194,70 @@ class _Sweeps:
         ]
 
 
-def _empty_analysis(ds: xarray.Dataset, path: Path | None) -> RunAnalysis:
+def _empty_analysis(ds: xarray.Dataset, path: Path | None, g_high: np.ndarray) -> RunAnalysis:
     """A RunAnalysis of ``ds`` with every result NaN / empty."""
     outer_dim = str(ds.attrs.get("outer_dim", ds["dIdV"].dims[0]))
     status = np.asarray(ds["status"].values).astype(str)
-    return RunAnalysis(
+    setpoints = np.asarray(ds["setpoint"].values, dtype=float)
+    res = RunAnalysis(
         path=Path(path) if path else Path(str(ds.attrs.get("path", "run"))),
         outer_dim=outer_dim,
         outer_name=str(ds.attrs.get("outer_name", outer_dim)),
         outer_values=np.asarray(ds[outer_dim].values, dtype=float),
-        setpoints=np.asarray(ds["setpoint"].values, dtype=float),
+        setpoints=setpoints,
         directions=[str(d) for d in ds["direction"].values],
         temperature=np.asarray(ds["temperature"].values, dtype=float),
         g_normal=np.asarray(ds["g_normal"].values, dtype=float),
         status=status,
         values={k: np.full(status.shape, np.nan) for k in COLUMNS},
         text={k: np.full(status.shape, "", dtype=object) for k in TEXT_COLUMNS},
-        tunnelling_setpoints=_tunnelling_setpoints(ds),
+        tunnelling_setpoints=_tunnelling_setpoints(setpoints, g_high),
         v_mod_rms=float(ds.attrs.get("v_mod_rms", 0.0)),
     )
+    res.values["g_normal_nominal"][...] = res.g_normal
+    for xn, yn in ((f"{outer_dim}_x", f"{outer_dim}_y"), ("x", "y")):
+        if xn in ds.coords and yn in ds.coords:
+            res.positions = (
+                np.asarray(ds[xn].values, dtype=float),
+                np.asarray(ds[yn].values, dtype=float),
+            )
+            break
+    return res
+
+
+def _measure_noise(res: RunAnalysis, sw: _Sweeps) -> None:
+    """Point noise per sweep: from the forward/backward difference when both exist,
+    else from the residuals of a local smooth fit outside the gaps."""
+    _, n_s, n_d = res.shape
+    for i, j, k in sw.indices(list(range(n_s))):
+        other = [kk for kk in range(n_d) if kk != k and sw.usable[i, j, kk]]
+        sigma, source = math.nan, "local fit"
+        if other:
+            sigma = pair_noise_sigma(sw.didv[i, j, k], sw.didv[i, j, other[0]])
+            res.values["drift"][i, j, k] = pair_drift(sw.didv[i, j, k], sw.didv[i, j, other[0]])
+            source = "forward/backward"
+        if not (math.isfinite(sigma) and sigma > 0):
+            sigma, source = noise_sigma(sw.didv[i, j, k], sw.bias), "local fit"
+        res.values["noise"][i, j, k] = sigma
+        res.text["noise_source"][i, j, k] = source
+    _pool_drift(res)
+
+
+def _pool_drift(res: RunAnalysis) -> None:
+    """The drift is a property of the set-up (the junction's 1/f), and one pair of sweeps
+    measures it poorly: every sweep gets the median over the run's pairs (0 without any)."""
+    d = res.values["drift"]
+    finite = d[np.isfinite(d)]
+    level = float(np.median(finite)) if finite.size else 0.0
+    d[np.isfinite(res.values["noise"])] = level
+
+
+def _sigma(res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int]) -> np.ndarray | None:
+    """Per-point σ (S) of a sweep: white noise and drift (``point_sigma``); None: unknown."""
+    white = float(res.values["noise"][idx])
+    if not (math.isfinite(white) and white > 0):
+        return None
+    return point_sigma(sw.didv[idx], white, float(res.values["drift"][idx]))
 
 
 def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
@@ -166,10 +265,16 @@ def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
     values, text = res.values, res.text
     for idx in sw.indices(res.tunnelling_setpoints):
         r = fit_dynes(
-            sw.bias, sw.didv[idx], temperature=sw.temperature[idx], v_mod_rms=sw.v_mod_rms
+            sw.bias,
+            sw.didv[idx],
+            temperature=sw.temperature[idx],
+            v_mod_rms=sw.v_mod_rms,
+            sigma=_sigma(res, sw, idx),
         )
         res.fits[idx] = {"dynes": r}
         text["kind"][idx] = "tunnelling"
+        text["model"][idx] = "dynes"
+        text["fit_flag"][idx] = fit_flag(r)
         text["dynes_message"][idx] = r.message
         values["dynes_chi2_red"][idx] = r.chi2_red
         if r.success:
@@ -180,59 +285,146 @@ def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
             values["g_normal_fit"][idx] = r.params["g_normal"]
 
 
-def _store_film(res: RunAnalysis, idx: tuple[int, int, int], fr: FitResult) -> None:
-    values, text = res.values, res.text
-    res.fits[idx]["film"] = fr
-    text["film_message"][idx] = fr.message
+def _store_btk(res: RunAnalysis, idx: tuple[int, int, int], fr: FitResult) -> None:
+    res.text["btk_message"][idx] = fr.message
+    res.values["btk_chi2_red"][idx] = fr.chi2_red
+    if fr.success:
+        for name, key in (("btk_gap", "gap"), ("btk_barrier", "barrier")):
+            res.values[name][idx] = fr.params[key]
+            res.values[name + "_error"][idx] = fr.errors[key]
+        res.values["btk_gamma"][idx] = fr.params["gamma"]
+
+
+def _store_film(res: RunAnalysis, idx: tuple[int, int, int], cr: ContactResult) -> None:
+    fr = cr.film
+    if fr is None:
+        return
+    values = res.values
+    res.text["film_message"][idx] = fr.message + ("" if cr.collective else "; no collective gap")
     values["film_chi2_red"][idx] = fr.chi2_red
     if not fr.success:
         return
-    values["g_normal_fit"][idx] = fr.params["g_normal"]
     values["film_gap"][idx] = fr.params["gap"]
     values["film_gamma"][idx] = fr.params["gamma"]
-    values["film_andreev_weight"][idx] = fr.params["andreev_weight"]
-    values["film_andreev_weight_error"][idx] = fr.errors["andreev_weight"]
-    if _film_has_gap_c(fr):
+    for name in ("andreev_weight", "barrier_andreev", "gamma_andreev"):
+        values["film_" + name][idx] = fr.params.get(name, fr.extra.get(name, math.nan))
+        values["film_" + name + "_error"][idx] = fr.errors.get(name, 0.0)
+    if cr.collective:
         values["film_gap_c"][idx] = fr.params["gap_c"]
         values["film_gap_c_error"][idx] = fr.errors["gap_c"]
-    else:
-        text["film_message"][idx] += "; no significant Andreev channel"
 
 
-def _fit_contact(
-    res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int], gap: float | None, film: bool
-) -> None:
-    """Peaks (inside the tunnelling Δ ``gap``, eV) and, if ``film``, the film fit."""
-    t = float(sw.temperature[idx])
-    didv = sw.didv[idx]
-    pk = find_andreev_peaks(sw.bias, didv, temperature=t, v_mod_rms=sw.v_mod_rms, gap=gap)
-    p0 = {"gap": gap} if gap else None
-    if pk.found:
-        p0 = {**(p0 or {}), "gap_c": pk.gap_c}
-    res.fits[idx] = {"peaks": pk}
-    res.text["kind"][idx] = "contact"
-    res.text["peak_flag"][idx] = pk.flag
-    res.values["gap_c_peaks"][idx] = pk.gap_c
-    res.values["gap_c_peaks_error"][idx] = pk.error
-    res.values["peak_significance"][idx] = pk.significance
-    if film:
-        fr = fit_film(sw.bias, didv, temperature=t, v_mod_rms=sw.v_mod_rms, p0=p0)
-        _store_film(res, idx, fr)
+def _store_contact(res: RunAnalysis, idx: tuple[int, int, int], cr: ContactResult) -> None:
+    res.fits[idx] = {"peaks": cr.peaks, "btk": cr.btk, **({"film": cr.film} if cr.film else {})}
+    values, text = res.values, res.text
+    text["kind"][idx] = "contact"
+    text["model"][idx] = cr.model
+    text["fit_flag"][idx] = fit_flag(cr.chosen) if cr.chosen is not None else ""
+    text["peak_flag"][idx] = cr.peaks.flag
+    values["model_margin"][idx] = cr.margin
+    values["peak_significance"][idx] = cr.peaks.significance
+    values["gap_c_read"][idx] = cr.peaks.gap_c
+    values["gap_c_shift"][idx] = cr.gap_c.shift
+    values["gap_c_shift_error"][idx] = cr.gap_c.shift_error
+    values["gap_c_peaks"][idx] = cr.gap_c.gap_c
+    values["gap_c_peaks_error"][idx] = cr.gap_c.error
+    final = final_gap_c(cr)
+    values["gap_c"][idx] = final.gap_c
+    values["gap_c_error"][idx] = final.error
+    text["gap_c_source"][idx] = final.source if math.isfinite(final.gap_c) else ""
+    _store_btk(res, idx, cr.btk)
+    _store_film(res, idx, cr)
+    chosen = cr.chosen
+    if chosen is not None and chosen.success:
+        values["g_normal_fit"][idx] = chosen.params["g_normal"]
 
 
-def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str) -> None:
-    """Every contact sweep: peaks and (all, or only at the top setpoint) the film fit."""
+def _contact_order(res: RunAnalysis, sw: _Sweeps, temp_series: bool) -> list[tuple[int, int, int]]:
+    """Contact sweeps to fit; for a temperature series coldest first per (setpoint,
+    direction), so that the contact's Z_A, Γ_A come from its coldest sweep."""
+    idxs = sw.indices(res.contact_setpoints())
+    if temp_series:
+        idxs.sort(key=lambda t: (t[1], t[2], float(np.nan_to_num(sw.temperature[t], nan=1e9))))
+    return idxs
+
+
+def _shared_contact(fr: FitResult | None) -> dict[str, Any] | None:
+    """Z_A, Γ_A of a film fit to hold for the warmer sweeps of the same contact, if known
+    to better than 30 % (Z_A)."""
+    if fr is None or not fr.success or "barrier_andreev" not in fr.params:
+        return None
+    za, ze = fr.params["barrier_andreev"], fr.errors["barrier_andreev"]
+    if not (math.isfinite(ze) and ze < 0.3 * za):
+        return None
+    return {
+        "free_andreev": False,
+        "barrier_andreev": za,
+        "barrier_andreev_error": ze,
+        "gamma_andreev": fr.params["gamma_andreev"],
+    }
+
+
+def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -> None:
+    """Every contact sweep: peaks, BTK and (all, or only at the top setpoint) the film fit."""
     j_top = res.top_setpoint()
     gap_of: dict[int, float | None] = {}
     for i, gaps in enumerate(res.values["gap"][:, res.tunnelling_setpoints]):
         gap_of[i] = float(np.nanmean(gaps)) if np.any(np.isfinite(gaps)) else None
-    for idx in sw.indices(res.contact_setpoints()):
-        fit_film_here = film == "all" or idx[1] == j_top
-        _fit_contact(res, sw, idx, gap_of[idx[0]], fit_film_here)
+    shared: dict[tuple[int, int], tuple[dict[str, Any], tuple[int, int, int]]] = {}
+    for idx in _contact_order(res, sw, temp_series):
+        i, j, k = idx
+        kw, source = shared.get((j, k), (None, idx))
+        cr = analyze_contact(
+            sw.bias,
+            sw.didv[idx],
+            temperature=float(sw.temperature[idx]),
+            v_mod_rms=sw.v_mod_rms,
+            noise=float(res.values["noise"][idx]),
+            sigma=_sigma(res, sw, idx),
+            gap=gap_of[i],
+            film=film == "all" or j == j_top,
+            film_kw=kw,
+        )
+        _store_contact(res, idx, cr)
+        if kw is not None and cr.film is not None:
+            t0 = float(sw.temperature[source])
+            res.text["film_message"][idx] += f"; Z_A, Γ_A held at the {t0:.3g} K fit"
+        elif temp_series and (found := _shared_contact(cr.film)) is not None:
+            shared[(j, k)] = (found, idx)
+
+
+def _measured_g_normal(res: RunAnalysis, sw: _Sweeps, g_high: np.ndarray) -> None:
+    """G_N measured per sweep: the chosen fit's (its flag said when poor); without one,
+    the high-bias conductance divided by the Dynes excess |V|/√(V² − Δ²) of the tunnelling
+    Δ at the same outer step (or not divided, without one); and g(0)/G_N."""
+    values, text = res.values, res.text
+    vmax = 0.925 * float(np.nanmax(np.abs(sw.bias)))
+    for idx in sw.indices(list(range(res.shape[1]))):
+        fitted = values["g_normal_fit"][idx]
+        if math.isfinite(fitted):
+            flag = text["fit_flag"][idx]
+            values["g_normal_measured"][idx] = fitted
+            text["g_normal_source"][idx] = f"{text['model'][idx]} fit" + (
+                f" ({flag})" if flag != "ok" else ""
+            )
+        else:
+            gap = np.nanmean(values["gap"][idx[0], res.tunnelling_setpoints])
+            excess = vmax / math.sqrt(vmax**2 - gap**2) if 0 < gap < 0.95 * vmax else 1.0
+            values["g_normal_measured"][idx] = g_high[idx] / excess
+            text["g_normal_source"][idx] = (
+                "high-bias conductance ÷ Dynes excess" if excess > 1 else "high-bias conductance"
+            )
+        b, g = sorted_finite(sw.bias, sw.didv[idx])
+        near = np.abs(b) <= max(2.0 * float(np.mean(np.diff(b))), 1e-12)
+        if np.any(near) and values["g_normal_measured"][idx] > 0:
+            values["zero_bias_ratio"][idx] = (
+                float(np.mean(g[near])) / values["g_normal_measured"][idx]
+            )
 
 
 def _fit_closing(res: RunAnalysis) -> None:
-    """Δc(T) closing fits at the top contact setpoint, from the peaks and the film fits."""
+    """Δc(T) closing fits at the top contact setpoint, from the corrected peaks and from
+    the film fits (both only where the film model with a collective gap was chosen)."""
     j = res.top_setpoint()
     if j is None:
         return
@@ -248,39 +440,36 @@ def analyze_dataset(
 ) -> RunAnalysis:
     """Fit every finished sweep of a loaded run (``andreev.storage.load``); no file I/O.
 
-    1. tunnelling sweeps: Dynes; 2. contact sweeps: peaks (inside the tunnelling Δ of
-    the same outer step) and the film fit; 3. for a temperature series, Δc(T) closing at
-    the highest contact setpoint. ``film`` = "all" fits the film model to every contact
-    sweep, "highest" only to the highest setpoint (what the Δc(T) closing fit uses;
-    faster, for the figures). Raises ValueError for another ``film``.
+    1. point noise per sweep; 2. tunnelling sweeps: Dynes; 3. contact sweeps: peaks, BTK
+    and the film model, the model chosen by BIC (``andreev.analysis.contact``), Δc read out
+    and corrected; 4. measured G_N; 5. forward/backward agreement; 6. for a temperature
+    series, Δc(T) closing at the highest contact setpoint. ``film`` = "all" fits the film
+    model to every contact sweep, "highest" only to the highest setpoint. Raises ValueError
+    for another ``film``.
     """
     if film not in ("all", "highest"):
         raise ValueError(f"film must be 'all' or 'highest', not {film!r}")
-    res = _empty_analysis(ds, path)
+    bias = np.asarray(ds["bias"].values, dtype=float)
+    didv = np.asarray(ds["dIdV"].values, dtype=float)
+    g_high = _high_bias(bias, didv)
+    res = _empty_analysis(ds, path, g_high)
     temps = res.temperature
     sw = _Sweeps(
-        bias=np.asarray(ds["bias"].values, dtype=float),
-        didv=np.asarray(ds["dIdV"].values, dtype=float),
+        bias=bias,
+        didv=didv,
         temperature=temps,
         v_mod_rms=res.v_mod_rms,
         usable=np.isin(res.status, FINISHED) & np.isfinite(temps),
     )
+    temp_series = _is_temperature_series(ds)
+    _measure_noise(res, sw)
     _fit_tunnelling(res, sw)
-    _fit_contacts(res, sw, film)
-    if _is_temperature_series(ds):
+    _fit_contacts(res, sw, film, temp_series)
+    _measured_g_normal(res, sw, g_high)
+    flag_directions(res)
+    if temp_series:
         _fit_closing(res)
     return res
-
-
-def _film_has_gap_c(fr: FitResult) -> bool:
-    gc, e = fr.params["gap_c"], fr.errors["gap_c"]
-    w, we = fr.params["andreev_weight"], fr.errors["andreev_weight"]
-    return (
-        math.isfinite(e)
-        and math.isfinite(we)
-        and gc > FILM_SIGNIFICANCE * e
-        and w > FILM_SIGNIFICANCE * we
-    )
 
 
 def analyze_file(path: str | Path, *, film: str = "all") -> RunAnalysis:

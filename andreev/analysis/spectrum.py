@@ -1,7 +1,8 @@
 """Plain helpers on one measured spectrum (bias V, dI/dV S) shared by fits and peaks.
 
-Nothing here fits anything: sorting and cleaning, the white-noise level, smoothing and
-the high-bias (normal-state) conductance.
+Nothing here fits anything: sorting and cleaning, the white-noise level (from the
+residuals of a local smooth fit, or the difference of two sweeps), smoothing and the
+high-bias (normal-state) conductance.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import savgol_filter
+from scipy.signal import savgol_coeffs, savgol_filter
 
 
 def sorted_finite(bias: np.ndarray, didv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -21,18 +22,99 @@ def sorted_finite(bias: np.ndarray, didv: np.ndarray) -> tuple[np.ndarray, np.nd
     return bias[ok][order], didv[ok][order]
 
 
-def noise_sigma(didv: np.ndarray) -> float:
-    """Robust white-noise level (S) of a spectrum from its second differences.
+#: Savitzky–Golay window (points) and order of the local smooth fit the noise is read from
+NOISE_WINDOW = 7
+NOISE_ORDER = 3
+#: the part of the bias range (|V| ≥ this × max |V|) where the point noise is read when the
+#: bias is known: outside the gaps, where the signal is smooth on the scale of a few points
+NOISE_OUTER = 0.6
 
-    For white noise σ, x[i+1] − 2x[i] + x[i−1] has std σ√6; the median absolute value
-    (×1.4826) ignores the few points where the signal itself curves.
+
+def local_residual_sigma(y: np.ndarray) -> float:
+    """White-noise level (units of ``y``) from the residuals of a local smooth fit.
+
+    A cubic Savitzky–Golay fit over ``NOISE_WINDOW`` points follows any signal that is
+    smooth on that scale; for white noise σ the residual has variance σ²(1 − c₀) (c₀ the
+    filter's centre coefficient), so σ = rms(residual)/√(1 − c₀). Points beyond 5 robust
+    standard deviations (a telegraph jump, a glitch) are left out. NaN for < 2 windows.
+    """
+    y = np.asarray(y, dtype=float)
+    y = y[np.isfinite(y)]
+    w = NOISE_WINDOW
+    if y.size < 2 * w:
+        return float("nan")
+    c0 = float(savgol_coeffs(w, NOISE_ORDER)[w // 2])
+    r = (y - savgol_filter(y, w, NOISE_ORDER, mode="interp"))[w // 2 : -(w // 2)]
+    mad = 1.4826 * float(np.median(np.abs(r)))
+    keep = np.abs(r) <= 5.0 * mad if mad > 0 else np.ones(r.size, dtype=bool)
+    return float(math.sqrt(np.mean(r[keep] ** 2) / (1.0 - c0)))
+
+
+def noise_sigma(didv: np.ndarray, bias: np.ndarray | None = None) -> float:
+    """Point noise (S) of one spectrum from the residuals of a local smooth fit.
+
+    With ``bias`` (V) the noise is read outside the gaps (|V| ≥ ``NOISE_OUTER`` × max |V|,
+    each sign on its own, combined in quadrature), where a local cubic follows the signal
+    even on a coarse bias grid; without it over the whole spectrum (sorted by bias).
     """
     y = np.asarray(didv, dtype=float)
-    y = y[np.isfinite(y)]
-    if y.size < 5:
+    if bias is None:
+        return local_residual_sigma(y)
+    b, g = sorted_finite(bias, y)
+    if b.size == 0:
         return float("nan")
-    d2 = y[2:] - 2.0 * y[1:-1] + y[:-2]
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
+    vmax = float(np.max(np.abs(b)))
+    parts = [local_residual_sigma(g[sign * b >= NOISE_OUTER * vmax]) for sign in (1.0, -1.0)]
+    parts = [p for p in parts if math.isfinite(p)]
+    if not parts:
+        return local_residual_sigma(g)
+    return float(math.sqrt(np.mean(np.square(parts))))
+
+
+def pair_noise_sigma(first: np.ndarray, second: np.ndarray) -> float:
+    """Point noise (S) of one of two sweeps of the same spectrum (forward and backward).
+
+    The signal cancels in their difference; a slow drift between them is followed by the
+    local smooth fit, so what is left is the white noise of both: σ = σ(difference)/√2.
+    """
+    d = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
+    return local_residual_sigma(d) / math.sqrt(2.0)
+
+
+def pair_drift(first: np.ndarray, second: np.ndarray) -> float:
+    """Relative rms (1) of a slow multiplicative drift of G, from two sweeps of a spectrum.
+
+    The relative difference (first − second)/mean, smoothed over 1/8 of the sweep (what a
+    local fit keeps) and with its mean removed (a constant offset is each sweep's own G_N),
+    holds the drift of both sweeps. Its linear part is what a drift linear in time leaves
+    when the two sweeps run in opposite directions: a ramp (in bias order) with twice the
+    slope of the ramp in one sweep; the rest is shared by the two sweeps (rms/√2). Only points where
+    G is at least half its median count (inside a tunnelling gap the relative difference
+    is noise). NaN for fewer than 24 such points.
+    """
+    a = np.asarray(first, dtype=float)
+    b = np.asarray(second, dtype=float)
+    m = 0.5 * (a + b)
+    ok = np.isfinite(a) & np.isfinite(b) & (np.abs(m) > 0)
+    # where G is small (inside a tunnelling gap) the relative difference is only noise
+    ok &= np.abs(m) >= 0.5 * float(np.median(np.abs(m[ok]))) if np.any(ok) else ok
+    if np.count_nonzero(ok) < 24:
+        return float("nan")
+    r = (a[ok] - b[ok]) / m[ok]
+    win = max(11, (r.size // 8) | 1)
+    low = savgol_filter(r, win, 2, mode="interp")
+    u = np.linspace(-1.0, 1.0, low.size)
+    ramp = np.polyval(np.polyfit(u, low, 1), u)
+    rest = low - ramp
+    return float(math.sqrt(np.var(rest) / 2.0 + (np.std(ramp) / 2.0) ** 2))
+
+
+def point_sigma(didv: np.ndarray, white: float, drift: float) -> np.ndarray:
+    """Per-point noise (S) of a spectrum: white ``white`` (S) and a multiplicative drift of
+    relative rms ``drift`` (1) in quadrature, σᵢ = √(white² + (drift·Gᵢ)²)."""
+    g = np.abs(np.asarray(didv, dtype=float))
+    d = drift if math.isfinite(drift) else 0.0
+    return np.sqrt(white**2 + (d * np.nan_to_num(g)) ** 2)
 
 
 def smoothed(didv: np.ndarray) -> np.ndarray:

@@ -20,8 +20,11 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
 
 
 def add_plot(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="write the standard figures of a run as PNG")
-    p.add_argument("run", type=Path, help="run HDF5 file")
+    p = sub.add_parser(
+        "plot",
+        help="write the figures of runs as PNG (several runs: also Fig. 3 across them)",
+    )
+    p.add_argument("runs", type=Path, nargs="+", help="run HDF5 file(s)")
     p.add_argument("--out", type=Path, default=None, help="folder for the PNGs")
     p.set_defaults(handler="andreev.cli.analysis:plot_main")
 
@@ -57,14 +60,26 @@ def analyze_main(args: argparse.Namespace) -> int:
 
 
 def plot_main(args: argparse.Namespace) -> int:
-    """``andreev plot RUN.h5 [--out DIR]``: write the figures and print their paths.
+    """``andreev plot RUN.h5 [RUN2.h5 …] [--out DIR]``: write the figures, print their paths.
 
-    Exit status 0 on success, 2 if the run file is missing or unreadable.
+    Each run's figures go to ``DIR`` (one run) or ``DIR/<run name>`` (several), by default
+    next to the run; with several runs ``fig3_runs.png`` combines them (in ``DIR``, by
+    default next to the first run). Figures are drawn from ``/entry/analysis`` when the run
+    was analysed. Exit status 0 on success, 2 if a run file is missing or unreadable.
     """
-    from andreev.analysis import figures
+    from andreev.analysis import fig_runs, figures
 
+    runs = [Path(r) for r in args.runs]
+    out = getattr(args, "out", None)
+    paths: list[Path] = []
     try:
-        paths = figures.make_figures(Path(args.run), getattr(args, "out", None))
+        for run in runs:
+            where = None if out is None else (Path(out) if len(runs) == 1 else Path(out) / run.stem)
+            paths += figures.make_figures(run, where)
+        if len(runs) > 1:
+            combined_out = Path(out) if out is not None else runs[0].parent
+            combined_out.mkdir(parents=True, exist_ok=True)
+            paths.append(fig_runs.fig_runs(runs, combined_out))
     except RunFileError as exc:
         print(f"andreev plot: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ PNG_NAMES = ("fig1_setpoints.png", "fig2_temperature.png", "fig3_gaps.png")
 def test_summary_is_printed(analyzed: dict):
     out = analyzed["stdout"]
     assert "Δ/µeV" in out and "Tc =" in out and "run.analysis.csv" in out
-    assert "Δc(T) closing from film" in out
+    assert "Tc from Δc(T) of the film fits" in out
     assert "stored in" in out
 
 
@@ -59,3 +59,12 @@ def test_plot_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert cli_main(["plot", str(tmp_path / "nope.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "nope_figures").exists()
+
+
+def test_plot_combines_several_runs(analyzed: dict, synthetic_run: Path, tmp_path: Path, capsys):
+    out = tmp_path / "many"
+    assert cli_main(["plot", str(analyzed["path"]), str(synthetic_run), "--out", str(out)]) == 0
+    printed = [Path(p) for p in capsys.readouterr().out.split()]
+    assert out / "fig3_runs.png" in printed
+    assert (out / "run" / "fig1_setpoints.png").is_file()
+    assert (out / "synthetic" / "fig1_setpoints.png").is_file()

@@ -9,7 +9,14 @@ import pytest
 from andreev.analysis import figures
 from andreev.errors import RunFileError
 
-NAMES = ("fig1_setpoints.png", "fig2_temperature.png", "fig3_gaps.png", "figS2_tunnelling_fit.png")
+NAMES = (
+    "fig1_setpoints.png",
+    "figS3_d2_setpoints.png",
+    "fig2_temperature.png",
+    "fig3_gaps.png",
+    "figS4_tunnelling_temperature.png",
+    "figS2_tunnelling_fit.png",
+)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -31,3 +38,12 @@ def test_default_folder_is_next_to_the_run(run_file: Path):
 def test_missing_file(tmp_path: Path):
     with pytest.raises(RunFileError, match="no such file"):
         figures.make_figures(tmp_path / "nope.h5")
+
+
+def test_plot_draws_from_the_stored_analysis(analyzed: dict, tmp_path: Path):
+    """After ``andreev analyze`` the figures come from /entry/analysis: no re-fitting."""
+    _, an, stored = figures.run_analysis(analyzed["path"])
+    assert stored and not an.fits  # nothing was fitted to draw
+    assert an.closing["film"].success
+    paths = figures.make_figures(analyzed["path"], tmp_path / "stored")
+    assert [p.name for p in paths] == list(NAMES)

@@ -26,11 +26,25 @@ def test_sweeps_get_the_right_fits(analysis: report.RunAnalysis):
     assert set(analysis.text["kind"][:, 0, :].ravel()) == {"tunnelling"}
     assert set(analysis.text["kind"][:, 1:, :].ravel()) == {"contact"}
     for (_, j, _), fits in analysis.fits.items():
-        expected = {"dynes"} if j == 0 else ({"peaks", "film"} if j == 3 else {"peaks"})
+        contact = {"peaks", "btk", "film"} if j == 3 else {"peaks", "btk"}
+        expected = {"dynes"} if j == 0 else contact
         assert set(fits) == expected
     assert len(analysis.fits) == n_o * n_s * n_d
     np.testing.assert_allclose(analysis.values["gap"][:, 0, :], FilmModel().gap, rtol=0.02)
     assert np.all(np.isnan(analysis.values["film_gap"][:, 1:3, :]))
+    # the preformed-pair film is told from BTK at low T (film model, a collective gap) and
+    # above Tc there is none (BTK)
+    models = analysis.text["model"][:, 3, :]
+    assert set(models[0]) == {"film"} and set(models[-1]) == {"btk"}
+    assert np.all(analysis.values["model_margin"][:, 3, :] > 0)
+    # the measured G_N within 2 % of the true one, the nominal kept as a label
+    gn = analysis.values["g_normal_measured"][:, 3, :]
+    np.testing.assert_allclose(gn, 5e-4, rtol=0.02)
+    np.testing.assert_array_equal(analysis.values["g_normal_nominal"], analysis.g_normal)
+    assert set(analysis.text["noise_source"][:, 0, :].ravel()) == {"forward/backward"}
+    # χ²_red of the right model on white noise near 1
+    chi = analysis.values["film_chi2_red"][:, 3, :]
+    assert 0.7 < np.nanmedian(chi) < 1.5
 
 
 def test_closing_fits_of_a_temperature_series(analysis: report.RunAnalysis):

@@ -16,6 +16,7 @@ from andreev.analysis.fits.engine import (
     merge,
 )
 from andreev.analysis.fits.film import NL_NAMES, fit_film_projected
+from andreev.analysis.fits.film_free import ANDREEV_BOUNDS
 from andreev.analysis.fits.guesses import guess_btk, guess_dynes, guess_film
 from andreev.analysis.spectrum import sorted_finite
 
@@ -152,11 +153,15 @@ def fit_film(
     barrier_andreev: float = physics.FilmModel.barrier_andreev,
     gamma_andreev: float = physics.FilmModel.gamma_andreev,
     max_nfev: int = 300,
+    free_andreev: bool = True,
 ) -> FitResult:
-    """Fit the preformed-pair film model (Δ, Δc, Γ, Andreev weight, G_N) to a point contact.
+    """Fit the preformed-pair film model (Δ, Δc, Γ, Andreev weight, G_N, and with
+    ``free_andreev`` the Andreev channel's Z_A and Γ_A) to a point contact.
 
-    The Andreev channel's Z (``barrier_andreev``) and Γ_A (``gamma_andreev``, eV) are held
-    fixed. Units as ``fit_dynes``; ``andreev_weight`` is a_A·w(G_N), dimensionless.
+    ``barrier_andreev`` (Z_A) and ``gamma_andreev`` (Γ_A, eV) are the start of the
+    Andreev channel's barrier and broadening; with ``free_andreev`` (default) both are then
+    fitted within ``ANDREEV_BOUNDS`` (result model "film_za"), else held at these values
+    (model "film"). Units as ``fit_dynes``; ``andreev_weight`` is a_A·w(G_N).
     ``g_normal`` and ``andreev_weight`` are solved linearly at every step, so a ``p0`` for
     them only sets the default G_N bound (10 × G_N); ``gap``, ``gap_c``, ``gamma`` from
     ``p0`` are used as given, the guessed ones first refined by a coarse search.
@@ -200,4 +205,5 @@ def fit_film(
         max_nfev=max_nfev,
         extra=extra,
         refine=[k for k in NL_NAMES if not (p0 and p0.get(k) is not None)],
+        free_bounds=merge(ANDREEV_BOUNDS, bounds) if free_andreev else None,
     )

@@ -78,7 +78,7 @@ class FilmChannels:
 
     def andreev(self, gap_c: float, fw: float) -> np.ndarray:
         """φ2: the smeared 2A channel (→ 0 far out) on the grid of width ``fw``."""
-        key = (gap_c, fw)
+        key = (gap_c, fw, self.za, self.ga)
         if self._last_andreev[0] != key:
             za, ga = self.za, self.ga
             if gap_c > 0:

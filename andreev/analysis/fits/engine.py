@@ -147,7 +147,7 @@ def _point_sigma(
         if not np.all(np.isfinite(sig) & (sig > 0)):
             raise FitFailure("sigma must be finite and > 0")
         return sig
-    noise = noise_sigma(y[np.argsort(x)])
+    noise = noise_sigma(y, x)
     if not (math.isfinite(noise) and noise > 0):
         noise = max(1e-6 * float(np.max(np.abs(y))), 1e-30)
     return np.full(x.size, noise)

@@ -354,6 +354,7 @@ def _solve(
     max_nfev: int,
     extra: Mapping[str, float],
     refine: Sequence[str],
+    free_bounds: Bounds | None = None,
 ) -> FitResult:
     start_values(MODELS[_MODEL][0], p0)
     lim = _limits(bounds)
@@ -382,7 +383,15 @@ def _solve(
             max_nfev=max_nfev,
         )
         sol = _solution(proj, ls, max_nfev, data, bounds, extra)
-    return make_result(_MODEL, data, sol, extra)
+    fixed = make_result(_MODEL, data, sol, extra)
+    if free_bounds is None or not fixed.success or not fixed.params["andreev_weight"] > 0:
+        return fixed
+    from andreev.analysis.fits.film_free import refit_free_andreev
+
+    free = refit_free_andreev(
+        pb, data, {**fixed.params, **extra}, {**bounds, **free_bounds}, max_nfev
+    )
+    return free if free.success else fixed
 
 
 def fit_film_projected(
@@ -397,17 +406,23 @@ def fit_film_projected(
     max_nfev: int,
     extra: Mapping[str, float],
     refine: Sequence[str] = (),
+    free_bounds: Bounds | None = None,
 ) -> FitResult:
     """Variable-projection fit of the film model (see the module docstring).
 
     Units as ``fit_film``; ``p0``/``bounds`` for all five parameters (the linear ones'
     starts are not used), ``extra`` the fixed ``barrier_andreev``/``gamma_andreev``,
-    ``refine`` the names among Δ, Δc, Γ whose start ``refine_start`` may improve.
+    ``refine`` the names among Δ, Δc, Γ whose start ``refine_start`` may improve;
+    with ``free_bounds`` (bounds of ``barrier_andreev`` and ``gamma_andreev``) Z_A and Γ_A
+    are then fitted too (``film_free``; model "film_za"), ``extra`` being their start.
     """
     extra = dict(extra)
     data = prepare(_MODEL, bias, didv, temperature, v_mod_rms, sigma, extra)
     if isinstance(data, FitResult):
         return data
     return solve_guarded(
-        _MODEL, data, extra, lambda: _solve(data, p0, bounds, max_nfev, extra, refine)
+        _MODEL,
+        data,
+        extra,
+        lambda: _solve(data, p0, bounds, max_nfev, extra, refine, free_bounds),
     )

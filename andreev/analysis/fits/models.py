@@ -73,8 +73,27 @@ def film_model(
     return np.asarray(film.conductance(bias, g_n, t, vmod), dtype=float)
 
 
+def film_za_model(bias: np.ndarray, p: Params, t: float, vmod: float) -> np.ndarray:
+    """The film model with Z_A and Γ_A as parameters 6 and 7 (1, eV)."""
+    gap, gap_c, gamma, weight, g_n, za, ga = p
+    return film_model(bias, (gap, gap_c, gamma, weight, g_n), t, vmod, za, ga)
+
+
 MODELS: dict[str, tuple[tuple[str, ...], ModelFn]] = {
     "dynes": (("gap", "gamma", "g_normal"), dynes_model),
     "btk": (("gap", "barrier", "gamma", "g_normal"), btk_model),
     "film": (("gap", "gap_c", "gamma", "andreev_weight", "g_normal"), film_model),
+    # the film with the Andreev channel's barrier Z_A and broadening Γ_A fitted as well
+    "film_za": (
+        (
+            "gap",
+            "gap_c",
+            "gamma",
+            "andreev_weight",
+            "g_normal",
+            "barrier_andreev",
+            "gamma_andreev",
+        ),
+        film_za_model,
+    ),
 }

@@ -23,7 +23,7 @@ def test_film_fit_matches_the_generic_five_parameter_fit():
     """The projected fit (G_N and weight solved linearly) finds the plain fit's optimum."""
     film = physics.FilmModel()
     y = noisy(film.conductance(BIAS, 5e-4, 0.5, V_MOD), 0.004, 9)
-    r = fits.fit_film(BIAS, y, temperature=0.5, v_mod_rms=V_MOD)
+    r = fits.fit_film(BIAS, y, temperature=0.5, v_mod_rms=V_MOD, free_andreev=False)
     p0 = fits.guess_film(BIAS, y, temperature=0.5, v_mod_rms=V_MOD)
     lim = {
         "gap": (1e-7, 1.5e-3),
