@@ -14,8 +14,19 @@ from andreev.errors import AndreevError, RunFileError
 
 
 def add_analyze(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="fit the gaps of a run; results into the file and a CSV")
-    p.add_argument("run", type=Path, help="run HDF5 file")
+    p = sub.add_parser(
+        "analyze",
+        help="fit the gaps of a run (Tc of a transport R(T) run); results into the file and "
+        "a CSV; --summary: Table S1 across runs",
+    )
+    p.add_argument("runs", type=Path, nargs="+", help="run HDF5 file(s)")
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="print and write Table S1 (per sample: Tc from transport and from the Δc "
+        "closing, Δ mean and spread, Δc, Δc/k_B Tc) from analysed runs",
+    )
+    p.add_argument("--sample", default=None, help="with --summary: one sample name for all runs")
     p.set_defaults(handler="andreev.cli.analysis:analyze_main")
 
 
@@ -30,25 +41,56 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def analyze_main(args: argparse.Namespace) -> int:
-    """``andreev analyze RUN.h5``: fit, write the CSV, print the summary, store the results.
+    """``andreev analyze RUN.h5 [RUN2.h5 …] [--summary]``: analyse each run (spectroscopy:
+    fits; transport: Tc from R(T)), write its CSV, print its summary, store the results;
+    with ``--summary`` print and write Table S1 across the runs instead.
 
-    Exit status 0 on success; 2 if the file is missing or unreadable as a run; 1 if the
-    results could not be written into the file (the CSV is still written).
+    Exit status 0 on success; 2 if a file is missing or unreadable as a run; 1 if the
+    results could not be written into a file (the CSV is still written).
     """
-    from andreev.analysis import report, results
-
-    path = Path(args.run)
+    runs = [Path(r) for r in args.runs]
     try:
-        an = report.analyze_file(path)
+        if getattr(args, "summary", False):
+            return _summary(runs, getattr(args, "sample", None))
+        status = 0
+        for path in runs:
+            status = max(status, _analyze_one(path))
+        return status
     except RunFileError as exc:
         print(f"andreev analyze: {exc}", file=sys.stderr)
         return 2
-    out_csv = results.write_csv(an, results.csv_path(path))
-    print(results.summary(an))
-    print(f"per-sweep results: {out_csv}")
+
+
+def _summary(runs: list[Path], sample: str | None) -> int:
+    from andreev.analysis.fig_transport import format_table_s1, table_s1, write_table_s1_csv
+
+    rows = table_s1(runs, sample=sample)
+    print(format_table_s1(rows))
+    out = write_table_s1_csv(rows, runs[0].with_name("table_s1.csv"))
+    print(f"Table S1: {out}")
+    return 0
+
+
+def _analyze_one(path: Path) -> int:
+    from andreev.analysis import report, results
+    from andreev.storage.transport import is_transport_run
+
+    _check_run_file(path)
     try:
+        if is_transport_run(path):
+            from andreev.analysis.transport import analyze_transport, transport_summary
+
+            print(transport_summary(analyze_transport(path)))
+            print(f"stored in {path}:/entry/analysis and {path.stem}.analysis.csv")
+            return 0
+        an = report.analyze_file(path)
+        out_csv = results.write_csv(an, results.csv_path(path))
+        print(results.summary(an))
+        print(f"per-sweep results: {out_csv}")
         results.store(an, path)
     except (OSError, AndreevError) as exc:
+        if isinstance(exc, RunFileError):
+            raise
         print(
             f"andreev analyze: could not write /entry/analysis into {path} "
             f"(is a run still writing it?): {exc}",
@@ -59,8 +101,20 @@ def analyze_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_file(path: Path) -> None:
+    """RunFileError unless ``path`` is an HDF5 file (before any analysis opens it)."""
+    import h5py
+
+    if not path.is_file():
+        raise RunFileError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise RunFileError(f"{path}: cannot read it as a run file (not HDF5)")
+
+
 def plot_main(args: argparse.Namespace) -> int:
     """``andreev plot RUN.h5 [RUN2.h5 …] [--out DIR]``: write the figures, print their paths.
+    A transport run first: Fig. 4, its R(T) with the gap scales Δc/k_B and Δ/k_B of the
+    (analysed) spectroscopy runs that follow.
 
     Each run's figures go to ``DIR`` (one run) or ``DIR/<run name>`` (several), by default
     next to the run; with several runs ``fig3_runs.png`` combines them (in ``DIR``, by
@@ -73,6 +127,18 @@ def plot_main(args: argparse.Namespace) -> int:
     out = getattr(args, "out", None)
     paths: list[Path] = []
     try:
+        for run in runs:
+            _check_run_file(run)
+        from andreev.storage.transport import is_transport_run
+
+        if is_transport_run(runs[0]):  # Fig. 4: R(T) with the gap scales of the others
+            from andreev.analysis.fig_transport import fig4
+
+            target = None if out is None else Path(out) / f"{runs[0].stem}_fig4.png"
+            if target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            print(fig4(runs[0], runs[1:], target))
+            return 0
         for run in runs:
             where = None if out is None else (Path(out) if len(runs) == 1 else Path(out) / run.stem)
             paths += figures.make_figures(run, where)

@@ -132,3 +132,33 @@ def test_fig4_and_table_s1(tmp_path: Path, analyzed: dict) -> None:
     assert csv[0].startswith("sample,tc_transport_K,tc_transport_error_K,tc_closing_K")
     with pytest.raises(ValueError, match="andreev analyze"):
         gap_scales(transport)
+
+
+def test_the_command_line_analyses_plots_and_tabulates_transport(
+    tmp_path: Path, analyzed: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from andreev.cli import main as cli_main
+    from andreev.storage import read_analysis
+
+    spectra = analyzed["path"]
+    transport = write_transport_file(tmp_path / "rt.h5")
+    assert cli_main(["analyze", str(transport)]) == 0
+    out = capsys.readouterr().out
+    assert "Tc" in out and "/entry/analysis" in out
+    stored = read_analysis(transport)
+    assert stored is not None and stored.datasets  # the R(T) criteria, through storage
+    assert (tmp_path / "rt.analysis.csv").is_file()
+
+    assert cli_main(["plot", str(transport), str(spectra), "--out", str(tmp_path / "f")]) == 0
+    png = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert png.name == "rt_fig4.png" and png.stat().st_size > 20_000
+
+    assert (
+        cli_main(["analyze", "--summary", str(transport), str(spectra), "--sample", "InO-2"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "InO-2" in out and "Tc transport" in out
+    assert (tmp_path / "table_s1.csv").is_file()
+
+    assert cli_main(["analyze", str(tmp_path / "missing.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
