@@ -131,3 +131,42 @@ def test_the_scan_reads_the_package() -> None:
     modules = _modules_below_the_cli()
     assert PACKAGE / "errors.py" in modules and PACKAGE / "storage" / "writer.py" in modules
     assert not any("cli" in p.relative_to(PACKAGE).parts[:1] for p in modules)
+
+
+def test_no_import_circles() -> None:
+    """No two modules import each other, directly or round a loop (imports made only for
+    type checking do not count: they never run)."""
+    import grimp
+
+    graph = grimp.build_graph("andreev", exclude_type_checking_imports=True)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert not circles, f"import circles: {circles}"

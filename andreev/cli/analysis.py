@@ -121,7 +121,7 @@ def plot_main(args: argparse.Namespace) -> int:
     default next to the first run). Figures are drawn from ``/entry/analysis`` when the run
     was analysed. Exit status 0 on success, 2 if a run file is missing or unreadable.
     """
-    from andreev.analysis import fig_runs, figures
+    from andreev.analysis import fig_runs, figure_set
 
     runs = [Path(r) for r in args.runs]
     out = getattr(args, "out", None)
@@ -141,7 +141,7 @@ def plot_main(args: argparse.Namespace) -> int:
             return 0
         for run in runs:
             where = None if out is None else (Path(out) if len(runs) == 1 else Path(out) / run.stem)
-            paths += figures.make_figures(run, where)
+            paths += figure_set.make_figures(run, where)
         if len(runs) > 1:
             combined_out = Path(out) if out is not None else runs[0].parent
             combined_out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from andreev.analysis import figures
+from andreev.analysis import figure_set, figures
 from andreev.errors import RunFileError
 
 NAMES = (
@@ -22,7 +22,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_make_figures_writes_every_figure(synthetic_run: Path, tmp_path: Path):
     out = tmp_path / "figs"
-    paths = figures.make_figures(synthetic_run, out)
+    paths = figure_set.make_figures(synthetic_run, out)
     assert [p.name for p in paths] == list(NAMES)
     for name in NAMES:
         data = (out / name).read_bytes()
@@ -30,14 +30,14 @@ def test_make_figures_writes_every_figure(synthetic_run: Path, tmp_path: Path):
 
 
 def test_default_folder_is_next_to_the_run(run_file: Path):
-    figures.make_figures(run_file)
+    figure_set.make_figures(run_file)
     folder = run_file.with_name("run_figures")
     assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
 
 
 def test_missing_file(tmp_path: Path):
     with pytest.raises(RunFileError, match="no such file"):
-        figures.make_figures(tmp_path / "nope.h5")
+        figure_set.make_figures(tmp_path / "nope.h5")
 
 
 def test_plot_draws_from_the_stored_analysis(analyzed: dict, tmp_path: Path):
@@ -45,5 +45,5 @@ def test_plot_draws_from_the_stored_analysis(analyzed: dict, tmp_path: Path):
     _, an, stored = figures.run_analysis(analyzed["path"])
     assert stored and not an.fits  # nothing was fitted to draw
     assert an.closing["film"].success
-    paths = figures.make_figures(analyzed["path"], tmp_path / "stored")
+    paths = figure_set.make_figures(analyzed["path"], tmp_path / "stored")
     assert [p.name for p in paths] == list(NAMES)

@@ -149,7 +149,10 @@ def test_model_choice_and_collective_gap(sim_run):
             tau = min(g_n / (film.n_channels * physics.G0), 1.0)
             z = math.sqrt(1.0 / tau - 1.0)
             if z < 5:  # Z is measurable (not tunnelling-like)
-                np.testing.assert_allclose(an.values["btk_barrier"][0, jj], z, rtol=0.05)
+                # per setpoint, as reported: the directions averaged (a single direction
+                # carries the junction's drift and telegraph noise of the realistic sim)
+                barrier = float(np.nanmean(an.values["btk_barrier"][0, jj]))
+                np.testing.assert_allclose(barrier, z, rtol=0.05)
     else:
         assert models == {"film"}
         truth_gc = film.gap_c(float(np.mean(an.temperature[0, j])))

@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 
 from andreev.analysis.fits.channels import FilmChannels
 from andreev.analysis.fits.engine import FitData, FitResult, Solution, make_result
-from andreev.analysis.fits.film import Problem, bounded_linear
+from andreev.analysis.fits.projection import Problem, bounded_linear
 
 MODEL = "film_za"
 #: bounds of the Andreev channel's barrier Z_A (1) and broadening Γ_A (eV)
