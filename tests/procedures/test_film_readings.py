@@ -76,3 +76,16 @@ def test_no_film_group_unless_asked(tmp_path: Path) -> None:
         result = run_experiment(series(tmp_path, [0.3], 0), station, out_dir=tmp_path)
     assert result.exit_status == "completed"
     assert load_film_resistance(result.path) is None
+
+
+def test_film_readings_refused_without_a_film_channel(tmp_path: Path) -> None:
+    world = World(SimConfig(seed=7, speedup=SPEEDUP, sample="InO-2"))
+    with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
+        station = station_file_for(fridge, tmp_path, speedup=SPEEDUP)
+        data = yaml.safe_load(station.read_text())
+        del data["instruments"]["bridge"]["init"]["film_channel"]
+        station.write_text(yaml.safe_dump(data, sort_keys=False))
+        result = run_experiment(series(tmp_path, [0.3], 2), station, out_dir=tmp_path)
+    assert result.exit_status == "failed"
+    assert "film_readings" in result.reason and "no film_channel" in result.reason
+    assert (load(result.path)["status"].values == "pending").all()  # nothing measured
