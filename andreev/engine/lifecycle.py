@@ -145,6 +145,7 @@ def create_book(path: Path, plan: Plan, info: RunInfo, station: Any) -> RunWrite
         config_yaml=info.text,
         snapshot=json.loads(snapshot_json(station)),
         extra_attrs={"experiment_name": info.name, "procedure": info.procedure, **info.extra},
+        film_readings=settings.film_readings,
     )
 
 

@@ -58,6 +58,8 @@ class SweepSettings:
         max_retakes: retakes of a disturbed sweep before it is given up.
         safe_heater_range: heater range of the bridge when the run ends.
         modulation_rms: the bias modulation at the junction (V rms), for the run file.
+        film_readings: film-resistance readings per outer step the run file must hold
+            room for (0: none).
     """
 
     setpoint_bias: float
@@ -69,6 +71,7 @@ class SweepSettings:
     max_retakes: int = 3
     safe_heater_range: int = 0
     modulation_rms: float = float("nan")
+    film_readings: int = 0
 
 
 @dataclass

@@ -4,16 +4,30 @@ Before every outer step the tip goes back to the tunnelling setpoint (a temperat
 step or a lateral move in contact would damage tip and film); then the step is taken
 and, for temperatures, the bridge is given its band's heater range and PID and waited
 on until stable. The settling trace is kept in the run file.
+
+With ``film_readings`` > 0 a temperature series also reads the film's four-terminal
+resistance through the bridge once the temperature has settled (issue 12: R read at
+each temperature step): that many readings, each the sample temperature and the film
+in one message (the scanner's switch to the film channel costs its pause + dwell), are
+stored in the run file's ``/entry/film_resistance`` (resistance in Ω against
+temperature in K, per outer step), then the scanner goes back to
+``film_return_channel`` before the sweeps. The sample thermometer (the control input)
+keeps regulating while the scanner is on the film.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, Parameter
+from pymeasure.experiment import FloatParameter, IntegerParameter, Parameter
 
-from andreev.engine.plan import SweepRecord
+from andreev.engine.plan import SweepRecord, SweepSettings
+from andreev.engine.rig import lacks
 from andreev.errors import ConfigError
 from andreev.instruments.safety import SafetyLimits, problem
 from andreev.procedures._driver_checks import StationFacts, heater_band_problems
@@ -22,6 +36,25 @@ from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.parameters import FloatListParameter, PositionListParameter
 
 log = logging.getLogger(__name__)
+
+
+class FilmReader(Protocol):
+    """What a temperature series needs of the bridge to read the film (the 372 driver's
+    film channel fills it; the plain :class:`~andreev.instruments.roles.Bridge` role
+    does not ask for it)."""
+
+    film_channel: int | None
+
+    def read_row(self, should_stop: Callable[[], bool] | None = None) -> Any: ...
+    def leave_film(self, channel: int) -> None: ...
+
+
+class FilmBook(Protocol):
+    """The run file's part for film readings (:class:`andreev.storage.RunWriter`)."""
+
+    def write_film_resistance(
+        self, i_outer: int, resistance: Any, temperature: Any, timestamp: Any
+    ) -> None: ...
 
 
 class _OuterSeries(SetpointLadder):
@@ -58,9 +91,58 @@ class TemperatureSeries(_OuterSeries):
         maximum=1.0,
         default=0.0,
     )
+    film_readings = IntegerParameter(
+        "Film resistance readings at each temperature (0 = none)",
+        minimum=0,
+        maximum=1000,
+        default=0,
+    )
+    film_return_channel = IntegerParameter(
+        "Scanner channel after the film readings", minimum=1, maximum=16, default=6
+    )
 
     def outer_axis(self) -> OuterAxis:
         return OuterAxis("temperature", "K", np.asarray(self.temperatures, dtype=float))
+
+    def settings(self) -> SweepSettings:
+        """The base settings, with room in the run file for the film readings."""
+        return dataclasses.replace(super().settings(), film_readings=int(self.film_readings))
+
+    def startup(self) -> None:
+        """Refuse film readings the bridge or the run file cannot take, before anything
+        moves; then the ladder's start-up."""
+        if int(self.film_readings) > 0:
+            self._film_reader()
+        super().startup()
+
+    def _film_reader(self) -> FilmReader:
+        bridge = self._rig().bridge
+        missing = lacks(bridge, FilmReader) + lacks(self._book(), FilmBook)
+        if missing or getattr(bridge, "film_channel", None) is None:
+            raise ConfigError(
+                "(experiment)",
+                "parameters.film_readings",
+                f"the bridge ({type(bridge).__name__}) cannot read the film here: "
+                + (f"it lacks {', '.join(missing)}" if missing else "no film_channel configured"),
+            )
+        return cast(FilmReader, bridge)
+
+    def read_film(self, index: int) -> None:
+        """``film_readings`` film readings at outer step ``index``, stored in the run
+        file; the scanner goes back to ``film_return_channel`` whatever happens."""
+        bridge = self._film_reader()
+        resistance, temperature, stamps = [], [], []
+        try:
+            for _ in range(int(self.film_readings)):
+                row = bridge.read_row(self.should_stop)
+                self._check_stop()
+                resistance.append(float(row.resistance))
+                temperature.append(float(row.temperature))
+                stamps.append(time.time())
+        finally:
+            bridge.leave_film(int(self.film_return_channel))
+        cast(FilmBook, self._book()).write_film_resistance(index, resistance, temperature, stamps)
+        log.info("film at %.4g K: R = %.4g Ω", float(np.mean(temperature)), np.mean(resistance))
 
     def _tolerance(self, target: float) -> float | None:
         return float(self.stable_tolerance) or None
@@ -85,6 +167,8 @@ class TemperatureSeries(_OuterSeries):
         self._check_stop()
         if not trace.stable:
             log.warning("temperature %.4g K not stable: %s", target, trace.reason)
+        elif int(self.film_readings) > 0:
+            self.read_film(index)
         return bool(trace.stable)
 
     def condition_problem(self, index: int) -> str | None:

@@ -11,13 +11,20 @@ The package, by job:
   rebuild; :mod:`~andreev.storage.superblock` clears the superblock's write marks).
 - :mod:`~andreev.storage.run_status`: :func:`run_status` (``andreev status``).
 - :mod:`~andreev.storage.reader`: :func:`load`, :func:`load_settling`,
+  :func:`load_film_resistance`,
   :func:`read_config_yaml` (live, finished and killed-writer files).
 - :mod:`~andreev.storage.results`: analysis results under ``/entry/analysis``
   (:class:`ResultGroup`, :func:`write_analysis`, :func:`read_analysis`).
 """
 
 from andreev.errors import RunLockedError
-from andreev.storage.reader import effective_exit_status, load, load_settling, read_config_yaml
+from andreev.storage.reader import (
+    effective_exit_status,
+    load,
+    load_film_resistance,
+    load_settling,
+    read_config_yaml,
+)
 from andreev.storage.recovery import repair
 from andreev.storage.results import ResultGroup, read_analysis, write_analysis
 from andreev.storage.run_status import RunStatus, run_status
@@ -44,6 +51,7 @@ __all__ = [
     "RunWriter",
     "effective_exit_status",
     "load",
+    "load_film_resistance",
     "load_settling",
     "read_analysis",
     "read_config_yaml",

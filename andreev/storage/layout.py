@@ -19,6 +19,8 @@ import numpy as np
 import andreev
 from andreev.storage.schema import (
     EXIT_DTYPE,
+    FILM_GROUP,
+    FILM_RESISTANCE,
     FIXED_AXES,
     LIVE_GROUP,
     LONG_NAMES,
@@ -45,6 +47,8 @@ class RunLayout:
         config_yaml: the experiment file's text; snapshot_json: the station snapshot.
         extra_attrs: attributes of /entry; extra: stored name → (values, unit, given name)
             of the extra per-outer coordinates.
+        film_readings: film-resistance readings per outer step (0: no
+            ``/entry/film_resistance``).
     """
 
     outer_name: str
@@ -59,6 +63,7 @@ class RunLayout:
     snapshot_json: str
     extra_attrs: dict[str, Any]
     extra: dict[str, tuple[np.ndarray, str, str]]
+    film_readings: int = 0
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -80,6 +85,8 @@ def write_layout(f: h5py.File, path: Path, run: RunLayout) -> None:
     _write_axes(data, run)
     _write_live(entry, run.shape)
     _write_settling(entry, run)
+    if run.film_readings > 0:
+        _write_film_resistance(entry, run)
 
 
 def _write_entry(f: h5py.File, run: RunLayout) -> h5py.Group:
@@ -192,3 +199,21 @@ def _write_settling(entry: h5py.Group, run: RunLayout) -> None:
                 name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,), fillvalue=np.nan
             )
             ds.attrs["units"] = unit
+
+
+def _write_film_resistance(entry: h5py.Group, run: RunLayout) -> None:
+    """``/entry/film_resistance``: NaN-filled (outer step, reading) arrays, R (Ω) against T (K)."""
+    group = entry.create_group(FILM_GROUP)
+    group.attrs["NX_class"] = "NXdata"
+    group.attrs["signal"] = "resistance"
+    group.attrs["axes"] = [run.dim, "reading"]
+    group.attrs[f"{run.dim}_indices"] = 0
+    group.attrs["reading_indices"] = 1
+    group.attrs["auxiliary_signals"] = ["temperature", "time"]
+    _set_units(group.create_dataset(run.dim, data=run.outer[0]), run.outer[1])
+    group.create_dataset("reading", data=np.arange(run.film_readings))
+    shape = (run.shape[0], run.film_readings)
+    for name, (unit, long_name) in FILM_RESISTANCE.items():
+        ds = group.create_dataset(name, shape=shape, dtype="f8", fillvalue=np.nan)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = long_name

@@ -187,3 +187,18 @@ def load_settling(path: str | os.PathLike[str]) -> list[xarray.Dataset]:
                 )
             )
     return out
+
+
+def load_film_resistance(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
+    """The film readings taken at each outer step (``/entry/film_resistance``), or None
+    when the run did not take any: ``resistance`` (Ω), ``temperature`` (K), ``time``
+    (s, Unix), each (n_outer, film_readings), NaN where not (yet) read; ``outer`` (the
+    outer axis' values). Safe on live and killed-writer files."""
+    with open_read(path) as f:
+        if "entry/film_resistance" not in f:
+            return None
+        group = f["entry/film_resistance"]
+        dim = text(group.attrs["axes"][0])
+        out = {name: group[name][()] for name in ("resistance", "temperature", "time")}
+        out["outer"] = group[dim][()]
+    return out

@@ -41,6 +41,9 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
         │   └── started, updated      s (Unix): the sweep's start, the last write
         ├── settling                  NXcollection, one NXdata per outer index
         │   └── outer_000 …           t (s), temperature (K), heater (%) resizable (maxshape None)
+        ├── film_resistance           NXdata (only when the plan reads the film at each outer
+        │                             step): resistance (Ω), temperature (K), time (s, Unix),
+        │                             (n_outer, film_readings); axes <outer>, reading
         └── analysis                  NXprocess, written later by :func:`write_analysis`
 
 Every float dataset is NaN until written. A backward sweep is stored on the same ``bias``
@@ -77,6 +80,14 @@ PER_SWEEP: dict[str, str] = {"temperature": "K", "z": "m", "timestamp": "s", "g_
 FIXED_AXES = ("setpoint", "direction", "bias")
 #: group under /entry of the sweep in progress (what ``andreev watch`` reads)
 LIVE_GROUP = "live"
+#: film readings at each outer step (a series with ``film_readings`` > 0): NXdata of
+#: (outer step, reading) arrays, name → (units, long name)
+FILM_GROUP = "film_resistance"
+FILM_RESISTANCE: dict[str, tuple[str, str]] = {
+    "resistance": ("Ohm", "film four-terminal resistance"),
+    "temperature": ("K", "sample temperature when the film was read"),
+    "time": ("s", "Unix time of the reading"),
+}
 RESERVED: frozenset[str] = frozenset({*SIGNALS, *PER_SWEEP, "status", *FIXED_AXES})
 #: attributes of /entry that ``extra_attrs`` may not set
 RESERVED_ATTRS: frozenset[str] = frozenset({"NX_class", "default", "resumed_at"})

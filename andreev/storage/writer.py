@@ -30,6 +30,7 @@ from andreev.storage.layout import RunLayout, write_layout
 from andreev.storage.recovery import WriterLock, create_file, fsync_file, kill_point, reopen
 from andreev.storage.schema import (
     EXIT_STATUSES,
+    FILM_GROUP,
     FINISHED,
     LIVE_GROUP,
     PER_SWEEP,
@@ -105,6 +106,7 @@ def _plan(
     snapshot: Mapping[str, Any],
     extra_attrs: Mapping[str, Any] | None,
     extra_outer_coords: Mapping[str, tuple[ArrayLike, str]] | None,
+    film_readings: int = 0,
 ) -> RunLayout:
     """Validate the arguments of :meth:`RunWriter.create` into a :class:`RunLayout`."""
     if not outer_name or "/" in outer_name:
@@ -134,6 +136,7 @@ def _plan(
         snapshot_json=json.dumps(dict(snapshot), default=json_default),
         extra_attrs=attrs,
         extra=extra,
+        film_readings=max(0, int(film_readings)),
     )
 
 
@@ -200,6 +203,7 @@ class RunWriter:
         snapshot: Mapping[str, Any],
         extra_attrs: Mapping[str, Any] | None = None,
         extra_outer_coords: Mapping[str, tuple[ArrayLike, str]] | None = None,
+        film_readings: int = 0,
         overwrite: bool = False,
     ) -> RunWriter:
         """Create a new run file and return its writer (already in SWMR mode).
@@ -208,9 +212,11 @@ class RunWriter:
         every sweep); ``directions`` is ``("forward",)`` or ``("forward", "backward")``;
         ``setpoint_bias`` and ``v_mod_rms`` in V. ``extra_outer_coords`` maps a name to
         ``(values, unit)``, one value per outer step (e.g. tip ``x``/``y`` for a position
-        series). Name clashes: an outer name or extra coordinate that equals a data
-        variable or fixed axis name (e.g. outer "temperature" vs the measured per-sweep
-        ``temperature``, or extra "x" vs lock-in ``x``) is renamed to ``<outer>_nominal``
+        series). ``film_readings`` > 0 adds ``/entry/film_resistance`` (that many film
+        readings per outer step, :meth:`write_film_resistance`). Name clashes: an outer
+        name or extra coordinate that equals a data variable or fixed axis name (e.g.
+        outer "temperature" vs the measured per-sweep ``temperature``, or extra "x" vs
+        lock-in ``x``) is renamed to ``<outer>_nominal``
         resp. ``<outer_dim>_<name>``; ``RunWriter.outer_dim`` and ``load(...).attrs
         ["outer_dim"]`` give the name actually used. Refuses to replace an existing file
         unless ``overwrite``.
@@ -229,6 +235,7 @@ class RunWriter:
             snapshot=snapshot,
             extra_attrs=extra_attrs,
             extra_outer_coords=extra_outer_coords,
+            film_readings=film_readings,
         )
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -388,6 +395,33 @@ class RunWriter:
             ds.resize((n,))
             if n:
                 ds[:] = arr
+        fsync_file(self._f)
+
+    def write_film_resistance(
+        self, i_outer: int, resistance: ArrayLike, temperature: ArrayLike, timestamp: ArrayLike
+    ) -> None:
+        """Store (replace) the film readings of outer step ``i_outer``: ``resistance`` (Ω),
+        ``temperature`` (K) and ``timestamp`` (s, Unix), equal lengths, at most the
+        ``film_readings`` the file was made for (the rest stay NaN). Durable on return.
+
+        Raises:
+            ValueError: the file has no ``/entry/film_resistance`` or the lengths differ.
+        """
+        self._check_open()
+        i = _check_int_index("i_outer", i_outer, self.shape[0])
+        if FILM_GROUP not in self._entry:
+            raise ValueError(f"{self.path} was not made for film readings (film_readings = 0)")
+        group = self._entry[FILM_GROUP]
+        arrays = [
+            np.atleast_1d(np.asarray(v, dtype=float)) for v in (resistance, temperature, timestamp)
+        ]
+        width = group["resistance"].shape[1]
+        if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1 or arrays[0].size > width:
+            raise ValueError(f"resistance, temperature, timestamp: 1-D, equal, ≤ {width} values")
+        for name, arr in zip(("resistance", "temperature", "time"), arrays, strict=True):
+            row = np.full(width, np.nan)
+            row[: arr.size] = arr
+            group[name][i, :] = row
         fsync_file(self._f)
 
     # ---------------------------------------------------------------- the live sweep

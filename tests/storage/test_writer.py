@@ -321,3 +321,33 @@ def test_every_commit_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert synced == [fd] * 4
     w.close()
     assert len(synced) == 5
+
+
+def test_film_resistance_only_when_asked_kept_across_a_resume(tmp_path: Path) -> None:
+    from andreev.storage import load_film_resistance
+
+    with make_run(tmp_path / "plain.h5") as w:
+        with pytest.raises(ValueError, match="film_readings"):
+            w.write_film_resistance(0, [1.0], [0.1], [1e9])
+    assert load_film_resistance(tmp_path / "plain.h5") is None
+
+    path = tmp_path / "film.h5"
+    w = make_run(path, film_readings=3)
+    w.write_film_resistance(0, [0.5, -0.2, 0.1], [0.3, 0.3, 0.3], [1e9, 1e9 + 1, 1e9 + 2])
+    with pytest.raises(ValueError, match="≤ 3"):
+        w.write_film_resistance(1, [1.0] * 4, [1.6] * 4, [1e9] * 4)
+    w.close("aborted")
+    w = RunWriter.open(path)  # resume: the group is kept, a step is written (again)
+    w.write_film_resistance(1, [5400.0, 5410.0], [1.6, 1.6], [2e9, 2e9 + 1])
+    w.close("completed")
+    got = load_film_resistance(path)
+    assert got is not None
+    np.testing.assert_array_equal(got["outer"], TEMPS)
+    np.testing.assert_array_equal(got["resistance"][0], [0.5, -0.2, 0.1])
+    np.testing.assert_array_equal(got["resistance"][1, :2], [5400.0, 5410.0])
+    assert np.isnan(got["resistance"][1, 2]) and np.isnan(got["temperature"][2]).all()
+    with h5py.File(path) as f:
+        group = f["entry/film_resistance"]
+        assert group.attrs["NX_class"] == "NXdata" and group.attrs["signal"] == "resistance"
+        assert group["resistance"].attrs["units"] == "Ohm"
+        assert group["temperature"].attrs["units"] == "K"
