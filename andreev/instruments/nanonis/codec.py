@@ -167,7 +167,8 @@ class Command:
         name: wire name, e.g. ``"Bias.Set"`` (at most 32 ASCII bytes).
         args: argument fields of the request body.
         returns: return fields of the reply body (before the error section).
-        idempotent: re-sending it cannot change anything (Get commands): the transport
+        idempotent: re-sending it cannot change anything (Get commands, and setters of an
+            absolute value: Bias.Set, ZCtrl.SetpntSet, ZCtrl.OnOffSet): the transport
             may retry it once on a fresh connection after a timeout or a drop.
     """
 
@@ -207,7 +208,7 @@ _TIMING = (
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
-        command("Bias.Set", "f32 bias"),
+        command("Bias.Set", "f32 bias", idempotent=True),  # absolute: a resend is harmless
         command("Bias.Get", "", "f32 bias"),
         command("Current.Get", "", "f32 current"),
         command(
@@ -216,9 +217,9 @@ COMMANDS: dict[str, Command] = {
             "str[] gains; i32 gain_index; ?str[] filters; ?i32 filter_index",
         ),
         command("Current.GainSet", "i32 gain_index; i32 filter_index"),
-        command("ZCtrl.SetpntSet", "f32 setpoint"),
+        command("ZCtrl.SetpntSet", "f32 setpoint", idempotent=True),
         command("ZCtrl.SetpntGet", "", "f32 setpoint"),
-        command("ZCtrl.OnOffSet", "u32 on"),
+        command("ZCtrl.OnOffSet", "u32 on", idempotent=True),
         command("ZCtrl.OnOffGet", "", "u32 on"),
         command("ZCtrl.ZPosSet", "f32 z"),
         command("ZCtrl.ZPosGet", "", "f32 z"),
