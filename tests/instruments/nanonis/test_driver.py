@@ -174,11 +174,12 @@ def test_reconnect_after_drop(rig: Rig) -> None:
     assert t.reconnects == 1
     rig.server.faults.drop_next = 1
     with pytest.raises(NanonisConnectionError):
-        t.call("ZCtrl.SetpntSet", 2e-9)  # a Set is not re-sent: the caller decides
-    assert rig.world.junction.setpoint == pytest.approx(1e-9)
-    stm.setpoint(2e-9)
+        t.call("FolMe.XYPosSet", 1e-9, 1e-9, 0)  # an action is not re-sent: the caller decides
+    assert rig.world.junction.x == pytest.approx(0.0)
+    rig.server.faults.drop_next = 1
+    t.call("ZCtrl.SetpntSet", 2e-9)  # an absolute setter is re-sent once: harmless
     assert stm.setpoint() == pytest.approx(2e-9, rel=1e-6)
-    assert t.reconnects == 2
+    assert t.reconnects == 3  # the Get, the action's next connection, the setter's resend
 
 
 def test_timeout_then_no_stale_reply(rig: Rig) -> None:
