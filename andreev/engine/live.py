@@ -71,6 +71,7 @@ class LiveTap:
         self._points = 0
         self._bias: float | None = None
         self._xy: tuple[float, float] | None = None
+        self._current: float | None = None
         self._gain = float("nan")
         self._v_mod = float("nan")
         self._started = float("nan")
@@ -82,7 +83,7 @@ class LiveTap:
             arr[...] = np.nan
         self._where, self._attempt, self._points = (i, j), attempt, 0
         self._started = time.time()
-        self._bias = self._xy = None
+        self._bias = self._xy = self._current = None
         self.active = self.enabled
 
     def end(self) -> None:
@@ -93,11 +94,12 @@ class LiveTap:
 
     # ---- the hooks ------------------------------------------------------------------
     def on_set_bias(self, _result: Any, bias: float, *args: Any) -> None:
-        self._bias, self._xy = float(bias), None
+        self._bias, self._xy, self._current = float(bias), None, None
 
     def on_read_xy(self, result: Any, *args: Any) -> None:
         x, y = result
         self._xy = (float(x), float(y))
+        self._complete()
 
     def on_gain(self, result: Any, *args: Any) -> None:
         self._gain = float(result)
@@ -106,9 +108,17 @@ class LiveTap:
         self._v_mod = float(value)
 
     def on_read_current(self, result: Any, *args: Any) -> None:
-        if not self.active or self._xy is None or self._bias is None:
+        self._current = float(result)
+        self._complete()
+
+    def _complete(self) -> None:
+        """A point is stored once its bias, X/Y and current are all known, in whatever
+        order the sweep reads them (the current is read inside the settling window,
+        before the lock-in)."""
+        if not self.active or None in (self._xy, self._bias, self._current):
             return
-        self._guarded(lambda: self._point(float(result)))
+        current = float(self._current)  # type: ignore[arg-type]
+        self._guarded(lambda: self._point(current))
 
     # ---- internals --------------------------------------------------------------------
     def _guarded(self, action: Callable[[], None]) -> None:
@@ -125,7 +135,7 @@ class LiveTap:
         self._arrays["x"][k, n], self._arrays["y"][k, n] = self._xy
         self._arrays["current"][k, n] = current
         self._points += 1
-        self._xy = None
+        self._xy = self._current = None
         finished_direction = self._points % self.bias.size == 0
         self._write(force=finished_direction, k=k)
 
