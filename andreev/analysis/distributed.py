@@ -224,3 +224,46 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextmanager
+def local_scheduler(n_workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
+    """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread each)
+    started on 127.0.0.1 as a user would; yields the scheduler's address and stops them
+    all on exit (for tests and benchmarks). Raises TimeoutError if the workers have not
+    joined within ``timeout`` (s)."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from distributed import Client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sched_file = str(Path(tmp) / "scheduler.json")
+        common = ["--scheduler-file", sched_file, "--no-dashboard", "--host", "127.0.0.1"]
+        scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0"]
+        worker = [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1"]
+        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs = [subprocess.Popen([*scheduler, *common], **quiet)]
+        try:
+            deadline = time.monotonic() + timeout
+            while not Path(sched_file).exists():
+                if time.monotonic() > deadline or procs[0].poll() is not None:
+                    raise TimeoutError("the dask scheduler did not start")
+                time.sleep(0.1)
+            for _ in range(n_workers):
+                procs.append(subprocess.Popen([*worker, *common], **quiet))
+            with Client(scheduler_file=sched_file, timeout=timeout) as client:
+                client.wait_for_workers(n_workers, timeout=timeout)
+                address = str(client.scheduler.address)
+            yield address
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+            for p in reversed(procs):
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
