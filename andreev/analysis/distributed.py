@@ -109,6 +109,11 @@ class _File:
     held: Held = field(default_factory=dict)
     rest: list[ContactJob] = field(default_factory=list)
 
+    @property
+    def where(self) -> str:
+        """The absolute path the workers open (their working folder may differ)."""
+        return str(self.path.resolve())
+
 
 def _threads(client: Client) -> int:
     return max(1, sum(client.nthreads().values()))
@@ -150,7 +155,7 @@ class _Runner:
                 (idx, float(sw.temperature[idx]), *_noise(res, idx))
                 for idx in report.tunnelling_indices(res, sw)
             ]
-            args = [(str(f.path), sw.v_mod_rms, c) for c in chunked(jobs, n)]
+            args = [(f.where, sw.v_mod_rms, c) for c in chunked(jobs, n)]
             tasks += [(f, tunnelling_task, a) for a in args]
         for (f, _, _), out in zip(tasks, self._run(tasks), strict=True):
             for idx, r in out:
@@ -168,7 +173,7 @@ class _Runner:
                 chains.setdefault(job.idx[1:], []).append(job)
             for chain in chains.values():
                 no_held: Held = {}
-                args = (str(f.path), f.prep.sweeps.v_mod_rms, chain, True, no_held, True)
+                args = (f.where, f.prep.sweeps.v_mod_rms, chain, True, no_held, True)
                 tasks.append((f, contact_task, args))
         for (f, _, args), (outcomes, held) in zip(tasks, self._run(tasks), strict=True):
             report.store_contacts(f.prep.res, outcomes)
@@ -179,7 +184,7 @@ class _Runner:
         for f in self.files:
             v, ts = f.prep.sweeps.v_mod_rms, f.prep.temp_series
             for c in chunked(f.rest, n):
-                tasks.append((f, contact_task, (str(f.path), v, c, ts, f.held, False)))
+                tasks.append((f, contact_task, (f.where, v, c, ts, f.held, False)))
         for (f, _, _), (outcomes, _) in zip(tasks, self._run(tasks), strict=True):
             report.store_contacts(f.prep.res, outcomes)
 
