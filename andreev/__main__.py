@@ -4,4 +4,7 @@ import sys
 
 from andreev.cli import main
 
-sys.exit(main())
+# guarded: the worker processes of a local Dask cluster (``andreev analyze``) re-import the
+# main module under another name, and must not run the command again
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ prints or writes files.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -252,37 +253,54 @@ def _pool_drift(res: RunAnalysis) -> None:
     d[np.isfinite(res.values["noise"])] = level
 
 
-def _sigma(res: RunAnalysis, sw: _Sweeps, idx: tuple[int, int, int]) -> np.ndarray | None:
-    """Per-point σ (S) of a sweep: white noise and drift (``point_sigma``); None: unknown."""
-    white = float(res.values["noise"][idx])
-    if not (math.isfinite(white) and white > 0):
-        return None
-    return point_sigma(sw.didv[idx], white, float(res.values["drift"][idx]))
+def fit_tunnelling_sweep(
+    bias: np.ndarray,
+    didv: np.ndarray,
+    temperature: float,
+    v_mod_rms: float,
+    noise: float,
+    drift: float,
+) -> FitResult:
+    """The Dynes fit of one tunnelling sweep: bias (V), dI/dV (S), temperature (K),
+    modulation (V rms), white noise (S; NaN/0: unknown) and drift (1) of ``point_sigma``."""
+    sigma = point_sigma(didv, noise, drift) if math.isfinite(noise) and noise > 0 else None
+    return fit_dynes(bias, didv, temperature=temperature, v_mod_rms=v_mod_rms, sigma=sigma)
+
+
+def tunnelling_indices(res: RunAnalysis, sw: _Sweeps) -> list[tuple[int, int, int]]:
+    """(i, j, k) of the tunnelling sweeps to fit, in index order."""
+    return sw.indices(res.tunnelling_setpoints)
 
 
 def _fit_tunnelling(res: RunAnalysis, sw: _Sweeps) -> None:
     """Dynes fits of the tunnelling sweeps: Δ, Γ, G_N."""
-    values, text = res.values, res.text
-    for idx in sw.indices(res.tunnelling_setpoints):
-        r = fit_dynes(
+    for idx in tunnelling_indices(res, sw):
+        r = fit_tunnelling_sweep(
             sw.bias,
             sw.didv[idx],
-            temperature=sw.temperature[idx],
-            v_mod_rms=sw.v_mod_rms,
-            sigma=_sigma(res, sw, idx),
+            float(sw.temperature[idx]),
+            sw.v_mod_rms,
+            float(res.values["noise"][idx]),
+            float(res.values["drift"][idx]),
         )
-        res.fits[idx] = {"dynes": r}
-        text["kind"][idx] = "tunnelling"
-        text["model"][idx] = "dynes"
-        text["fit_flag"][idx] = fit_flag(r)
-        text["dynes_message"][idx] = r.message
-        values["dynes_chi2_red"][idx] = r.chi2_red
-        if r.success:
-            values["gap"][idx] = r.params["gap"]
-            values["gap_error"][idx] = r.errors["gap"]
-            values["gamma"][idx] = r.params["gamma"]
-            values["gamma_error"][idx] = r.errors["gamma"]
-            values["g_normal_fit"][idx] = r.params["g_normal"]
+        store_dynes(res, idx, r)
+
+
+def store_dynes(res: RunAnalysis, idx: tuple[int, int, int], r: FitResult) -> None:
+    """Put the Dynes fit of tunnelling sweep ``idx`` into ``res``."""
+    values, text = res.values, res.text
+    res.fits[idx] = {"dynes": r}
+    text["kind"][idx] = "tunnelling"
+    text["model"][idx] = "dynes"
+    text["fit_flag"][idx] = fit_flag(r)
+    text["dynes_message"][idx] = r.message
+    values["dynes_chi2_red"][idx] = r.chi2_red
+    if r.success:
+        values["gap"][idx] = r.params["gap"]
+        values["gap_error"][idx] = r.errors["gap"]
+        values["gamma"][idx] = r.params["gamma"]
+        values["gamma_error"][idx] = r.errors["gamma"]
+        values["g_normal_fit"][idx] = r.params["g_normal"]
 
 
 def _store_btk(res: RunAnalysis, idx: tuple[int, int, int], fr: FitResult) -> None:
@@ -364,33 +382,100 @@ def _shared_contact(fr: FitResult | None) -> dict[str, Any] | None:
     }
 
 
-def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -> None:
-    """Every contact sweep: peaks, BTK and (all, or only at the top setpoint) the film fit."""
+@dataclass(frozen=True)
+class ContactJob:
+    """What one contact sweep's fit needs besides its dI/dV: index (i, j, k), temperature
+    (K), white noise (S), drift (1), the tunnelling Δ at its outer step (eV, None: none)
+    and whether to fit the film model."""
+
+    idx: tuple[int, int, int]
+    temperature: float
+    noise: float
+    drift: float
+    gap: float | None
+    film: bool
+
+
+#: Z_A, Γ_A held per (setpoint, direction): (film_kw, temperature (K) of the source fit)
+Held = dict[tuple[int, int], tuple[dict[str, Any], float]]
+
+
+def contact_jobs(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -> list[ContactJob]:
+    """The contact sweeps to fit, in fitting order (``_contact_order``)."""
     j_top = res.top_setpoint()
     gap_of: dict[int, float | None] = {}
     for i, gaps in enumerate(res.values["gap"][:, res.tunnelling_setpoints]):
         gap_of[i] = float(np.nanmean(gaps)) if np.any(np.isfinite(gaps)) else None
-    shared: dict[tuple[int, int], tuple[dict[str, Any], tuple[int, int, int]]] = {}
-    for idx in _contact_order(res, sw, temp_series):
-        i, j, k = idx
-        kw, source = shared.get((j, k), (None, idx))
-        cr = analyze_contact(
-            sw.bias,
-            sw.didv[idx],
+    return [
+        ContactJob(
+            idx=idx,
             temperature=float(sw.temperature[idx]),
-            v_mod_rms=sw.v_mod_rms,
             noise=float(res.values["noise"][idx]),
-            sigma=_sigma(res, sw, idx),
-            gap=gap_of[i],
-            film=film == "all" or j == j_top,
+            drift=float(res.values["drift"][idx]),
+            gap=gap_of[idx[0]],
+            film=film == "all" or idx[1] == j_top,
+        )
+        for idx in _contact_order(res, sw, temp_series)
+    ]
+
+
+def fit_contact_jobs(
+    bias: np.ndarray,
+    v_mod_rms: float,
+    didv_of: Callable[[tuple[int, int, int]], np.ndarray],
+    jobs: list[ContactJob],
+    *,
+    temp_series: bool,
+    held: Held | None = None,
+    until_held: bool = False,
+) -> tuple[list[tuple[ContactJob, ContactResult, float | None]], Held]:
+    """Fit contact sweeps in order: (job, result, temperature (K) of the fit whose Z_A, Γ_A
+    were held, or None) per job, and the held Z_A, Γ_A after them. In a temperature series
+    the first good film fit of a (setpoint, direction) sets what its later sweeps hold;
+    ``until_held`` stops after the job that set one (a chain's prefix)."""
+    held = dict(held or {})
+    out: list[tuple[ContactJob, ContactResult, float | None]] = []
+    for job in jobs:
+        key = job.idx[1:]
+        kw, t0 = held.get(key, (None, None))
+        didv = didv_of(job.idx)
+        ok = math.isfinite(job.noise) and job.noise > 0
+        cr = analyze_contact(
+            bias,
+            didv,
+            temperature=job.temperature,
+            v_mod_rms=v_mod_rms,
+            noise=job.noise,
+            sigma=point_sigma(didv, job.noise, job.drift) if ok else None,
+            gap=job.gap,
+            film=job.film,
             film_kw=kw,
         )
-        _store_contact(res, idx, cr)
-        if kw is not None and cr.film is not None:
-            t0 = float(sw.temperature[source])
-            res.text["film_message"][idx] += f"; Z_A, Γ_A held at the {t0:.3g} K fit"
-        elif temp_series and (found := _shared_contact(cr.film)) is not None:
-            shared[(j, k)] = (found, idx)
+        out.append((job, cr, t0 if kw is not None and cr.film is not None else None))
+        if kw is None and temp_series and (found := _shared_contact(cr.film)) is not None:
+            held[key] = (found, job.temperature)
+            if until_held:
+                break
+    return out, held
+
+
+def store_contacts(
+    res: RunAnalysis, outcomes: list[tuple[ContactJob, ContactResult, float | None]]
+) -> None:
+    """Put fitted contact sweeps (``fit_contact_jobs``) into ``res``."""
+    for job, cr, t0 in outcomes:
+        _store_contact(res, job.idx, cr)
+        if t0 is not None:
+            res.text["film_message"][job.idx] += f"; Z_A, Γ_A held at the {t0:.3g} K fit"
+
+
+def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -> None:
+    """Every contact sweep: peaks, BTK and (all, or only at the top setpoint) the film fit."""
+    jobs = contact_jobs(res, sw, film, temp_series)
+    outcomes, _ = fit_contact_jobs(
+        sw.bias, sw.v_mod_rms, lambda idx: sw.didv[idx], jobs, temp_series=temp_series
+    )
+    store_contacts(res, outcomes)
 
 
 def _measured_g_normal(res: RunAnalysis, sw: _Sweeps, g_high: np.ndarray) -> None:
@@ -447,6 +532,26 @@ def analyze_dataset(
     model to every contact sweep, "highest" only to the highest setpoint. Raises ValueError
     for another ``film``.
     """
+    prep = prepare(ds, path, film=film)
+    _fit_tunnelling(prep.res, prep.sweeps)
+    _fit_contacts(prep.res, prep.sweeps, film, prep.temp_series)
+    return finish(prep)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready for its per-sweep fits: the empty results with the point noise and the
+    run's pooled drift measured, the arrays, the high-bias conductance (S)."""
+
+    res: RunAnalysis
+    sweeps: _Sweeps
+    g_high: np.ndarray
+    temp_series: bool
+
+
+def prepare(ds: xarray.Dataset, path: Path | None = None, *, film: str = "all") -> Prepared:
+    """Steps before the fits (run-level: noise, the drift pooled over the run, which
+    setpoints are tunnelling). Raises ValueError for a ``film`` other than "all"/"highest"."""
     if film not in ("all", "highest"):
         raise ValueError(f"film must be 'all' or 'highest', not {film!r}")
     bias = np.asarray(ds["bias"].values, dtype=float)
@@ -461,15 +566,17 @@ def analyze_dataset(
         v_mod_rms=res.v_mod_rms,
         usable=np.isin(res.status, FINISHED) & np.isfinite(temps),
     )
-    temp_series = _is_temperature_series(ds)
     _measure_noise(res, sw)
-    _fit_tunnelling(res, sw)
-    _fit_contacts(res, sw, film, temp_series)
-    _measured_g_normal(res, sw, g_high)
-    flag_directions(res)
-    if temp_series:
-        _fit_closing(res)
-    return res
+    return Prepared(res, sw, g_high, _is_temperature_series(ds))
+
+
+def finish(prep: Prepared) -> RunAnalysis:
+    """Steps after the fits (measured G_N, directions, Δc(T) closing); the results."""
+    _measured_g_normal(prep.res, prep.sweeps, prep.g_high)
+    flag_directions(prep.res)
+    if prep.temp_series:
+        _fit_closing(prep.res)
+    return prep.res
 
 
 def analyze_file(path: str | Path, *, film: str = "all") -> RunAnalysis:

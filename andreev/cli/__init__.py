@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from andreev import __version__
-from andreev.cli import analysis, gui, info, run, sim, status, watch
+from andreev.cli import analysis, export, gui, info, run, sim, status, watch
 from andreev.cli.common import EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED, console_safe
 
 #: parser builders, in the order ``--help`` lists the commands
@@ -32,6 +32,7 @@ COMMANDS = (
     run.add_demo,
     analysis.add_analyze,
     analysis.add_plot,
+    export.add_export,
     watch.add_watch,
     gui.add_gui,
     status.add_status,

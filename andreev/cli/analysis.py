@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from andreev.errors import AndreevError, RunFileError
+
+if TYPE_CHECKING:
+    from andreev.analysis.report import RunAnalysis
 
 
 def add_analyze(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +33,21 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         "closing, Δ mean and spread, Δc, Δc/k_B Tc) from analysed runs",
     )
     p.add_argument("--sample", default=None, help="with --summary: one sample name for all runs")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fit on a local Dask cluster of N worker processes (default: the core count); "
+        "1: the plain serial loop in this process",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="fit on the existing Dask cluster of this scheduler (dask scheduler / dask worker; "
+        "the workers must reach the run files at the same paths)",
+    )
     p.set_defaults(handler="andreev.cli.analysis:analyze_main")
 
 
@@ -52,10 +73,9 @@ def analyze_main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "summary", False):
             return _summary(runs, getattr(args, "sample", None))
-        status = 0
         for path in runs:
-            status = max(status, _analyze_one(path))
-        return status
+            _check_run_file(path)
+        return _analyze_all(runs, getattr(args, "workers", None), getattr(args, "scheduler", None))
     except RunFileError as exc:
         print(f"andreev analyze: {exc}", file=sys.stderr)
         return 2
@@ -71,19 +91,68 @@ def _summary(runs: list[Path], sample: str | None) -> int:
     return 0
 
 
-def _analyze_one(path: Path) -> int:
-    from andreev.analysis import report, results
+def _analyze_all(runs: list[Path], workers: int | None, scheduler: str | None) -> int:
+    """Transport runs serially; spectroscopy runs serially (``--workers 1``) or with their
+    fits as Dask tasks; the worst exit status."""
+    import os
+
     from andreev.storage.transport import is_transport_run
 
-    _check_run_file(path)
-    try:
+    status = 0
+    spectra = []
+    for path in runs:
         if is_transport_run(path):
+            status = max(status, _write_one(path, None))
+        else:
+            spectra.append(path)
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if not spectra:
+        return status
+    if scheduler is None and n <= 1:
+        from andreev.analysis import report
+
+        for path in spectra:
+            status = max(status, _write_one(path, partial(report.analyze_file, path)))
+        return status
+    return max(status, _analyze_dask(spectra, n, scheduler))
+
+
+def _analyze_dask(runs: list[Path], workers: int, scheduler: str | None) -> int:
+    """Fit ``runs`` on a Dask cluster, a progress line on stderr; results written here."""
+    from andreev.analysis import distributed
+
+    def progress(done: int, total: int, finished: Path | None) -> None:
+        if finished is None:
+            sys.stderr.write(f"\rfits {done}/{total}")
+            sys.stderr.flush()
+
+    status = 0
+    with distributed.dask_client(workers, scheduler) as client:
+        where = scheduler or f"a local cluster of {workers} workers"
+        print(f"fitting {len(runs)} run(s) on {where}")
+        for an in distributed.analyze_files(runs, client, progress=progress):
+            sys.stderr.write("\n")
+            status = max(status, _write_one(an.path, partial(_same, an)))
+    return status
+
+
+def _same(an: RunAnalysis) -> RunAnalysis:
+    return an
+
+
+def _write_one(path: Path, analyze: Callable[[], RunAnalysis] | None) -> int:
+    """Analyse one run (``analyze``; None: a transport run), write its CSV, print its
+    summary, store its results; the exit status."""
+    from andreev.analysis import results
+
+    try:
+        if analyze is None:
             from andreev.analysis.transport import analyze_transport, transport_summary
 
             print(transport_summary(analyze_transport(path)))
             print(f"stored in {path}:/entry/analysis and {path.stem}.analysis.csv")
             return 0
-        an = report.analyze_file(path)
+        an = analyze()
         out_csv = results.write_csv(an, results.csv_path(path))
         print(results.summary(an))
         print(f"per-sweep results: {out_csv}")

@@ -1,0 +1,274 @@
+"""The per-sweep fits of runs as Dask tasks (``andreev analyze --workers/--scheduler``).
+
+The run-level steps stay on the client, exactly as the serial path does them
+(``andreev.analysis.report``): ``prepare`` (point noise, the drift pooled over the run,
+which setpoints are tunnelling) before the fits, ``finish`` (measured G_N, directions,
+Δc(T) closing) after. In between the fits fan out in three waves:
+
+1. the Dynes fits of the tunnelling sweeps (their Δ feeds the contact fits);
+2. in a temperature series, per (setpoint, direction) the coldest contact sweeps up to
+   the first film fit whose Z_A, Γ_A the warmer sweeps hold (one task per chain);
+3. every other contact sweep, with the held Z_A, Γ_A.
+
+A task gets the file's path and a chunk of sweep indices with their scalar inputs, and
+reads the dI/dV of those sweeps itself (``andreev.storage.reader.open_read``: read-only,
+SWMR); it returns the fit results. The fits are deterministic (the only random draws,
+in ``andreev.analysis.peaks``, are seeded), so the numbers equal the serial path's. The
+caller writes each file's results (one process per file). Dask is imported only inside
+functions, so ``import andreev.analysis`` stays light; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from andreev.analysis import report
+from andreev.analysis.report import ContactJob, Held, Prepared, RunAnalysis
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+Idx = tuple[int, int, int]
+#: (idx, temperature K, noise S, drift 1) of a tunnelling sweep
+TunnelJob = tuple[Idx, float, float, float]
+#: progress callback: (fits done, fits in all, file just finished or None)
+Progress = Callable[[int, int, Path | None], None]
+
+#: chunks hold at most this many sweeps (scheduling overhead ≪ fit time well before)
+MAX_CHUNK = 64
+#: chunks per worker thread and wave, for load balance
+CHUNKS_PER_THREAD = 4
+
+
+def read_sweeps(path: str | Path, idxs: list[Idx]) -> tuple[np.ndarray, dict[Idx, np.ndarray]]:
+    """Bias (V) and the dI/dV (S) of the sweeps ``idxs`` of a run file, read directly."""
+    from andreev.storage.reader import open_read
+    from andreev.storage.schema import text
+
+    with open_read(path) as f:
+        data = f["entry/data"]
+        axes = [text(a) for a in data.attrs["axes"]]
+        bias = np.asarray(data[axes[-1]][()], dtype=float)
+        didv = data["dIdV"]
+        return bias, {idx: np.asarray(didv[idx], dtype=float) for idx in idxs}
+
+
+def tunnelling_task(
+    path: str, v_mod_rms: float, jobs: list[TunnelJob]
+) -> list[tuple[Idx, report.FitResult]]:
+    """A Dask task: the Dynes fits of a chunk of tunnelling sweeps of one file."""
+    bias, didv = read_sweeps(path, [j[0] for j in jobs])
+    return [
+        (idx, report.fit_tunnelling_sweep(bias, didv[idx], t, v_mod_rms, noise, drift))
+        for idx, t, noise, drift in jobs
+    ]
+
+
+def contact_task(
+    path: str,
+    v_mod_rms: float,
+    jobs: list[ContactJob],
+    temp_series: bool,
+    held: Held,
+    until_held: bool,
+) -> tuple[list[tuple[ContactJob, Any, float | None]], Held]:
+    """A Dask task: contact sweeps of one file (``report.fit_contact_jobs``)."""
+    bias, didv = read_sweeps(path, [j.idx for j in jobs])
+    return report.fit_contact_jobs(
+        bias,
+        v_mod_rms,
+        didv.__getitem__,
+        jobs,
+        temp_series=temp_series,
+        held=held,
+        until_held=until_held,
+    )
+
+
+def chunked(items: list[Any], n_threads: int) -> list[list[Any]]:
+    """``items`` in consecutive chunks: about ``CHUNKS_PER_THREAD`` per worker thread,
+    at most ``MAX_CHUNK`` long."""
+    if not items:
+        return []
+    size = max(1, min(MAX_CHUNK, math.ceil(len(items) / (CHUNKS_PER_THREAD * max(1, n_threads)))))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass
+class _File:
+    path: Path
+    prep: Prepared
+    held: Held = field(default_factory=dict)
+    rest: list[ContactJob] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """The absolute path the workers open (their working folder may differ)."""
+        return str(self.path.resolve())
+
+
+def _threads(client: Client) -> int:
+    return max(1, sum(client.nthreads().values()))
+
+
+class _Runner:
+    """Submits waves of tasks over all files and counts finished fits."""
+
+    def __init__(self, client: Client, files: list[_File], progress: Progress | None):
+        self.client, self.files, self.progress = client, files, progress
+        self.done = 0
+        self.total = sum(
+            len(report.tunnelling_indices(f.prep.res, f.prep.sweeps))
+            + len(report.contact_jobs(f.prep.res, f.prep.sweeps, "all", f.prep.temp_series))
+            for f in files
+        )
+
+    def _count(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total, None)
+
+    def _run(self, tasks: list[tuple[_File, Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+        """Submit ``tasks`` (file, function, args); their results in order."""
+        from distributed import as_completed
+
+        futures = [self.client.submit(fn, *args, pure=False) for _, fn, args in tasks]
+        sizes = {f.key: len(args[2]) for f, (_, _, args) in zip(futures, tasks, strict=True)}
+        for fut in as_completed(futures):
+            self._count(sizes[fut.key] if fut.status == "finished" else 0)
+        return self.client.gather(futures)
+
+    def tunnelling(self) -> None:
+        n = _threads(self.client)
+        tasks = []
+        for f in self.files:
+            res, sw = f.prep.res, f.prep.sweeps
+            jobs: list[TunnelJob] = [
+                (idx, float(sw.temperature[idx]), *_noise(res, idx))
+                for idx in report.tunnelling_indices(res, sw)
+            ]
+            args = [(f.where, sw.v_mod_rms, c) for c in chunked(jobs, n)]
+            tasks += [(f, tunnelling_task, a) for a in args]
+        for (f, _, _), out in zip(tasks, self._run(tasks), strict=True):
+            for idx, r in out:
+                report.store_dynes(f.prep.res, idx, r)
+
+    def contacts(self, film: str) -> None:
+        tasks = []
+        for f in self.files:
+            jobs = report.contact_jobs(f.prep.res, f.prep.sweeps, film, f.prep.temp_series)
+            if not f.prep.temp_series:
+                f.rest = jobs
+                continue
+            chains: dict[tuple[int, int], list[ContactJob]] = {}
+            for job in jobs:
+                chains.setdefault(job.idx[1:], []).append(job)
+            for chain in chains.values():
+                no_held: Held = {}
+                args = (f.where, f.prep.sweeps.v_mod_rms, chain, True, no_held, True)
+                tasks.append((f, contact_task, args))
+        for (f, _, args), (outcomes, held) in zip(tasks, self._run(tasks), strict=True):
+            report.store_contacts(f.prep.res, outcomes)
+            f.held.update(held)
+            f.rest += args[2][len(outcomes) :]
+        n = _threads(self.client)
+        tasks = []
+        for f in self.files:
+            v, ts = f.prep.sweeps.v_mod_rms, f.prep.temp_series
+            for c in chunked(f.rest, n):
+                tasks.append((f, contact_task, (f.where, v, c, ts, f.held, False)))
+        for (f, _, _), (outcomes, _) in zip(tasks, self._run(tasks), strict=True):
+            report.store_contacts(f.prep.res, outcomes)
+
+
+def _noise(res: RunAnalysis, idx: Idx) -> tuple[float, float]:
+    return float(res.values["noise"][idx]), float(res.values["drift"][idx])
+
+
+def analyze_files(
+    paths: list[Path], client: Client, *, film: str = "all", progress: Progress | None = None
+) -> Iterator[RunAnalysis]:
+    """Fit the runs ``paths`` with their per-sweep fits as tasks on ``client``; the
+    results per file in order, equal to ``report.analyze_file``'s. Raises RunFileError
+    for a missing or unreadable file (before any task runs)."""
+    files = [_File(Path(p), report.prepare(report.load_run(p), Path(p), film=film)) for p in paths]
+    runner = _Runner(client, files, progress)
+    runner.tunnelling()
+    runner.contacts(film)
+    for f in files:
+        res = report.finish(f.prep)
+        if progress is not None:
+            progress(runner.done, runner.total, f.path)
+        yield res
+
+
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """A ``distributed.Client``: of the cluster at ``scheduler`` (``tcp://HOST:PORT``), or
+    of a local cluster of ``workers`` processes (default: the core count) with one thread
+    each, closed on exit."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def local_scheduler(n_workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
+    """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread each)
+    started on 127.0.0.1 as a user would; yields the scheduler's address and stops them
+    all on exit (for tests and benchmarks). Raises TimeoutError if the workers have not
+    joined within ``timeout`` (s)."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from distributed import Client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sched_file = str(Path(tmp) / "scheduler.json")
+        common = ["--scheduler-file", sched_file, "--no-dashboard", "--host", "127.0.0.1"]
+        scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0"]
+        worker = [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1"]
+        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs = [subprocess.Popen([*scheduler, *common], **quiet)]
+        try:
+            deadline = time.monotonic() + timeout
+            while not Path(sched_file).exists():
+                if time.monotonic() > deadline or procs[0].poll() is not None:
+                    raise TimeoutError("the dask scheduler did not start")
+                time.sleep(0.1)
+            for _ in range(n_workers):
+                procs.append(subprocess.Popen([*worker, *common], **quiet))
+            with Client(scheduler_file=sched_file, timeout=timeout) as client:
+                client.wait_for_workers(n_workers, timeout=timeout)
+                address = str(client.scheduler.address)
+            yield address
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+            for p in reversed(procs):
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()

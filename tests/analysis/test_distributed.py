@@ -1,0 +1,149 @@
+"""andreev analyze with its fits as Dask tasks: on a local cluster of 2 workers and on a
+``dask scheduler`` + 2 ``dask worker`` processes started here on 127.0.0.1, the stored
+results equal the serial path's, number for number."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from andreev.physics import FilmModel
+from andreev.storage import ResultGroup, RunWriter, read_analysis
+
+pytest.importorskip("distributed")
+
+TEMPERATURES = (0.05, 0.6, 1.1, 1.4)  # K
+SETPOINTS = (1e-9, 1e-6)  # A
+BIAS = np.linspace(-1.5e-3, 1.5e-3, 301)  # V
+V_MOD, V_SET = 10e-6, 2e-3  # V
+
+
+def _small_run(path: Path) -> Path:
+    """A temperature series of 4 × 2 setpoints × 2 directions (16 sweeps, film model)."""
+    rng = np.random.default_rng(3)
+    film = FilmModel()
+    with RunWriter.create(
+        path,
+        outer_name="temperature",
+        outer_values=TEMPERATURES,
+        outer_unit="K",
+        setpoints=SETPOINTS,
+        bias=BIAS,
+        directions=("forward", "backward"),
+        setpoint_bias=V_SET,
+        v_mod_rms=V_MOD,
+        config_yaml="synthetic: true\n",
+        snapshot={"source": "tests/analysis/test_distributed.py"},
+    ) as w:
+        for i, t in enumerate(TEMPERATURES):
+            for j, i_set in enumerate(SETPOINTS):
+                g_n = i_set / V_SET
+                for k in range(2):
+                    t_meas = t * (1.0 + 0.002 * rng.standard_normal())
+                    g = film.conductance(BIAS, g_n, t_meas, V_MOD)
+                    g = g + 0.004 * g_n * rng.standard_normal(BIAS.size)
+                    w.write_sweep(
+                        i,
+                        j,
+                        k,
+                        didv=g,
+                        x=g,
+                        y=0.0 * g,
+                        current=np.cumsum(g) * 1e-5,
+                        temperature=t_meas,
+                        z=1e-9,
+                        timestamp=1.7e9 + i,
+                        g_normal=g_n,
+                    )
+    return path
+
+
+def _analyze(path: Path, *flags: str) -> ResultGroup:
+    """Run ``andreev analyze`` in a subprocess (as a user would); the stored results."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "andreev", "analyze", str(path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stored = read_analysis(path)
+    assert stored is not None
+    return stored
+
+
+def _same(a: ResultGroup, b: ResultGroup) -> None:
+    """Equal stored results: every dataset's values bit for bit, every attribute (but the
+    date written), every sub-group."""
+    assert {k: v for k, v in a.attrs.items() if k != "date"}.keys() == b.attrs.keys() - {"date"}
+    for key, value in a.attrs.items():
+        if key != "date":
+            _equal(value, b.attrs[key])
+    assert a.datasets.keys() == b.datasets.keys()
+    for key, (values, units, _) in a.datasets.items():
+        _equal(values, b.datasets[key][0])
+        assert units == b.datasets[key][1]
+    assert a.groups.keys() == b.groups.keys()
+    for key, group in a.groups.items():
+        _same(group, b.groups[key])
+
+
+def _equal(a: object, b: object) -> None:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a.tolist() == b.tolist()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("dask")
+    first = _small_run(base / "serial.h5")
+    out = {"serial": first}
+    for name in ("local", "scheduler", "second"):
+        out[name] = base / f"{name}.h5"
+        out[name].write_bytes(first.read_bytes())
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial(runs: dict[str, Path]) -> ResultGroup:
+    stored = _analyze(runs["serial"], "--workers", "1")
+    gap = np.asarray(stored.datasets["gap"][0], dtype=float)
+    gap_c = np.asarray(stored.datasets["gap_c"][0], dtype=float)
+    assert np.isfinite(gap).sum() >= 4 and np.isfinite(gap_c).any()  # fits ran and stored
+    return stored
+
+
+@pytest.mark.timeout(600)
+def test_local_cluster_equals_serial(runs: dict[str, Path], serial: ResultGroup) -> None:
+    """Two files at once on a local cluster of 2 worker processes."""
+    local = _analyze(runs["local"], str(runs["second"]), "--workers", "2")
+    _same(serial, local)
+    second = read_analysis(runs["second"])
+    assert second is not None
+    _same(serial, second)
+
+
+@pytest.mark.timeout(600)
+def test_scheduler_and_workers_equal_serial(runs: dict[str, Path], serial: ResultGroup) -> None:
+    """A ``dask scheduler`` + 2 ``dask worker`` processes on 127.0.0.1, torn down after."""
+    from andreev.analysis.distributed import local_scheduler
+
+    with local_scheduler(2) as address:
+        remote = _analyze(runs["scheduler"], "--scheduler", address)
+    _same(serial, remote)
+
+
+def test_chunks_cover_every_sweep_once() -> None:
+    from andreev.analysis.distributed import MAX_CHUNK, chunked
+
+    for n, threads in ((0, 2), (1, 2), (7, 2), (1000, 2), (16000, 64)):
+        chunks = chunked(list(range(n)), threads)
+        assert [x for c in chunks for x in c] == list(range(n))
+        assert all(0 < len(c) <= MAX_CHUNK for c in chunks)
