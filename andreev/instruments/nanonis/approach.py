@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from andreev.clock import Clock
 from andreev.errors import InstrumentError
@@ -261,7 +261,7 @@ def _abort(
     reason: str,
     steps: list[ApproachStep],
     old_limits: tuple[float, float],
-) -> None:
+) -> NoReturn:
     """Restore the Z limits the approach found (``old_limits``, (high, low) m), withdraw
     the tip and raise :class:`ApproachError` (also when the withdraw fails).
 
@@ -359,9 +359,7 @@ def approach_setpoint(
         _abort(stm, _not_landed(stm, plan.start, gain, land_timeout), [], stm.get_z_limits())
     old_limits = _arm_z_limits(stm, plan, tolerance, z_margin)
     walk = _Walk(plan.gains, gain, plan.start, stm.get_z(), old_limits)
-    walk.steps.append(
-        ApproachStep(plan.start, walk.z, gain, float(current), 0.0, 0.0, stm.clock.now())
-    )
+    walk.steps.append(ApproachStep(plan.start, walk.z, gain, current, 0.0, 0.0, stm.clock.now()))
     checks = {"tolerance": tolerance, "z_noise": z_noise, "current_tolerance": current_tolerance}
     for sp in plan.setpoints:
         _take_step(stm, walk, sp, settle=settle, gain_settle=gain_settle, checks=checks)
