@@ -38,8 +38,9 @@ def _info_overrides(config: StationConfig, name: str) -> dict[str, Any]:
     ``init: timeout`` when it is shorter, else :data:`INFO_TIMEOUT`."""
     init = config.instruments[name].get("init") or {}
     given = init.get("timeout")
-    usable = isinstance(given, (int, float)) and 0 < given < INFO_TIMEOUT
-    return {"timeout": float(given) if usable else INFO_TIMEOUT}
+    if isinstance(given, (int, float)) and 0 < given < INFO_TIMEOUT:
+        return {"timeout": float(given)}
+    return {"timeout": INFO_TIMEOUT}
 
 
 def _why(exc: BaseException) -> str:
