@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from andreev.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, station_or_default
 
@@ -27,25 +27,53 @@ def add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler="andreev.cli.info:main")
 
 
+#: reply timeout (s) of every instrument while ``info`` reads it, so that a silent one
+#: costs at most about this plus the drivers' one short retry (~6 s) instead of the run's
+#: longer deadlines (a silent Nanonis: 10 s + 2 s); ``info`` only reads quick settings
+INFO_TIMEOUT = 4.0
+
+
+def _info_overrides(config: StationConfig, name: str) -> dict[str, Any]:
+    """The keyword arguments that bound ``name``'s reply timeout for ``info``: the file's
+    ``init: timeout`` when it is shorter, else :data:`INFO_TIMEOUT`."""
+    init = config.instruments[name].get("init") or {}
+    given = init.get("timeout")
+    if isinstance(given, (int, float)) and 0 < given < INFO_TIMEOUT:
+        return {"timeout": float(given)}
+    return {"timeout": INFO_TIMEOUT}
+
+
+def _why(exc: BaseException) -> str:
+    """``Type: message`` on one line (qcodes appends its context to ``args``: dropped)."""
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return f"{type(exc).__name__}: {message.splitlines()[0] if message else ''}"
+
+
 def _report(name: str, config: StationConfig) -> bool:
-    """Open instrument ``name`` alone, print its identity and key settings; False when it
-    does not answer or its settings cannot be read (one line saying so is printed)."""
+    """Open instrument ``name`` alone (with the reply timeout of :func:`_info_overrides`),
+    print its identity and key settings; False when it does not answer or its settings
+    cannot be read (one line saying so is printed)."""
     from andreev.instruments.station import close_station, describe_instrument, open_station
 
+    address = config.instruments[name].get("address", "?")
+    overrides = {name: _info_overrides(config, name)}
     try:
-        station, _ = open_station(config, names=[name])
+        station, _ = open_station(config, names=[name], overrides=overrides)
     except Exception as exc:  # report every instrument, then exit
-        address = config.instruments[name].get("address", "?")
-        print(f"{name}: NOT ANSWERING at {address} ({type(exc).__name__}: {exc})")
+        print(f"{name}: NOT ANSWERING at {address} ({_why(exc)})")
         return False
     try:
-        for line in describe_instrument(name, station.components[name]):
-            print(line)
+        lines = describe_instrument(name, station.components[name])
+    except TimeoutError as exc:
+        print(f"{name}: NOT ANSWERING at {address} ({_why(exc)})")
+        return False
     except Exception as exc:
-        print(f"{name}: error while reading its settings ({type(exc).__name__}: {exc})")
+        print(f"{name}: error while reading its settings ({_why(exc)})")
         return False
     finally:
         close_station(station)
+    for line in lines:
+        print(line)
     return True
 
 

@@ -34,7 +34,7 @@ from scipy.special import gammainccinv
 
 from andreev.clock import REAL_TIME, Clock
 from andreev.errors import SafetyError
-from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits, refuse_limits_left_behind
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
 __all__ = [
@@ -183,6 +183,7 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         modulation_divider: float = 1e-3,
         **kwargs: Any,
     ) -> None:
+        refuse_limits_left_behind(name, safety)
         if not modulation_divider > 0:
             raise ValueError(f"modulation_divider must be > 0, got {modulation_divider!r}")
         self.safety = safety

@@ -47,8 +47,11 @@ def open_station(
 
     Every driver gets the file's ``safety`` limits and a clock at its ``speedup``.
     Plain ``qcodes.Station(config_file=…)`` on the same file reads only its
-    ``instruments:`` section: it warns about andreev's own sections and builds the
-    drivers with their default limits, not the file's ``safety:``. Hold
+    ``instruments:`` section (it warns about andreev's own sections) and would build
+    the drivers with their default limits; the drivers refuse that
+    (:func:`~andreev.instruments.safety.refuse_limits_left_behind`: a one-line
+    ConfigError at key ``safety`` naming this function), so the file's limits are never
+    silently dropped. Hold
     :class:`andreev.engine.station_lock.StationLock` around a long session so that no
     ``andreev run`` uses the instruments meanwhile.
     ``names`` restricts which instruments are opened; ``overrides`` maps an instrument

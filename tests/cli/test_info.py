@@ -4,6 +4,7 @@ for each instrument that does not answer."""
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,28 @@ def test_info_of_an_invalid_station_exits_2(tmp_path: Path, capsys: pytest.Captu
     bad.write_text("instruments: {}\n")
     assert info_main(argparse.Namespace(config=bad)) == 2
     assert capsys.readouterr().out.startswith(f"error: {bad}: instruments:")
+
+
+#: the bound of the issue: ``andreev info`` within ~10 s per instrument, whatever it does
+PER_INSTRUMENT = 10.0
+
+
+@pytest.mark.parametrize("silent", ["lockin", "bridge", "stm", "all"])
+def test_info_on_a_silent_instrument_is_bounded_one_line_each(
+    sim_fridge: SimFridge, sim_station: Path, capsys: pytest.CaptureFixture, silent: str
+) -> None:
+    """Servers that accept and never answer: one line for each, within the bound."""
+    names = ["lockin", "bridge", "stm"] if silent == "all" else [silent]
+    for name in names:
+        sim_fridge.servers[name].faults.silent = True
+    started = time.monotonic()
+    code = info_main(argparse.Namespace(config=sim_station))
+    took = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert code == 1
+    assert took <= PER_INSTRUMENT * len(names) + 3.0, took  # + the answering ones
+    for name in names:
+        lines = [line for line in out.splitlines() if line.startswith(f"{name}:")]
+        assert len(lines) == 1 and "NOT ANSWERING" in lines[0], out
+        assert len(lines[0]) < 400 and "getting " not in lines[0]  # no qcodes context
+    assert "Traceback" not in out

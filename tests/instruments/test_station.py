@@ -38,3 +38,38 @@ def test_open_station_hands_limits_to_every_driver(
         )
     finally:
         close_station(station)
+
+
+@pytest.mark.parametrize("name", ["lockin", "bridge", "stm"])
+def test_plain_qcodes_station_refuses_to_drop_the_limits(
+    sim_fridge: SimFridge, sim_station: Path, name: str
+) -> None:
+    """qcodes' own Station on an andreev station file would build the drivers with the
+    default limits (it passes only ``init:``): each driver refuses, naming open_station,
+    before it connects."""
+    import qcodes
+    from qcodes.station import ValidationWarning
+
+    from andreev.errors import ConfigError
+
+    for server in sim_fridge.servers.values():
+        server.clear_received()
+    try:
+        with pytest.warns(ValidationWarning):  # qcodes' schema: andreev's own sections
+            station = qcodes.Station(config_file=str(sim_station))
+        with pytest.raises(ConfigError, match="open_station") as info:
+            station.load_instrument(name)
+        assert info.value.key == "safety" and info.value.path == sim_station
+        assert "\n" not in str(info.value)
+        assert name not in station.components
+        assert list(sim_fridge.servers[name].received) == []
+        # with the limits handed over, the same Station builds a driver that keeps them
+        limited, config = open_station(sim_station, names=[name])
+        close_station(limited)
+        driver = station.load_instrument(name, safety=config.safety)
+        try:
+            assert driver.safety == config.safety
+        finally:
+            driver.close()
+    finally:
+        qcodes.Station.default = None

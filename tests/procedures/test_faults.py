@@ -111,12 +111,6 @@ def test_fault_ends_defined_and_resume_completes(
     assert log.count("ERROR andreev.tracebacks: run failed") <= 1  # the traceback once
 
     resumed = run_experiment(None, sim_station, out_dir=tmp_path, resume=result.path)
-    if fault == "world.force_clip":
-        # Known limit (reported): the clipping approach withdrew the tip, and the
-        # approach of the resume cannot land it again in the sim: a defined one-line end.
-        assert resumed.exit_status in ("completed", "failed")
-        assert resumed.exit_status == "completed" or "ApproachError" in resumed.reason
-        return
     assert resumed.exit_status == "completed", resumed.reason
     ds = load(result.path)
     assert (ds.status.values != "pending").all() and (ds.status.values != "failed").all()

@@ -55,7 +55,7 @@ from andreev.instruments.lakeshore372.settling import (
     StabilityWatch,
     default_tolerance,
 )
-from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits, refuse_limits_left_behind
 from andreev.instruments.visa_reconnect import ReconnectingVisaMixin
 
 __all__ = ["N_ZONES", "SAMPLE_HEATER", "LakeshoreModel372"]
@@ -115,6 +115,7 @@ class LakeshoreModel372(FilmChannelMixin, RampMixin, ReconnectingVisaMixin, _Sto
         film_filter: int = 0,
         **kwargs: Any,
     ) -> None:
+        refuse_limits_left_behind(name, safety)
         self.safety = safety
         self.film_settings = None
         if film_channel is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from andreev.clock import Clock
 from andreev.errors import InstrumentError
@@ -125,6 +125,7 @@ class _Walk:
     gain: float
     setpoint: float
     z: float
+    old_limits: tuple[float, float]
     steps: list[ApproachStep] = field(default_factory=list)
 
 
@@ -172,6 +173,39 @@ def _start_regulating(
         stm.regulate(True)
         stm.clock.sleep(settle)
     return gain
+
+
+def _land(
+    stm: ApproachController, start: float, settle: float, timeout: float, tolerance: float
+) -> float | None:
+    """Wait (polling every ``settle`` world s, up to ``timeout``) until the current is
+    within ``tolerance`` decades of the start setpoint ``start`` (A): the tip regulates
+    there, so its height is a sound origin for the Z window. Returns the current (A), or
+    None when it never got there (a withdrawn tip still coming down, a tip held at a Z
+    limit, a clipping preamp)."""
+    deadline = stm.clock.now() + timeout
+    while True:
+        current = stm.read_current()
+        if current != 0 and abs(math.log10(abs(current) / abs(start))) <= tolerance:
+            return current
+        if stm.clock.now() >= deadline:
+            return None
+        stm.clock.sleep(settle)
+
+
+def _not_landed(stm: ApproachController, start: float, gain: float, waited: float) -> str:
+    """Why the tip did not land at the start setpoint ``start`` (A) within ``waited``
+    world s, at preamp ``gain`` (V/A)."""
+    current = stm.read_current()
+    if abs(current) >= 0.95 * stm.clip_current(gain):
+        return (
+            f"preamp clipping at the start setpoint {start:.4g} A "
+            f"(current {current:.4g} A, gain {gain:.3g} V/A)"
+        )
+    return (
+        f"the tip does not tunnel at the start setpoint {start:.4g} A after {waited:g} s "
+        f"(current {current:.4g} A)"
+    )
 
 
 def _arm_z_limits(
@@ -222,9 +256,20 @@ def anomaly(
     return None
 
 
-def _abort(stm: ApproachController, reason: str, steps: list[ApproachStep]) -> None:
-    """Withdraw the tip and raise :class:`ApproachError` (also when the withdraw fails)."""
+def _abort(
+    stm: ApproachController,
+    reason: str,
+    steps: list[ApproachStep],
+    old_limits: tuple[float, float],
+) -> NoReturn:
+    """Restore the Z limits the approach found (``old_limits``, (high, low) m), withdraw
+    the tip and raise :class:`ApproachError` (also when the withdraw fails).
+
+    Restoring first matters: the approach's own window is narrow around the path it
+    expected, and left armed it would keep the next approach (e.g. a ``--resume``) from
+    lowering the withdrawn tip back into tunnelling."""
     try:
+        stm.set_z_limits(old_limits)
         stm.withdraw()
     except Exception as exc:  # still report the anomaly, with the withdraw failure
         raise ApproachError(f"{reason}; withdraw failed too: {exc}", steps) from exc
@@ -256,7 +301,7 @@ def _take_step(
     walk.steps.append(step)
     reason = anomaly(step, stm.clip_current(step.gain), **checks)
     if reason:
-        _abort(stm, reason, walk.steps)
+        _abort(stm, reason, walk.steps, walk.old_limits)
     if not up and need > walk.gain:
         stm.switch_gain(walk.gains, need, feedback=True, settle=gain_settle)
         walk.gain = need
@@ -274,6 +319,7 @@ def approach_setpoint(
     z_margin: float = 2e-10,
     current_tolerance: float = 0.3,
     gain_settle: float = 0.05,
+    land_timeout: float = 30.0,
 ) -> list[ApproachStep]:
     """Walk the setpoint of ``stm`` to ``target`` (A) in log steps with the feedback on.
 
@@ -283,10 +329,14 @@ def approach_setpoint(
 
     Then the preamp gain and the setpoint are made safe for the starting current, the
     feedback is switched on if it was off (settling ``settle``), and the lower Z limit
-    is armed below the expected path (from the regulated z to the z the target should
-    need, ``decade_length(barrier_height)`` per decade, minus ``tolerance`` × the
-    travel + ``z_margin``; the upper limit is kept, so a withdraw still retracts
-    fully) and enabled. The setpoint is stepped ``steps_per_decade`` per decade,
+    is armed below the expected path, once the tip regulates at the start (the current
+    within ``current_tolerance`` decades of the start setpoint, waited for up to
+    ``land_timeout`` world s, e.g. a withdrawn tip coming down; else the tip is
+    withdrawn and :class:`ApproachError` raised). The window goes from the regulated z
+    to the z the target should need, ``decade_length(barrier_height)`` per decade,
+    minus ``tolerance`` × the travel + ``z_margin``; the upper limit is kept, so a
+    withdraw still retracts fully; it is enabled.
+    The setpoint is stepped ``steps_per_decade`` per decade,
     waiting ``settle`` world s after each step. Before a step would exceed the allowed
     fraction of the clip level the preamp goes to a lower gain; going down it returns
     to the highest suitable gain after the step. A gain switch holds the tip (feedback
@@ -295,7 +345,8 @@ def approach_setpoint(
     After each step the tip travel must match the prediction
     (|dz − dz_pred| ≤ tolerance·|dz_pred| + z_noise), the current must be within
     ``current_tolerance`` decades of the setpoint and below the clip level; otherwise
-    the tip is withdrawn and :class:`ApproachError` raised (carrying the steps).
+    the previous Z limits are restored, the tip is withdrawn and :class:`ApproachError`
+    raised (carrying the steps).
     On success the previous Z limits are restored if they contain the final z
     (otherwise the approach limits stay), limits stay enabled.
 
@@ -303,11 +354,12 @@ def approach_setpoint(
     """
     plan = plan_approach(stm, target, steps_per_decade)
     gain = _start_regulating(stm, plan, settle, gain_settle)
+    current = _land(stm, plan.start, settle, land_timeout, current_tolerance)
+    if current is None:
+        _abort(stm, _not_landed(stm, plan.start, gain, land_timeout), [], stm.get_z_limits())
     old_limits = _arm_z_limits(stm, plan, tolerance, z_margin)
-    walk = _Walk(plan.gains, gain, plan.start, stm.get_z())
-    walk.steps.append(
-        ApproachStep(plan.start, walk.z, gain, stm.read_current(), 0.0, 0.0, stm.clock.now())
-    )
+    walk = _Walk(plan.gains, gain, plan.start, stm.get_z(), old_limits)
+    walk.steps.append(ApproachStep(plan.start, walk.z, gain, current, 0.0, 0.0, stm.clock.now()))
     checks = {"tolerance": tolerance, "z_noise": z_noise, "current_tolerance": current_tolerance}
     for sp in plan.setpoints:
         _take_step(stm, walk, sp, settle=settle, gain_settle=gain_settle, checks=checks)

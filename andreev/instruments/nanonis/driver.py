@@ -49,7 +49,7 @@ from andreev.instruments.nanonis.transport import (
     parse_address,
 )
 from andreev.instruments.roles import ControllerSweep
-from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits
+from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits, refuse_limits_left_behind
 
 __all__ = ["ZCTRL_STATUS", "DriverState", "NanonisSTM"]
 
@@ -133,6 +133,7 @@ class NanonisSTM(Instrument):
         feedback_timeout: float = 5.0,
         **kwargs: Any,
     ) -> None:
+        refuse_limits_left_behind(name, safety)
         super().__init__(name, **kwargs)
         host, port = parse_address(address)
         self.address = where = f"{host}:{port}"

@@ -329,6 +329,8 @@ def test_approach_stops_and_withdraws_when_tip_moves_too_far() -> None:
         assert rig.received()[-1] == "ZCtrl.Withdraw"
         assert rig.world.junction.z == pytest.approx(1e-7, rel=1e-3)  # the upper limit
         assert rig.world.junction.crashes == []
+        # the approach's narrow Z window is not left armed for the next approach
+        assert rig.stm.z_limits() == pytest.approx((1e-7, -1e-7), rel=1e-6)
 
 
 def test_approach_stops_on_clipping(rig: Rig) -> None:
@@ -338,6 +340,22 @@ def test_approach_stops_on_clipping(rig: Rig) -> None:
         rig.stm.approach_setpoint(1e-7, steps_per_decade=2, settle=0.2)
     assert rig.world.junction.withdrawn
     assert rig.world.junction.crashes == []
+    assert rig.stm.z_limits() == pytest.approx((1e-7, -1e-7), rel=1e-6)  # not left narrow
+
+
+def test_approach_lands_a_withdrawn_tip_first(rig: Rig) -> None:
+    """A resume after a withdraw: the tip comes down from the top of its range under the
+    feedback before the Z window is armed, then walks to the target."""
+    stm, j = rig.stm, rig.world.junction
+    stm.bias(0.002)
+    stm.withdraw()
+    assert j.z == pytest.approx(1e-7, rel=1e-3)
+    steps = stm.approach_setpoint(1e-8, steps_per_decade=2, settle=0.2)
+    assert steps[0].current == pytest.approx(1e-9, rel=1.0)
+    assert steps[0].z < 1e-9  # landed, not at the top
+    assert stm.current() == pytest.approx(1e-8, rel=0.1)
+    assert j.crashes == [] and stm.feedback() is True
+    assert stm.z_limits() == pytest.approx((1e-7, -1e-7), rel=1e-6)
 
 
 def test_approach_plans_before_sending(rig: Rig) -> None:
