@@ -38,8 +38,9 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="fit on a local Dask cluster of N worker processes (default: the core count); "
-        "1: the plain serial loop in this process",
+        help="fit on a local Dask cluster of N worker processes (default: the core count, "
+        f"or the serial loop for fewer than {200} sweeps in all); 1: the serial loop in this "
+        "process",
     )
     p.add_argument(
         "--scheduler",
@@ -94,7 +95,6 @@ def _summary(runs: list[Path], sample: str | None) -> int:
 def _analyze_all(runs: list[Path], workers: int | None, scheduler: str | None) -> int:
     """Transport runs serially; spectroscopy runs serially (``--workers 1``) or with their
     fits as Dask tasks; the worst exit status."""
-    import os
 
     from andreev.storage.transport import is_transport_run
 
@@ -105,9 +105,9 @@ def _analyze_all(runs: list[Path], workers: int | None, scheduler: str | None) -
             status = max(status, _write_one(path, None))
         else:
             spectra.append(path)
-    n = workers if workers is not None else (os.cpu_count() or 1)
     if not spectra:
         return status
+    n = workers if workers is not None else _default_workers(spectra, scheduler)
     if scheduler is None and n <= 1:
         from andreev.analysis import report
 
@@ -115,6 +115,26 @@ def _analyze_all(runs: list[Path], workers: int | None, scheduler: str | None) -
             status = max(status, _write_one(path, partial(report.analyze_file, path)))
         return status
     return max(status, _analyze_dask(spectra, n, scheduler))
+
+
+#: below this many sweeps in all, the default is the serial loop: a local cluster's
+#: start (4–5 s) would cost more than it saves
+SMALL_JOB_SWEEPS = 200
+
+
+def _default_workers(runs: list[Path], scheduler: str | None) -> int:
+    """Without ``--workers``: the core count, or 1 (serial) for a small job."""
+    import os
+
+    from andreev.storage.run_status import run_status
+
+    if scheduler is not None:
+        return os.cpu_count() or 1
+    try:
+        sweeps = sum(run_status(p).total for p in runs)
+    except (KeyError, OSError, AndreevError):  # not a run: the serial path says so
+        return 1
+    return 1 if sweeps < SMALL_JOB_SWEEPS else (os.cpu_count() or 1)
 
 
 def _analyze_dask(runs: list[Path], workers: int, scheduler: str | None) -> int:
