@@ -1,6 +1,7 @@
-"""The ``init:`` values of the role drivers that the dry run reads from the station file
-(the lock-in's ``modulation_divider``, the bridge's heater ``bands``), checked when the
-file is loaded so that a bad value is one line naming its key, never a crash later.
+"""The ``init:`` values of the role drivers that andreev itself relies on (the lock-in's
+``modulation_divider``, the bridge's heater ``bands``, the STM's ``z_limits``), checked
+when the station file is loaded so that a bad value is one line naming its key, never a
+crash later.
 
 The ranges are the drivers' own (``andreev.instruments.sr830`` and
 ``andreev.instruments.lakeshore372.bands`` refuse the same values when they are built);
@@ -15,7 +16,7 @@ from typing import Any
 from andreev.config.rules import check_keys, check_number
 from andreev.errors import ConfigError
 
-__all__ = ["BAND_RANGES", "check_role_init"]
+__all__ = ["BAND_RANGES", "Z_LIMIT_RANGE", "check_role_init"]
 
 #: one heater band: key → (type, low, high, unit); ``upper`` is the band's upper edge
 BAND_RANGES: dict[str, tuple[type, float, float, str]] = {
@@ -25,6 +26,23 @@ BAND_RANGES: dict[str, tuple[type, float, float, str]] = {
     "I": (float, 0.0, 10000.0, "s"),
     "D": (float, 0.0, 2500.0, "s"),
 }
+
+#: the STM's Z limits, each of (high, low): ±1 mm, far beyond any scanner's range (m)
+Z_LIMIT_RANGE = (-1e-3, 1e-3)
+
+
+def _check_z_limits(path: Path, where: str, limits: Any) -> None:
+    """``[high, low]`` in m, two finite numbers with high > low."""
+    if not isinstance(limits, list) or len(limits) != 2:
+        raise ConfigError(
+            path, where, f"expected [high, low] in m, e.g. [1.0e-7, -1.0e-7], got {limits!r}"
+        )
+    high, low = (
+        check_number(path, f"{where}[{n}]", value, float, *Z_LIMIT_RANGE, "m")
+        for n, value in enumerate(limits)
+    )
+    if not high > low:
+        raise ConfigError(path, where, f"[high, low] needs high > low, got {limits!r}")
 
 
 def _check_bands(path: Path, where: str, bands: Any) -> None:
@@ -47,7 +65,7 @@ def _check_bands(path: Path, where: str, bands: Any) -> None:
 
 
 def check_role_init(path: Path, role: str, init: dict[str, Any]) -> None:
-    """Check the ``init:`` values of instrument ``role`` (``lockin``, ``bridge``) that
+    """Check the ``init:`` values of instrument ``role`` (``lockin``, ``bridge``, ``stm``) that
     andreev itself reads; other keys are the driver's business."""
     where = f"instruments.{role}.init"
     if role == "lockin" and "modulation_divider" in init:
@@ -56,3 +74,5 @@ def check_role_init(path: Path, role: str, init: dict[str, Any]) -> None:
         )
     if role == "bridge" and "bands" in init:
         _check_bands(path, f"{where}.bands", init["bands"])
+    if role == "stm" and "z_limits" in init:
+        _check_z_limits(path, f"{where}.z_limits", init["z_limits"])

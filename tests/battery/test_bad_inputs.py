@@ -151,6 +151,16 @@ CASES = [
             "modulation_divider: 1.0e-3   #", "modulation_divider: .nan   #"
         ),
     ),
+    Case(
+        "stm z_limits reversed",
+        "instruments.stm.init.z_limits: [high, low] needs high > low",
+        station=_set("instruments.stm.init.z_limits", [-1.0e-7, 1.0e-7]),
+    ),
+    Case(
+        "stm z_limits as text",
+        "instruments.stm.init.z_limits[0]: expected a number",
+        station=_set("instruments.stm.init.z_limits", ["high", -1.0e-7]),
+    ),
     Case("station without stm", "instruments.stm: missing", station=_pop("instruments.stm")),
     Case(
         "station without lockin", "instruments.lockin: missing", station=_pop("instruments.lockin")

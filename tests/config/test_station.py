@@ -66,6 +66,21 @@ def test_shipped_station_files_load() -> None:
         ),
         (lambda d: d["clock"].update(speedup=0), "clock.speedup", "1 to 10000"),
         (
+            lambda d: d["instruments"]["stm"]["init"].update(z_limits=[-1e-7, 1e-7]),
+            "instruments.stm.init.z_limits",
+            "high > low",
+        ),
+        (
+            lambda d: d["instruments"]["stm"]["init"].update(z_limits=[1e-7]),
+            "instruments.stm.init.z_limits",
+            "expected [high, low] in m",
+        ),
+        (
+            lambda d: d["instruments"]["stm"]["init"].update(z_limits=[1e-7, float("nan")]),
+            "instruments.stm.init.z_limits[1]",
+            "nan is not allowed",
+        ),
+        (
             lambda d: d["instruments"]["lockin"].update(
                 parameters={"amplitude": {"limits": [1, 0]}}
             ),

@@ -4,6 +4,9 @@ run file closed; with the fault gone, ``--resume`` completes the run."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -161,3 +164,67 @@ def test_nan_tip_settle_with_clipping_preamp_fails_fast(
         return
     assert time.monotonic() - started < 60
     assert result.exit_status == "failed" and result.reason
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_kill_mid_approach_and_the_resume_restores_the_z_limits_first(
+    sim_fridge: SimFridge, sim_station: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``andreev run`` SIGKILLed in the middle of an approach (its narrow Z window armed,
+    two setpoint steps taken): the window stays on the controller; the resume widens it
+    back to the station's ``z_limits`` before it moves anything (logged), and completes."""
+    from tests.instruments.nanonis.test_approach import MOVES
+    from tests.procedures.test_runs import _drain, _run_file, _start_run
+
+    experiment = write_experiment(
+        tmp_path, temperatures=[0.05], ladder_steps=2, ladder_stop=1.0e-8, bias_points=21
+    )
+    server, junction = sim_fridge.servers["stm"], sim_fridge.world.junction
+    station_low = -1e-7  # config/sim.yaml: z_limits [1e-7, -1e-7]
+    victim: list[int] = []
+    steps_in_window: list[str] = []
+    killed = threading.Event()
+    execute = server.execute
+
+    after_kill: list[tuple[str, tuple[float, float]]] = []  # command, the limits after it
+
+    def execute_then_kill(name: str, body: bytes, raw: bytes | None = None) -> bytes:
+        reply = execute(name, body, raw)
+        if killed.is_set():
+            after_kill.append((name, junction.z_limits))
+        if victim and not killed.is_set() and name == "ZCtrl.SetpntSet":
+            if junction.z_limits[1] > 0.5 * station_low:  # the approach's floor is armed
+                steps_in_window.append(name)
+                if len(steps_in_window) == 2:
+                    os.kill(victim[0], signal.SIGKILL)
+                    killed.set()
+        return reply
+
+    monkeypatch.setattr(server, "execute", execute_then_kill)
+    proc = _start_run(
+        [str(experiment), "--config", str(sim_station), "--out", str(tmp_path)], tmp_path
+    )
+    try:
+        path = _run_file(proc)
+        victim.append(proc.pid)
+        _drain(proc)
+        assert killed.wait(60), "no approach step was seen"
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert junction.z_limits[1] > 0.5 * station_low  # left narrow by the killed approach
+    after_kill.clear()
+
+    resumed = run_experiment(None, sim_station, out_dir=tmp_path, resume=path)
+    assert resumed.exit_status == "completed", resumed.reason
+    sent = [name for name, _ in after_kill]
+    first_move = min(sent.index(name) for name in MOVES if name in sent)
+    restored = [limits for name, limits in after_kill[:first_move] if name == "ZCtrl.LimitsSet"]
+    assert restored, sent[: first_move + 1]  # the station's limits, before anything moved
+    assert restored[0] == pytest.approx((1e-7, -1e-7), rel=1e-6)
+    log = path.with_suffix(".log").read_text(encoding="utf-8")
+    assert "narrower than the station's z_limits" in log
+    assert junction.z_limits == pytest.approx((1e-7, -1e-7), rel=1e-6)
+    assert load(path).attrs["exit_status"] == "completed"
+    assert junction.crashes == []

@@ -14,6 +14,7 @@ The algorithm talks to the controller through :class:`ApproachController` (the
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,11 @@ __all__ = [
     "approach_setpoint",
     "decade_length",
     "plan_approach",
+    "restore_z_limits",
+    "widened_z_limits",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def decade_length(barrier_height: float = 4.5) -> float:
@@ -254,6 +259,48 @@ def anomaly(
             f"{step.setpoint:.4g} A (Z limit reached or feedback not settling)"
         )
     return None
+
+
+def widened_z_limits(
+    found: tuple[float, float], station: tuple[float, float]
+) -> tuple[float, float] | None:
+    """The Z limits to restore when the controller's ``found`` (high, low) limits (m) are
+    narrower on either side than the ``station``'s configured ones — as an approach cut by
+    a kill leaves them —, or None when they are not. The restored window is the union of
+    both (nothing is narrowed, so a tip inside ``found`` stays inside). Comparisons allow
+    a slack of 1e-6 of the station's window (float32 on the wire)."""
+    high, low = found
+    s_high, s_low = station
+    slack = 1e-6 * (s_high - s_low)
+    if high >= s_high - slack and low <= s_low + slack:
+        return None
+    return max(high, s_high), min(low, s_low)
+
+
+def restore_z_limits(
+    stm: ApproachController, station: tuple[float, float] | None, name: str = "stm"
+) -> tuple[float, float] | None:
+    """Widen the controller's Z limits back to the ``station``'s configured (high, low)
+    (m) when they are narrower (:func:`widened_z_limits`): the narrow window an approach
+    arms around its path stays on the controller when the process is killed mid-approach,
+    and would keep the next approach from landing the tip. Logged as a warning; returns
+    the limits set, or None when nothing was changed (or ``station`` is None)."""
+    if station is None:
+        return None
+    found = stm.get_z_limits()
+    wanted = widened_z_limits(found, station)
+    if wanted is None:
+        return None
+    log.warning(
+        "%s: Z limits (%.4g, %.4g) m are narrower than the station's z_limits (%.4g, %.4g) m "
+        "(an approach cut short, e.g. by a kill): restored to (%.4g, %.4g) m",
+        name,
+        *found,
+        *station,
+        *wanted,
+    )
+    stm.set_z_limits(wanted)
+    return wanted
 
 
 def _abort(

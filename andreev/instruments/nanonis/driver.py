@@ -67,6 +67,17 @@ ZCTRL_STATUS = {
 MAX_Z_OFFSET_IN = 5e-10
 
 
+def _checked_z_limits(limits: Sequence[float] | None) -> tuple[float, float] | None:
+    """The station's (high, low) Z limits (m) as floats; ValueError unless two finite
+    numbers with high > low."""
+    if limits is None:
+        return None
+    values = tuple(float(v) for v in limits)
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or not values[0] > values[1]:
+        raise ValueError(f"z_limits must be (high, low) in m with high > low, got {limits!r}")
+    return values[0], values[1]
+
+
 @dataclass
 class DriverState:
     """What :class:`NanonisSTM` set itself and trusts without asking (forgotten on any
@@ -103,6 +114,10 @@ class NanonisSTM(Instrument):
         clip_voltage: preamp output limit (V).
         barrier_height: tunnel barrier (eV) for the predicted tip travel per decade.
         feedback_timeout: how long to wait for the Z controller to confirm on/off (world s).
+        z_limits: the station's working Z limits (high, low) in m, or None: narrower limits
+            found on the controller (an approach killed while its window was armed) are
+            widened back to them by :meth:`restore_z_limits`, which :meth:`safe_state`
+            (a run's start, a resume, the end) calls before anything moves.
 
     Parameters: ``bias`` (V), ``setpoint`` (A), ``feedback`` (bool), ``z`` (m),
     ``z_limits`` ((high, low) m), ``limits_enabled`` (bool), ``preamp_gain`` (V/A),
@@ -131,9 +146,11 @@ class NanonisSTM(Instrument):
         clip_voltage: float = 10.0,
         barrier_height: float = 4.5,
         feedback_timeout: float = 5.0,
+        z_limits: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         refuse_limits_left_behind(name, safety)
+        self.station_z_limits = _checked_z_limits(z_limits)
         super().__init__(name, **kwargs)
         host, port = parse_address(address)
         self.address = where = f"{host}:{port}"
@@ -514,6 +531,11 @@ class NanonisSTM(Instrument):
             raise ValueError(f"Z limits need high > low, got high={high:g} m, low={low:g} m")
         self._call("ZCtrl.LimitsSet", high, low)
 
+    def restore_z_limits(self) -> tuple[float, float] | None:
+        """Widen the controller's Z limits back to the station's (``z_limits``) when they
+        are narrower (logged); the limits set, or None when nothing changed."""
+        return approach.restore_z_limits(self, self.station_z_limits, self.name)
+
     def enable_z_limits(self, on: bool) -> None:
         """Enable (True) or disable the Z limits."""
         self._call("ZCtrl.LimitsEnabledSet", 1 if on else 0)
@@ -674,11 +696,13 @@ class NanonisSTM(Instrument):
         higher setpoint walked up. A ramp that changes the bias' sign (or starts below
         min_feedback_bias) holds the tip (feedback off) while it crosses zero. With the
         feedback off, the bias is ramped, the gain and setpoint set, the feedback switched
-        on."""
+        on. Before anything moves, Z limits narrower than the station's are widened
+        back (:meth:`restore_z_limits`)."""
         bias, setpoint = float(bias), float(setpoint)
         self.safety.check_bias(bias, feedback_on=True)
         self.safety.check_setpoint(setpoint)
         gain_needed = self.gain_for(setpoint)
+        self.restore_z_limits()
         cur_bias = self.get_bias()
         if not self.feedback_on():
             self._ramp_bias(cur_bias, bias)
