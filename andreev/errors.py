@@ -16,7 +16,12 @@ class AndreevError(Exception):
 
 class ConfigError(AndreevError):
     """A configuration file (station, experiment, sim section) or a command-line value is
-    invalid; the message names the file, the key (dotted path) and what is allowed."""
+    invalid; the message names the file, the key (dotted path) and what is allowed.
+
+    ``details``: every problem in full, one line each, when the message names only the
+    first (``… (and 2 more: parameters.a, parameters.b)``); the CLI logs them."""
+
+    details: tuple[str, ...] = ()
 
     def __init__(self, path: Path | str, key: str, problem: str) -> None:
         self.path = Path(path)

@@ -85,11 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _crash_log(args: argparse.Namespace) -> str:
-    """Write the current exception's traceback to the run's log (when a run file was
-    opened) or the per-user error log; the file's name, or a reason it could not."""
+def _error_log(args: argparse.Namespace, text: str) -> str:
+    """Append ``text`` to the run's log (when a run file was opened) or the per-user error
+    log; ``… in FILE``, or a reason it could not be written."""
     import time
-    import traceback
     from pathlib import Path
 
     from andreev.engine.station_lock import state_dir
@@ -100,10 +99,29 @@ def _crash_log(args: argparse.Namespace) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "a", encoding="utf-8") as log:
             log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} andreev {sys.argv[1:]}\n")
-            log.write(traceback.format_exc())
+            log.write(text if text.endswith("\n") else text + "\n")
     except OSError as exc:
         return f"could not write it to {target}: {exc.strerror or exc}; rerun with --debug"
-    return f"full traceback in {target}"
+    return f"in {target}"
+
+
+def _crash_log(args: argparse.Namespace) -> str:
+    """Write the current exception's traceback to the run's log or the per-user error
+    log (:func:`_error_log`); where it went."""
+    import traceback
+
+    where = _error_log(args, traceback.format_exc())
+    return f"full traceback {where}" if where.startswith("in ") else where
+
+
+def _config_error_line(args: argparse.Namespace, exc: Exception) -> str:
+    """The one line of a refused input; a refusal naming several problems (``details``)
+    logs them all and says where."""
+    details = getattr(exc, "details", ())
+    if len(details) < 2:
+        return f"error: {exc}"
+    where = _error_log(args, "\n".join(details))
+    return f"error: {exc}; all {len(details)} problems {where}"
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -125,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print(_config_error_line(args, exc), file=sys.stderr, flush=True)
         return EXIT_CONFIG
     except AndreevError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

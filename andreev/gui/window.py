@@ -254,7 +254,8 @@ class GuiWindow(QtWidgets.QMainWindow):
         try:
             return prepare(self.form.experiment(), self.station)
         except AndreevError as exc:
-            self.show_plan([f"refused: {exc}"])
+            details = list(getattr(exc, "details", ()))
+            self.show_plan([f"refused: {exc}", *(f"  {line}" for line in details)])
             log.warning("experiment refused: %s", exc)
             return None
 

@@ -58,22 +58,21 @@ class Prepared:
 
 
 def check_limits(experiment: Experiment, station: StationConfig) -> None:
-    """Raise LimitError listing every plan value outside the safety limits."""
+    """Raise LimitError for the plan values outside the safety limits: one line naming
+    the first in full and the keys of the others; all of them in ``details``."""
     facts = station_facts(station)
     problems = experiment.procedure.limit_problems(station.safety, facts)
     if not problems:
         return
-    lines = [f"{experiment.path}: parameters.{p.key}: {p.message}" for p in problems]
-    more = (
-        f" (and {len(problems) - 1} more:\n  " + "\n  ".join(lines[1:]) + ")"
-        if len(problems) > 1
-        else ""
-    )
-    raise LimitError(
+    others = [f"parameters.{p.key}" for p in problems[1:]]
+    more = f" (and {len(others)} more: {', '.join(others)})" if others else ""
+    error = LimitError(
         experiment.path,
         f"parameters.{problems[0].key}",
         problems[0].message + more + f" [limits from {station.path}]",
     )
+    error.details = tuple(f"{experiment.path}: parameters.{p.key}: {p.message}" for p in problems)
+    raise error
 
 
 def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> float:

@@ -107,6 +107,10 @@ def _outer(dotted: str) -> Callable[[dict], None]:
     return edit
 
 
+def _several_limits(data: dict) -> None:
+    data["parameters"].update(bias_start=-0.5, bias_stop=0.5, ladder_stop=1.0e-5)
+
+
 DUPLICATE_SAFETY = station_text().replace("  max_bias: 0.1 ", "  max_bias: 0.1\n  max_bias: 10.0 ")
 DUPLICATE_EXPERIMENT = yaml.safe_dump(EXPERIMENT, sort_keys=False).replace(
     "  bias_points: 11\n", "  bias_points: 11\n  bias_points: 12\n"
@@ -282,6 +286,24 @@ CASES = [
     ),
     Case(
         "bias beyond max_bias", "parameters.bias_stop", experiment=_set("parameters.bias_stop", 0.5)
+    ),
+    Case(
+        "several limits at once",
+        "parameters.bias_start: bias -0.5 V exceeds safety.max_bias = ±0.1 V (and 2 more: "
+        "parameters.bias_stop, parameters.ladder_stop) [limits from",
+        experiment=_several_limits,
+    ),
+    Case(
+        "several limits in a dry run",
+        "(and 2 more: parameters.bias_stop, parameters.ladder_stop)",
+        experiment=_several_limits,
+        argv=lambda tmp: ["--dry-run"],
+    ),
+    Case(
+        "several limits through -p",
+        "parameters.bias_stop: bias 0.5 V exceeds safety.max_bias = ±0.1 V (and 1 more: "
+        "parameters.safe_heater_range)",
+        argv=lambda tmp: ["-p", "bias_stop=0.5", "-p", "safe_heater_range=7"],
     ),
     Case(
         "outer_parameter of a missing instrument",
@@ -499,3 +521,19 @@ def test_bad_input_through_python_m_andreev(tmp_path: Path, name: str) -> None:
         cwd=tmp_path,
     )
     _assert_refused(tmp_path, case, done.returncode, done.stdout, done.stderr)
+
+
+def test_several_limit_problems_are_all_in_the_error_log(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("ANDREEV_STATE_DIR", str(tmp_path / "state"))
+    case = next(case for case in CASES if case.name == "several limits at once")
+    assert main(_argv(tmp_path, case)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    log = tmp_path / "state" / "andreev-errors.log"
+    assert line.endswith(f"; all 3 problems in {log}")
+    text = log.read_text(encoding="utf-8")
+    for key, allowed in (
+        ("bias_start", "±0.1 V"),
+        ("bias_stop", "±0.1 V"),
+        ("ladder_stop", "safety.max_setpoint_current = 1e-06 A"),
+    ):
+        assert f"experiment.yaml: parameters.{key}: " in text and allowed in text
