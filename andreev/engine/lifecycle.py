@@ -192,20 +192,21 @@ def run_plan(
     qc_station, _ = open_station(station_config, overrides=overrides)
     exit_status, reason, path, book = "failed", "", None, None
     resumable = False
-    try:
-        rig = Rig.from_station(qc_station, station_config.safety, station_config.clock())
-        resumed = None if resume is None else Path(resume)
-        path, book = open_book(plan, info, qc_station, Path(out_dir), resumed)
-        emit(RunFileOpened(path, resumed is not None))
-        with log_to_file(path.with_suffix(".log")), stop.installed():
-            log.info("run started: %s", path)
-            exit_status, reason = _run_engine(RunEngine(plan, rig, book, stop, emit))
-            resumable = book.first_unfinished() is not None
-            log.info("run %s: %s%s", exit_status, path, f" ({reason})" if reason else "")
-    finally:
-        if book is not None:
-            book.close(exit_status)
-        close_station(qc_station)
+    with stop.installed():  # until the file and the station are closed (console close)
+        try:
+            rig = Rig.from_station(qc_station, station_config.safety, station_config.clock())
+            resumed = None if resume is None else Path(resume)
+            path, book = open_book(plan, info, qc_station, Path(out_dir), resumed)
+            emit(RunFileOpened(path, resumed is not None))
+            with log_to_file(path.with_suffix(".log")):
+                log.info("run started: %s", path)
+                exit_status, reason = _run_engine(RunEngine(plan, rig, book, stop, emit))
+                resumable = book.first_unfinished() is not None
+                log.info("run %s: %s%s", exit_status, path, f" ({reason})" if reason else "")
+        finally:
+            if book is not None:
+                book.close(exit_status)
+            close_station(qc_station)
     emit(RunEnded(path, exit_status, reason, resumable))
     return RunResult(path, exit_status, reason, resumable)
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import ntpath
 import os
+import posixpath
+import re
 import socket
 import sys
 import time
@@ -28,12 +31,14 @@ from typing import IO, Any
 
 from andreev.errors import RunLockedError
 
-__all__ = ["StationLock", "lock_path", "pid_alive", "state_dir"]
+__all__ = ["StationLock", "lock_path", "pid_alive", "state_dir", "state_lock_name"]
 
 log = logging.getLogger(__name__)
 
 #: byte locked on Windows, far past the text, so the holder's text stays readable
 _WINDOWS_LOCK_OFFSET = 1 << 30
+#: Windows: msvcrt locks, %LOCALAPPDATA%, case-insensitive paths with drive letters
+WINDOWS = sys.platform == "win32"
 
 
 def state_dir() -> Path:
@@ -41,7 +46,7 @@ def state_dir() -> Path:
     on Windows, else ``$XDG_STATE_HOME/andreev`` or ``~/.local/state/andreev``)."""
     if os.environ.get("ANDREEV_STATE_DIR"):
         return Path(os.environ["ANDREEV_STATE_DIR"])
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+    if WINDOWS and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "andreev"
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "andreev"
@@ -53,15 +58,34 @@ def lock_path(station_file: Path | str) -> Path:
     station = Path(station_file).resolve()
     if os.access(station.parent, os.W_OK):
         return station.with_name(station.name + ".lock")
-    digest = hashlib.sha256(str(station).encode()).hexdigest()[:16]
-    return state_dir() / "locks" / f"{station.stem}-{digest}.lock"
+    return state_dir() / "locks" / state_lock_name(str(station))
+
+
+def state_lock_name(station: str, windows: bool | None = None) -> str:
+    """The name of the lock of the station file at absolute path ``station`` in the state
+    folder: its stem (characters any file system takes) and a hash of the path, which on
+    Windows is folded first as the file system does (``C:\\Lab\\Fridge.yaml``,
+    ``c:/lab/FRIDGE.YAML`` and ``\\\\?\\C:\\Lab\\Fridge.yaml`` are one file, so one lock).
+    ``windows``: fold as Windows does (default: when running there)."""
+    windows = WINDOWS if windows is None else windows
+    flavour = ntpath if windows else posixpath
+    if windows:
+        for prefix, replacement in (("\\\\?\\UNC\\", "\\\\"), ("\\\\?\\", "")):
+            if station.replace("/", "\\").upper().startswith(prefix.upper()):
+                station = replacement + station[len(prefix) :]
+                break
+    key = flavour.normcase(flavour.normpath(station))
+    stem = flavour.splitext(flavour.basename(key))[0]
+    safe = re.sub(r"[^\w.-]", "_", stem).strip(".") or "station"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe}-{digest}.lock"
 
 
 def pid_alive(pid: int) -> bool:
     """True when a process ``pid`` exists on this machine."""
     if pid <= 0:
         return False
-    if sys.platform == "win32":
+    if WINDOWS:
         import ctypes
 
         handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # type: ignore[attr-defined]
@@ -78,11 +102,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _msvcrt() -> Any:
+    """Windows' C runtime module (its ``locking``), looked up when used."""
+    import importlib
+
+    return importlib.import_module("msvcrt")
+
+
 def _try_lock(handle: IO[str]) -> bool:
     """Take the OS lock on ``handle`` without waiting; False when another holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
+    if WINDOWS:
+        msvcrt = _msvcrt()
         handle.seek(_WINDOWS_LOCK_OFFSET)
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -99,9 +129,8 @@ def _try_lock(handle: IO[str]) -> bool:
 
 
 def _unlock(handle: IO[str]) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
+    if WINDOWS:
+        msvcrt = _msvcrt()
         handle.seek(_WINDOWS_LOCK_OFFSET)
         msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
         return
@@ -212,12 +241,12 @@ class StationLock:
         if handle is None:
             return
         try:
-            if sys.platform != "win32":
+            if not WINDOWS:
                 self.path.unlink(missing_ok=True)  # while still locked: no one reuses it
             _unlock(handle)
         finally:
             handle.close()
-        if sys.platform == "win32":
+        if WINDOWS:
             try:
                 self.path.unlink(missing_ok=True)
             except OSError:  # another process opened it meanwhile: it will take it over

@@ -7,12 +7,14 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
+
+#: the platform's console control handler exists (Windows only)
+WINDOWS = sys.platform == "win32"
 
 
 class StopFlag:
@@ -27,6 +29,9 @@ class StopFlag:
         self._event = threading.Event()
         self.reason = ""
         self.shutting_down = False
+        #: set when the :meth:`installed` block ends: the run is over (instruments safe,
+        #: run file closed); a console close handler waits for it
+        self.finished = threading.Event()
 
     def set(self, reason: str = "stop requested") -> None:
         """Ask the run to stop after the current point; the first reason is kept."""
@@ -41,7 +46,10 @@ class StopFlag:
     __call__ = is_set
 
     def _handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
         if self.shutting_down:
             log.warning("%s received while making the instruments safe: finishing that", name)
             self.set(name)
@@ -56,18 +64,23 @@ class StopFlag:
         """Catch SIGINT and SIGTERM while the run lasts (SIGTERM where the platform has
         it); on Windows also Ctrl-Break (SIGBREAK) and closing the console window (a
         console control handler), so that each of them makes the instruments safe."""
+        self.finished.clear()
         if threading.current_thread() is not threading.main_thread():
-            yield self
+            try:
+                yield self
+            finally:
+                self.finished.set()
             return
         previous = {}
         for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
             sig = getattr(signal, name, None)
             if sig is not None:
                 previous[sig] = signal.signal(sig, self._handle)
-        console = _ConsoleCloseHandler(self) if sys.platform == "win32" else None
+        console = _ConsoleCloseHandler(self) if WINDOWS else None
         try:
             yield self
         finally:
+            self.finished.set()
             if console is not None:
                 console.remove()
             for sig, old in previous.items():
@@ -76,8 +89,9 @@ class StopFlag:
 
 class _ConsoleCloseHandler:
     """Windows only: closing the console window, logging off or shutting down sets the
-    stop flag and gives the run time to make the instruments safe (Windows waits for a
-    console control handler up to ~5 s before it ends the process)."""
+    stop flag and holds the process until the run is over (instruments safe, run file
+    closed: ``flag.finished``) or ``grace`` s have passed: Windows ends the process when
+    the handler returns, and at the latest ~5 s after a close."""
 
     #: CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT
     EVENTS: ClassVar[dict[int, str]] = {2: "console closed", 5: "logoff", 6: "shutdown"}
@@ -98,11 +112,8 @@ class _ConsoleCloseHandler:
             return False
         log.warning("%s: stopping and making the instruments safe", reason)
         self.flag.set(reason)
-        deadline = time.monotonic() + self.grace
-        while self.flag.shutting_down is False and time.monotonic() < deadline:
-            time.sleep(0.05)
-        while self.flag.shutting_down and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if not self.flag.finished.wait(self.grace):
+            log.error("%s: the run did not end within %.1f s", reason, self.grace)
         return True
 
     def remove(self) -> None:

@@ -454,20 +454,21 @@ def run_transport(
     info = {**info, "station_yaml": station_config.text}
     qc_station, _ = open_station(station_config, names=[BRIDGE], overrides=overrides)
     exit_status, path, writer = "failed", None, None
-    try:
-        bridge = qc_station.components[BRIDGE]
-        resumed = None if resume is None else Path(resume)
-        path, writer = _open_writer(proc, info, qc_station, Path(out_dir), resumed)
-        emit(RunFileOpened(path, resumed is not None))
-        with log_to_file(path.with_suffix(".log")), stop.installed():
-            runner = TransportRunner(proc, bridge, writer, stop, emit)
-            try:
-                exit_status = runner.run()
-            finally:
-                exit_status = runner.exit_status
-    finally:
-        if writer is not None:
-            writer.close(exit_status)
-        close_station(qc_station)
+    with stop.installed():  # until the file and the station are closed (console close)
+        try:
+            bridge = qc_station.components[BRIDGE]
+            resumed = None if resume is None else Path(resume)
+            path, writer = _open_writer(proc, info, qc_station, Path(out_dir), resumed)
+            emit(RunFileOpened(path, resumed is not None))
+            with log_to_file(path.with_suffix(".log")):
+                runner = TransportRunner(proc, bridge, writer, stop, emit)
+                try:
+                    exit_status = runner.run()
+                finally:
+                    exit_status = runner.exit_status
+        finally:
+            if writer is not None:
+                writer.close(exit_status)
+            close_station(qc_station)
     emit(RunEnded(path, exit_status))
     return RunResult(path, exit_status)
