@@ -267,6 +267,21 @@ def test_screenshot_of_a_running_experiment_is_not_blank(fridge, tmp_path) -> No
     assert_safe(fridge)
 
 
+def _wait_inside_the_first_sweep(fridge: SimFridge, proc: subprocess.Popen, err: Path) -> None:
+    """Until the lock-in has served 40 points (inside the first 201-point sweep): a
+    condition, not a fixed time. Fails at once, with the window's stderr, when the
+    process ends or its run ends before; the deadline is only a net for a hang."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        received = list(fridge.servers["lockin"].received)
+        if sum(1 for command in received if command.startswith("SNAP")) >= 40:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the window ended first ({proc.returncode}): {err.read_text()}")
+        time.sleep(0.02)
+    raise AssertionError(f"no sweep after 300 s: {err.read_text()}")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")
 def test_ctrl_c_in_the_terminal_stops_the_run_safely(fridge, tmp_path) -> None:
     station = station_file_for(fridge, tmp_path, speedup=SPEEDUP)
@@ -274,30 +289,27 @@ def test_ctrl_c_in_the_terminal_stops_the_run_safely(fridge, tmp_path) -> None:
     long_sweeps = {**LADDER, "parameters": {**LADDER["parameters"], "bias_points": 201}}
     experiment.write_text(yaml.safe_dump(long_sweeps))
     args = ["gui", "--config", str(station), "--out", str(tmp_path / "data")]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI, *args, "--experiment", str(experiment), "--start"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"},
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 120  # Qt start-up is slow on a loaded machine
-        snaps = 0
-        while time.monotonic() < deadline and snaps < 40:  # inside the first sweep
-            received = list(fridge.servers["lockin"].received)
-            snaps = sum(1 for command in received if command.startswith("SNAP"))
-            time.sleep(0.02)
-        assert snaps >= 40 and proc.poll() is None
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+    err = tmp_path / "stderr.txt"
+    with open(tmp_path / "stdout.txt", "wb") as out, open(err, "wb") as errors:
+        # into files, never pipes: a child blocked on a full pipe would never sweep
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CLI, *args, "--experiment", str(experiment), "--start"],
+            stdout=out,
+            stderr=errors,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"},
+            cwd=ROOT,
+        )
+        try:
+            _wait_inside_the_first_sweep(fridge, proc, err)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err.read_text()
     (path,) = (tmp_path / "data").glob("gui-ladder-*.h5")
-    assert exit_status(path) == "aborted", err
+    assert exit_status(path) == "aborted", err.read_text()
     assert "pending" in set(load(path).status.values.ravel())
     assert_safe(fridge)
 
