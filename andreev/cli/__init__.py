@@ -124,6 +124,13 @@ def _config_error_line(args: argparse.Namespace, exc: Exception) -> str:
     return f"error: {exc}; all {len(details)} problems {where}"
 
 
+def message(exc: BaseException) -> str:
+    """An exception's message on one line, without the context qcodes appends to its
+    arguments (``("lockin: …", "asking 'SRAT ?' to <SR830: lockin>", …)``)."""
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return " ".join(first.split())
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     module_name, func_name = args.handler.split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
@@ -146,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_config_error_line(args, exc), file=sys.stderr, flush=True)
         return EXIT_CONFIG
     except AndreevError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print(f"error: {message(exc)}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)", file=sys.stderr, flush=True)
@@ -155,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = _crash_log(args)
-        text = " ".join(str(exc).split()) or "(no message)"
+        text = message(exc) or "(no message)"
         print(f"error: {type(exc).__name__}: {text} ({where})", file=sys.stderr, flush=True)
         return EXIT_FAILED
 

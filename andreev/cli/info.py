@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +80,27 @@ def _report(name: str, config: StationConfig) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _libraries_quiet() -> Iterator[None]:
+    """The drivers' libraries (qcodes: "Snapshot: Could not update parameter …" for each
+    parameter of a silent instrument) say nothing on the console while ``info`` runs:
+    its one line per instrument says what matters."""
+    from andreev.cli.run import LIBRARY_LOGGERS
+
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(logger, logger.propagate) for logger in loggers]
+    quiet = logging.NullHandler()
+    for logger in loggers:
+        logger.addHandler(quiet)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, propagate in saved:
+            logger.removeHandler(quiet)
+            logger.propagate = propagate
+
+
 def main(args: argparse.Namespace) -> int:
     """``andreev info``: connect to each instrument, print identity and key settings,
     holding the station's lock (a run on the same station refuses meanwhile).
@@ -94,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return EXIT_CONFIG
     try:
-        with StationLock(config.path, "andreev info"):
+        with StationLock(config.path, "andreev info"), _libraries_quiet():
             failed = [name for name in config.instruments if not _report(name, config)]
     except RunLockedError as exc:
         print(f"error: {exc}")

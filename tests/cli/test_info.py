@@ -64,3 +64,27 @@ def test_info_on_a_silent_instrument_is_bounded_one_line_each(
         assert len(lines) == 1 and "NOT ANSWERING" in lines[0], out
         assert len(lines[0]) < 400 and "getting " not in lines[0]  # no qcodes context
     assert "Traceback" not in out
+
+
+def test_info_of_a_silent_nanonis_says_one_line_and_nothing_else(
+    sim_fridge: SimFridge, sim_station: Path
+) -> None:
+    """As an operator sees it (a process of its own, no test logging in place): qcodes'
+    "Snapshot: Could not update parameter" for each of the silent STM's parameters stays
+    off the console."""
+    import os
+    import subprocess
+    import sys
+
+    sim_fridge.servers["stm"].faults.silent = True
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "andreev", "info", "--config", str(sim_station)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 1
+    assert "stm: NOT ANSWERING" in done.stdout
+    assert done.stderr.strip() == "", done.stderr

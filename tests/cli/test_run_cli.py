@@ -231,3 +231,21 @@ def test_resuming_a_completed_run_touches_no_instrument(
     station.write_text(yaml.safe_dump(bad))
     assert main(["run", "--resume", str(run_file), "--config", str(station)]) == 0
     assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_an_instrument_garbling_at_connect_is_one_clean_line(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock-in garbles its replies while the station opens: one line naming it and
+    what went wrong, without the context qcodes appends to the error's arguments."""
+    sim_fridge.servers["lockin"].faults.garbage_next = 2
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "data"
+    code = main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(lines) == 1, captured.err
+    assert lines[0].startswith("error: lockin: ") and "getting " not in lines[0], lines[0]
+    assert not lines[0].startswith("error: (")  # not a tuple of qcodes' context
+    assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
