@@ -249,3 +249,30 @@ def test_an_instrument_garbling_at_connect_is_one_clean_line(
     assert lines[0].startswith("error: lockin: ") and "getting " not in lines[0], lines[0]
     assert not lines[0].startswith("error: (")  # not a tuple of qcodes' context
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
+
+
+def test_resuming_a_file_another_process_writes_touches_no_instrument(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from andreev.storage.recovery import WriterLock
+
+    experiment = tmp_path / "small.yaml"
+    small = yaml.safe_load(yaml.safe_dump(SMALL))
+    small["parameters"].update(ladder_steps=1, ladder_stop=1e-9)
+    experiment.write_text(yaml.safe_dump(small))
+    out = tmp_path / "data"
+    assert main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)]) == 0
+    (run_file,) = out.glob("*.h5")
+    capsys.readouterr()
+    for server in sim_fridge.servers.values():
+        server.clear_received()
+    writer = WriterLock(run_file)  # as a live writer holds it (another station file, say)
+    try:
+        code = main(["run", "--resume", str(run_file), "--config", str(sim_station)])
+    finally:
+        writer.release()
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1, lines
+    assert "is being written by another live process (pid " in lines[0]
+    assert all(not server.received for server in sim_fridge.servers.values())
