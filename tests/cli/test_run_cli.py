@@ -213,16 +213,22 @@ def test_instruments_nobody_listens_on_are_one_line_naming_the_instrument(
     assert "Connection refused" in notified["ANDREEV_SUMMARY"]
 
 
-def test_resuming_a_completed_run_touches_no_instrument(
-    sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _one_sweep_run(station: Path, tmp_path: Path) -> Path:
+    """A completed run of one sweep (its file)."""
     experiment = tmp_path / "small.yaml"
     small = yaml.safe_load(yaml.safe_dump(SMALL))
     small["parameters"].update(ladder_steps=1, ladder_stop=1e-9)
     experiment.write_text(yaml.safe_dump(small))
     out = tmp_path / "data"
-    assert main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)]) == 0
+    assert main(["run", str(experiment), "--config", str(station), "--out", str(out)]) == 0
     (run_file,) = out.glob("*.h5")
+    return run_file
+
+
+def test_resuming_a_completed_run_touches_no_instrument(
+    sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_file = _one_sweep_run(sim_station, tmp_path)
     capsys.readouterr()
     # the instruments are gone: a resume that connected would fail
     bad = yaml.safe_load(sim_station.read_text())
@@ -256,13 +262,7 @@ def test_resuming_a_file_another_process_writes_touches_no_instrument(
 ) -> None:
     from andreev.storage.recovery import WriterLock
 
-    experiment = tmp_path / "small.yaml"
-    small = yaml.safe_load(yaml.safe_dump(SMALL))
-    small["parameters"].update(ladder_steps=1, ladder_stop=1e-9)
-    experiment.write_text(yaml.safe_dump(small))
-    out = tmp_path / "data"
-    assert main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)]) == 0
-    (run_file,) = out.glob("*.h5")
+    run_file = _one_sweep_run(sim_station, tmp_path)
     capsys.readouterr()
     for server in sim_fridge.servers.values():
         server.clear_received()
