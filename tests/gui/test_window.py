@@ -198,6 +198,14 @@ def test_dry_run_shows_the_plan_and_moves_nothing(qtbot, window, fridge, tmp_pat
     qtbot.mouseClick(window.dry_run_button, QtCore.Qt.MouseButton.LeftButton)
     refused = window.plan.toPlainText()
     assert refused.startswith("refused:") and "safety.max_bias" in refused
+    window.form.inputs.bias_start.setValue(-0.5)  # two problems: one line, then each
+    qtbot.mouseClick(window.dry_run_button, QtCore.Qt.MouseButton.LeftButton)
+    first, *details = window.plan.toPlainText().splitlines()
+    assert (
+        "parameters.bias_start: bias -0.5 V" in first
+        and "(and 1 more: parameters.bias_stop)" in first
+    )
+    assert len(details) == 2 and "parameters.bias_stop: bias 0.5 V exceeds" in details[1]
     assert window.queue_form() is None and window.items == []
     assert not any(
         server.received for server in fridge.servers.values() if hasattr(server, "received")
