@@ -184,6 +184,9 @@ class WriterLock:
                 self.path.unlink()
         self._fh.close()  # closing drops the lock
         self._fh = None
+        if sys.platform == "win32":  # only once closed there; a new holder keeps it open
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
 
 def lock_holder(run_path: str | os.PathLike[str]) -> str:

@@ -94,3 +94,20 @@ def test_kill9_recovery_and_resume(tmp_path: Path) -> None:
     assert [t.sizes["t"] for t in load_settling(path)] == [2, 0, 1]
     with h5py.File(path, "r+") as f:  # the file is an ordinary, clean HDF5 file again
         assert f["entry/settling/outer_000/t"].maxshape == (None,)
+
+
+def test_the_writer_lock_file_goes_on_windows_too(tmp_path: Path, monkeypatch) -> None:
+    """Windows' branch (only the OS side faked: the platform seen by the module, msvcrt):
+    the ``.lock`` beside the run file is removed once released, as on POSIX."""
+    import types
+
+    from andreev.storage import recovery
+    from tests.engine.winfakes import FakeMsvcrt
+
+    monkeypatch.setattr(recovery, "sys", types.SimpleNamespace(platform="win32"))
+    monkeypatch.setitem(sys.modules, "msvcrt", FakeMsvcrt())
+    run = tmp_path / "run.h5"
+    lock = recovery.WriterLock(run)
+    assert lock.path.exists() and recovery.writer_alive(run)
+    lock.release()
+    assert not lock.path.exists() and not recovery.writer_alive(run)
