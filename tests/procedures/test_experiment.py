@@ -78,9 +78,12 @@ def test_limits_refuse_with_key_and_limit(tmp_path: Path) -> None:
     experiment = load_experiment(path)
     with pytest.raises(LimitError) as info:
         check_limits(experiment, load_station_config(SIM_STATION))
-    message = str(info.value)
-    assert "ladder_stop" in message and "max_setpoint_current" in message
-    assert "temperatures[1]" in message and "max_temperature" in message
+    message = str(info.value)  # one line: the first in full, the other's key
+    assert "\n" not in message and "(and 1 more: parameters." in message
+    assert "ladder_stop" in message and "temperatures[1]" in message
+    details = "\n".join(info.value.details)  # every problem in full
+    assert "ladder_stop: setpoint current" in details and "max_setpoint_current" in details
+    assert "temperatures[1]: " in details and "max_temperature" in details
 
 
 def test_dry_run_prints_plan_and_moves_nothing(
