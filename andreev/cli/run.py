@@ -277,20 +277,6 @@ def check_resume_file(path: Path) -> None:
         raise ConfigError(path, "--resume", "not an HDF5 file; give an andreev run file (.h5)")
 
 
-def refuse_live_writer(path: Path) -> None:
-    """RunLockedError when a live process writes the run file ``path`` (its writer lock
-    is held): refused before anything is read from it or connected."""
-    from andreev.errors import RunLockedError
-    from andreev.storage.recovery import lock_holder, writer_alive
-
-    if writer_alive(path):
-        holder = lock_holder(path) or "its writer lock is held"
-        raise RunLockedError(
-            f"{path} is being written by another live process ({holder}); let it end (or "
-            "stop it) before --resume; no instrument was touched"
-        )
-
-
 def stored_exit_status(path: Path) -> str | None:
     """The exit status a run file records, or None when it cannot be read here (a file
     left by a killed writer: the resume itself recovers it and reports any problem)."""
@@ -310,6 +296,7 @@ def prepare_inputs(args: argparse.Namespace) -> Prepared:
     ``--out``, the limits and the static station checks."""
     from andreev.cli.overrides import apply_overrides, parse_assignments
     from andreev.cli.station_checks import check_outer_parameter
+    from andreev.engine.lifecycle import refuse_live_writer
     from andreev.errors import ConfigError
     from andreev.procedures.experiment import load_experiment
     from andreev.procedures.runner import prepare
@@ -324,7 +311,7 @@ def prepare_inputs(args: argparse.Namespace) -> Prepared:
                 "continues the run file's own experiment: give no EXPERIMENT.yaml and no -p",
             )
         check_resume_file(args.resume)
-        refuse_live_writer(args.resume)
+        refuse_live_writer(args.resume)  # before the file is read
     elif args.experiment is None:
         raise ConfigError(
             "(command line)", "experiment", "give an EXPERIMENT.yaml, or --resume FILE"

@@ -167,6 +167,20 @@ def open_book(
     return resume, book
 
 
+def refuse_live_writer(path: Path) -> None:
+    """RunLockedError when a live process writes the run file ``path`` (its writer lock is
+    held): a resume is refused before the file is read or any instrument connected."""
+    from andreev.errors import RunLockedError
+    from andreev.storage.recovery import lock_holder, writer_alive
+
+    if writer_alive(path):
+        holder = lock_holder(path) or "its writer lock is held"
+        raise RunLockedError(
+            f"{path} is being written by another live process ({holder}); let it end (or "
+            "stop it) before resuming it; no instrument was touched"
+        )
+
+
 def run_plan(
     plan: Plan,
     station_config: StationConfig,
@@ -189,6 +203,8 @@ def run_plan(
 
     emit = Emitter(listeners)
     stop = stop or StopFlag()
+    if resume is not None:
+        refuse_live_writer(Path(resume))
     qc_station, _ = open_station(station_config, overrides=overrides)
     exit_status, reason, path, book = "failed", "", None, None
     resumable = False

@@ -49,7 +49,7 @@ from andreev.engine.events import (
     SweepStarted,
     WaitingForConditions,
 )
-from andreev.engine.lifecycle import RunResult
+from andreev.engine.lifecycle import RunResult, refuse_live_writer
 from andreev.errors import AndreevError
 from andreev.gui.form import ExperimentForm
 from andreev.gui.panels import LivePanels
@@ -281,6 +281,7 @@ class GuiWindow(QtWidgets.QMainWindow):
     def queue_resume(self, path: str | os.PathLike[str]) -> QueuedRun | None:
         """Queue the continuation of the cut run in ``path``."""
         try:
+            refuse_live_writer(Path(path))
             prepared = prepare(None, self.station, Path(path))
         except AndreevError as exc:
             self.show_plan([f"cannot resume {path}: {exc}"])
