@@ -129,6 +129,60 @@ def test_dry_run_refuses_a_frame_outside_the_lateral_range(tmp_path: Path) -> No
         prepare(experiment, SIM_STATION)
 
 
+def test_grid_on_fakes_moves_in_tunnelling_serpentine_with_drift_checks(tmp_path: Path) -> None:
+    """The plan alone, on the engine's in-memory instruments: every move at the
+    tunnelling setpoint, the reference before points 0 and 4 of a 3 × 2 frame."""
+    from andreev.engine.run_engine import RunEngine
+    from andreev.engine.stop import StopFlag
+    from andreev.procedures.experiment import PROCEDURES, build_procedure
+    from andreev.storage import RunWriter
+    from tests.engine.fakes import TUNNELLING, make_rig
+
+    values = {
+        "frame_x": 1e-6,
+        "frame_width": 20e-9,
+        "frame_height": 10e-9,
+        "points_x": 3,
+        "points_y": 2,
+        "drift_every": 4,
+        "ladder_steps": 1,
+        "setpoint_bias": 10e-3,
+        "bias_points": 11,
+    }
+    proc = build_procedure(PROCEDURES["GridSeries"], values, tmp_path / "exp.yaml")
+    grid, settings = proc.grid(), proc.settings()
+    book = RunWriter.create(
+        tmp_path / "run.h5",
+        outer_name=grid.outer.name,
+        outer_values=grid.outer.values,
+        outer_unit="",
+        setpoints=grid.setpoints,
+        bias=grid.bias,
+        directions=grid.directions,
+        setpoint_bias=settings.setpoint_bias,
+        v_mod_rms=settings.modulation_rms,
+        config_yaml="",
+        snapshot={},
+        grid=grid.outer.grid,
+    )
+    rig = make_rig()
+    engine = RunEngine(proc, rig, book, StopFlag())
+    try:
+        assert engine.run() == "completed"
+    finally:
+        book.close(engine.exit_status)
+    moves = rig.stm.moves  # type: ignore[attr-defined]
+    ref = (1e-6, 0.0)
+    points = [(1e-6 + dx, dy) for dx, dy in [(-10e-9, -5e-9), (0.0, -5e-9), (10e-9, -5e-9)]]
+    points += [(1e-6 + dx, dy) for dx, dy in [(10e-9, 5e-9), (0.0, 5e-9), (-10e-9, 5e-9)]]
+    expected = [ref, *points[:4], ref, *points[4:]]
+    np.testing.assert_allclose([(x, y) for x, y, _ in moves], expected, rtol=0, atol=1e-15)
+    assert all(setpoint == TUNNELLING for *_, setpoint in moves)
+    drift = load_drift(tmp_path / "run.h5")
+    assert drift is not None and np.isfinite(drift["time"].values).all()
+    assert drift["reference_current"].values.tolist() == [TUNNELLING, TUNNELLING]
+
+
 # ---------------------------------------------------------------- SIGKILL mid-grid
 def _visits_done(path: Path) -> int:
     try:
