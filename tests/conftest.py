@@ -54,7 +54,8 @@ def sim_station(sim_fridge: SimFridge, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def grid_run(tmp_path_factory: pytest.TempPathFactory):
     """A finished 6 × 5 GridSeries run on the simulated fridge (``tests/grid_run.py``),
-    shared by the grid tests; read-only (copy it before changing it)."""
-    from tests.grid_run import make_grid_run
+    made once for the session (also across xdist workers) and shared by the grid tests;
+    read-only (copy it before changing it)."""
+    from tests.grid_run import shared_grid_run
 
-    return make_grid_run(tmp_path_factory.mktemp("grid"))
+    return shared_grid_run(tmp_path_factory.getbasetemp())

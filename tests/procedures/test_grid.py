@@ -53,17 +53,6 @@ def test_grid_file_is_five_dimensional_with_positions(grid_run) -> None:
     assert ds["position_x"].attrs["units"] == "m" and ds["grid_x"].attrs["units"] == "m"
 
 
-def test_tip_was_at_the_stored_positions(grid_run) -> None:
-    """The sim's tip was last at the final visit's position (serpentine: row 4 runs left
-    to right, so the last point is the top right corner)."""
-    ds = load(grid_run.path)
-    with grid_run.world.lock:
-        tip = (grid_run.world.junction.x, grid_run.world.junction.y)
-    assert tip == pytest.approx(
-        (float(ds["position_x"].values[4, 5]), float(ds["position_y"].values[4, 5])), abs=1e-12
-    )
-
-
 def test_serpentine_order_from_the_stored_timestamps(grid_run) -> None:
     ds = load(grid_run.path)
     stamps = ds["timestamp"].values[:, :, 0, 0]  # first setpoint of every point
