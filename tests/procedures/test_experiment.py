@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["demo", "spectrum", "ladder", "overnight"])
+@pytest.mark.parametrize("name", ["demo", "spectrum", "ladder", "overnight", "grid"])
 def test_shipped_experiments_are_valid_and_within_sim_limits(name: str) -> None:
     experiment = load_experiment(ROOT / "config" / "experiments" / f"{name}.yaml")
     check_limits(experiment, load_station_config(SIM_STATION))
