@@ -1,7 +1,8 @@
-"""Maps of a grid run (the session's 6 × 5 GridSeries on the simulated fridge): analysed
-serially, on a local Dask cluster and on a scheduler + 2 workers started here, with
-identical results; the Δ map follows the sim's own gap map, Δc does not vary; the maps,
-histograms and Δc against Δ in /entry/analysis; Fig. 3 drawn; export through xarray."""
+"""Maps of a grid run (the session's 6 × 5 GridSeries on the simulated fridge), analysed
+serially (on a local Dask cluster and on a scheduler + 2 workers, with identical results:
+tests/analysis/test_distributed.py); the Δ map follows the sim's own gap map, Δc does not
+vary; the maps, histograms and Δc against Δ in /entry/analysis; Fig. 3 drawn; export
+through xarray."""
 
 from __future__ import annotations
 
@@ -11,34 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from andreev.analysis import distributed
 from andreev.analysis.export import to_csv, to_netcdf
 from andreev.cli import main as cli_main
 from andreev.storage import ResultGroup, load, read_analysis
-
-pytest.importorskip("distributed")
-
-
-def _same(a: ResultGroup, b: ResultGroup) -> None:
-    """Equal stored results, bit for bit (but the date written), sub-groups included."""
-    assert {k for k in a.attrs if k != "date"} == {k for k in b.attrs if k != "date"}
-    for key, value in a.attrs.items():
-        if key != "date":
-            assert np.asarray(value).tolist() == np.asarray(b.attrs[key]).tolist() or (
-                np.asarray(value).dtype.kind == "f"
-                and np.array_equal(value, b.attrs[key], equal_nan=True)
-            ), key
-    assert a.datasets.keys() == b.datasets.keys()
-    for key, (values, units, _) in a.datasets.items():
-        mine, theirs = np.asarray(values), np.asarray(b.datasets[key][0])
-        if mine.dtype.kind == "f":
-            np.testing.assert_array_equal(mine, theirs, err_msg=key)
-        else:
-            assert mine.tolist() == theirs.tolist(), key
-        assert units == b.datasets[key][1]
-    assert a.groups.keys() == b.groups.keys()
-    for key, group in a.groups.items():
-        _same(group, b.groups[key])
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +30,6 @@ def _maps(path: Path) -> ResultGroup:
     stored = read_analysis(path)
     assert stored is not None and "maps" in stored.groups
     return stored.groups["maps"]
-
-
-def test_local_cluster_and_scheduler_give_the_serial_results(
-    analysed: Path, tmp_path: Path
-) -> None:
-    serial = read_analysis(analysed)
-    assert serial is not None
-    local, remote = tmp_path / "local.h5", tmp_path / "scheduler.h5"
-    for copy in (local, remote):
-        shutil.copy2(analysed, copy)
-    assert cli_main(["analyze", str(local), "--workers", "2"]) == 0
-    with distributed.local_scheduler(2) as address:
-        assert cli_main(["analyze", str(remote), "--scheduler", address]) == 0
-    for copy in (local, remote):
-        other = read_analysis(copy)
-        assert other is not None
-        _same(serial, other)
 
 
 def test_delta_follows_the_sim_gap_map_and_delta_c_does_not_vary(grid_run, analysed) -> None:
