@@ -94,7 +94,7 @@ def _outer_line(axis: OuterAxis) -> str:
         cx, cy = (c * 1e9 for c in grid.centre)
         drift = f", drift check every {grid.drift_every}" if grid.drift_every else ""
         return (
-            f"  outer   grid: {grid.x.size} × {grid.y.size} points over {width:g} × "
+            f"  outer   grid: {grid.x.size} × {grid.y.size} points spanning {width:g} × "
             f"{height:g} nm around ({cx:g}, {cy:g}) nm, angle {grid.angle:g}°, "
             f"serpentine{drift}"
         )
