@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from andreev import physics
+from andreev.analysis.maps import add_maps
 from andreev.analysis.peaks import GapClosingResult
 from andreev.analysis.report import COLUMNS, TEXT_COLUMNS, RunAnalysis
 from andreev.storage import ResultGroup, write_analysis
@@ -124,6 +125,7 @@ def result_group(an: RunAnalysis) -> ResultGroup:
         out.datasets[name] = (an.text[name].astype(str), "", "")
     for name, c in an.closing.items():
         out.groups[f"gap_closing_{name}"] = _closing_group(c)
+    add_maps(out, an)  # a grid run: its maps and statistics (analysis.maps)
     return out
 
 
