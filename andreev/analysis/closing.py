@@ -22,8 +22,9 @@ How the uncertainty is made honest (docs/physics.md §9.5):
   temperature (then ``success`` is False: the data give a lower limit only).
   ``tc_error`` is the larger side.
 
-Points with a fit flagged "poor fit" are left out by the caller (their Δc comes from a
-model that does not describe the sweep; the message counts them).
+A sweep whose fit is flagged "poor fit" stays in with its errors already inflated by
+√χ²_red (``andreev.analysis.uncertainty``); when it disagrees with the other sweeps of its
+step, the scale factor above widens that step's error further.
 """
 
 from __future__ import annotations

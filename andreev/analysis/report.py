@@ -520,21 +520,16 @@ def _measured_g_normal(res: RunAnalysis, sw: _Sweeps, g_high: np.ndarray) -> Non
 def _fit_closing(res: RunAnalysis) -> None:
     """Δc(T) closing fits at the top contact setpoint, from the corrected peaks and from
     the film fits (both only where the film model with a collective gap was chosen); the
-    sweeps of one temperature step are combined (``closing``), poor fits left out."""
+    sweeps of one temperature step are combined (``closing``)."""
     j = res.top_setpoint()
     if j is None:
         return
     temps = res.temperature[:, j, :]
     steps = np.broadcast_to(np.arange(temps.shape[0])[:, None], temps.shape).ravel()
-    poor = (res.text["fit_flag"][:, j, :] == "poor fit").ravel()
     for name, key in (("peaks", "gap_c_peaks"), ("film", "film_gap_c")):
         y = res.values[key][:, j, :].ravel()
         e = res.values[key + "_error"][:, j, :].ravel()
-        n_poor = int(np.count_nonzero(poor & np.isfinite(y)))
-        c = fit_gap_closing(temps.ravel(), np.where(poor, np.nan, y), e, groups=steps)
-        if n_poor:
-            c.message += f"; {n_poor} sweep(s) with a poor fit left out"
-        res.closing[name] = c
+        res.closing[name] = fit_gap_closing(temps.ravel(), y, e, groups=steps)
 
 
 def analyze_dataset(
