@@ -297,9 +297,10 @@ class SweepProcedure(Procedure):
         )
 
     def sweep_duration(self) -> float:
-        """World seconds one (outer, setpoint) sweep takes, both directions (s)."""
+        """World seconds one (outer, setpoint) sweep takes, every direction and repeat
+        (each repeat settles the tip again) (s)."""
         points = int(self.bias_points) * len(self.directions())
-        return float(self.tip_settle) + points * self.settle_time()
+        return float(self.tip_settle) * int(self.repeats) + points * self.settle_time()
 
     def outer_duration(self, index: int) -> float:
         """World seconds spent entering outer step ``index`` (s)."""
