@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, least_squares
+from scipy.optimize import OptimizeResult, brentq, least_squares
 
 from andreev import physics
 from andreev.analysis.uncertainty import error_inflation, reduced_chi2, standard_errors
@@ -221,15 +221,15 @@ def fit_gap_closing(
 
 
 def _result(
-    p: _Points, ls: object, sigma: np.ndarray, scale: np.ndarray, lo: np.ndarray
+    p: _Points, ls: OptimizeResult, sigma: np.ndarray, scale: np.ndarray, lo: np.ndarray
 ) -> GapClosingResult:
     """The closing fit's result: linearised Δc0 error, profile interval of Tc, message."""
-    fun, jac, x = ls.fun, ls.jac, ls.x  # type: ignore[attr-defined]
+    fun, jac, x = ls.fun, ls.jac, ls.x
     s2 = reduced_chi2(fun, 2)
     err = standard_errors(jac, s2, scale)
     gap0, tc = float(x[0] * scale[0]), float(x[1] * scale[1])
     t_top = float(np.max(p.t))
-    ok = bool(ls.success) and bool(np.all(np.isfinite(err)))  # type: ignore[attr-defined]
+    ok = bool(ls.success) and bool(np.all(np.isfinite(err)))
     msg = "converged" if ok else "did not converge or covariance singular"
     low, high = math.nan, math.nan
     if math.isfinite(tc):
