@@ -49,3 +49,13 @@ def sim_fridge() -> Iterator[SimFridge]:
 def sim_station(sim_fridge: SimFridge, tmp_path: Path) -> Path:
     """A station file pointing at ``sim_fridge``."""
     return station_file_for(sim_fridge, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def grid_run(tmp_path_factory: pytest.TempPathFactory):
+    """A finished 6 × 5 GridSeries run on the simulated fridge (``tests/grid_run.py``),
+    made once for the session (also across xdist workers) and shared by the grid tests;
+    read-only (copy it before changing it)."""
+    from tests.grid_run import shared_grid_run
+
+    return shared_grid_run(tmp_path_factory.getbasetemp())

@@ -50,6 +50,7 @@ CHUNKS_PER_THREAD = 4
 
 def read_sweeps(path: str | Path, idxs: list[Idx]) -> tuple[np.ndarray, dict[Idx, np.ndarray]]:
     """Bias (V) and the dI/dV (S) of the sweeps ``idxs`` of a run file, read directly."""
+    from andreev.storage.grid import is_grid, sweep_slot, visit_cells
     from andreev.storage.reader import open_read
     from andreev.storage.schema import text
 
@@ -58,7 +59,8 @@ def read_sweeps(path: str | Path, idxs: list[Idx]) -> tuple[np.ndarray, dict[Idx
         axes = [text(a) for a in data.attrs["axes"]]
         bias = np.asarray(data[axes[-1]][()], dtype=float)
         didv = data["dIdV"]
-        return bias, {idx: np.asarray(didv[idx], dtype=float) for idx in idxs}
+        cells = visit_cells(data) if is_grid(data) else None  # a grid run: visit → row, col
+        return bias, {idx: np.asarray(didv[sweep_slot(cells, *idx)], dtype=float) for idx in idxs}
 
 
 def tunnelling_task(

@@ -90,7 +90,7 @@ def csv_name(ds: xarray.Dataset, stem: str, idx: tuple[int, int, int]) -> str:
 def to_csv(run: str | Path, out: str | Path) -> list[Path]:
     """One CSV per finished sweep of the run at ``run`` into the folder ``out`` (made if
     missing); the paths written, in index order."""
-    ds = load(run)
+    ds = load(run, by_visit=True)  # a grid run: one CSV per visit, its position in the header
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     status = np.asarray(ds["status"].values).astype(str)

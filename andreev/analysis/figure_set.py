@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from andreev.analysis import fig_supp
+from andreev.analysis import fig_grid, fig_supp
 from andreev.analysis.figures import (
     default_out,
     fig_gaps,
@@ -38,4 +38,5 @@ def make_figures(run: str | Path, out: str | Path | None = None) -> list[Path]:
     paths.append(fig_tunnelling_fit(ds, an, out))
     if fig_supp.is_reference_film(an):
         paths.append(fig_supp.fig_reference_film(ds, an, out))
+    paths += fig_grid.grid_figures(an, out)  # a grid run: Fig. 3 from its maps
     return paths

@@ -607,6 +607,6 @@ def load_run(path: str | Path) -> xarray.Dataset:
     if not path.is_file():
         raise RunFileError(f"no such file: {path}")
     try:
-        return load(path)
+        return load(path, by_visit=True)  # a grid run in visit order (storage.grid)
     except (OSError, KeyError, ValueError, RunFileError) as exc:
         raise RunFileError(f"cannot read {path} as a run file: {exc}") from exc

@@ -22,6 +22,7 @@ import numpy as np
 
 from andreev import physics
 from andreev.analysis.closing import GapClosingResult
+from andreev.analysis.maps import add_maps
 from andreev.analysis.report import COLUMNS, NO_TUNNELLING, TEXT_COLUMNS, RunAnalysis
 from andreev.storage import ResultGroup, write_analysis
 
@@ -127,6 +128,7 @@ def result_group(an: RunAnalysis) -> ResultGroup:
         out.datasets[name] = (an.text[name].astype(str), "", "")
     for name, c in an.closing.items():
         out.groups[f"gap_closing_{name}"] = _closing_group(c)
+    add_maps(out, an)  # a grid run: its maps and statistics (analysis.maps)
     return out
 
 

@@ -146,6 +146,7 @@ def create_book(path: Path, plan: Plan, info: RunInfo, station: Any) -> RunWrite
         snapshot=json.loads(snapshot_json(station)),
         extra_attrs={"experiment_name": info.name, "procedure": info.procedure, **info.extra},
         film_readings=settings.film_readings,
+        grid=grid.outer.grid,
     )
 
 

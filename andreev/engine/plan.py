@@ -20,13 +20,16 @@ from andreev.engine.rig import Rig
 @dataclass
 class OuterAxis:
     """The outer stepper: a name, a unit, one value per step and optional extra
-    per-step coordinates (``{"x": (values, "m")}`` for tip positions)."""
+    per-step coordinates (``{"x": (values, "m")}`` for tip positions); ``grid``: the
+    2-D layout of the steps of a grid run (an ``andreev.storage.MapGrid``, handed to
+    the run file as it is; None otherwise)."""
 
     name: str
     unit: str
     values: np.ndarray
     extra: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
+    grid: Any = None
 
 
 @dataclass

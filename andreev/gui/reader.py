@@ -38,6 +38,7 @@ import h5py
 import numpy as np
 
 from andreev.storage import FINISHED, STATUS_NAMES
+from andreev.storage.grid import VISIT_DIM, by_visit, is_grid, sweep_slot, visit_cells
 
 __all__ = [
     "LIVE_GROUP",
@@ -240,6 +241,8 @@ def _read_layout(path: Path, f: h5py.File) -> RunLayout:
 
     entry, data = f["entry"], f["entry/data"]
     axes = [_text(a) for a in data.attrs["axes"]]
+    if is_grid(data):  # a grid run is followed in visit order (the engine's)
+        axes[0], visits = VISIT_DIM, np.arange(len(visit_cells(data)), dtype=float)
     config = yaml.safe_load(_text(entry["experiment_config/data"][()])) or {}
     try:
         station = yaml.safe_load(_text(entry.attrs.get("station_yaml", ""))) or {}
@@ -251,8 +254,8 @@ def _read_layout(path: Path, f: h5py.File) -> RunLayout:
         start_time=_text(entry["start_time"][()]),
         outer_dim=axes[0],
         outer_name=_text(data.attrs.get("outer_name", axes[0])),
-        outer_unit=_text(data[axes[0]].attrs.get("units", "")),
-        outer_values=np.asarray(data[axes[0]][()], dtype=float),
+        outer_unit=_text(data[axes[0]].attrs.get("units", "")) if axes[0] in data else "",
+        outer_values=visits if is_grid(data) else np.asarray(data[axes[0]][()], dtype=float),
         setpoints=np.asarray(data["setpoint"][()], dtype=float),
         bias=np.asarray(data["bias"][()], dtype=float),
         directions=tuple(_text(d) for d in data["direction"][()]),
@@ -343,11 +346,15 @@ class RunFollower:
             self._layout = _read_layout(self.path, f)
             self._didv, self._seen, self._settling = None, None, []
         layout = self._layout
-        status_codes = np.asarray(data["status"][()], dtype=np.uint8)
-        per_sweep = {n: np.asarray(data[n][()], dtype=float) for n in ("g_normal", "temperature")}
-        timestamp = np.asarray(data["timestamp"][()], dtype=float)
+        cells = visit_cells(data) if is_grid(data) else None
+        status_codes = np.asarray(by_visit(cells, data["status"][()]), dtype=np.uint8)
+        per_sweep = {
+            n: np.asarray(by_visit(cells, data[n][()]), dtype=float)
+            for n in ("g_normal", "temperature")
+        }
+        timestamp = np.asarray(by_visit(cells, data["timestamp"][()]), dtype=float)
         settling = self._settling_traces(entry["settling"], status_codes, timestamp)
-        self._update_didv(data["dIdV"], status_codes, timestamp)
+        self._update_didv(data["dIdV"], status_codes, timestamp, cells)
         assert self._didv is not None
         live = self._live(f, layout, status_codes)
         snap = RunSnapshot(
@@ -397,17 +404,20 @@ class RunFollower:
             self._settling_read = now
         return self._settling
 
-    def _update_didv(self, ds: h5py.Dataset, codes: np.ndarray, timestamp: np.ndarray) -> None:
-        """Read dI/dV rows of sweeps whose status or timestamp changed (all the first time)."""
-        if self._didv is None or self._seen is None or self._didv.shape != ds.shape:
-            self._didv = np.asarray(ds[()], dtype=float)
+    def _update_didv(
+        self, ds: h5py.Dataset, codes: np.ndarray, timestamp: np.ndarray, cells: Any = None
+    ) -> None:
+        """Read dI/dV rows of sweeps whose status or timestamp changed (all the first time);
+        ``cells``: the visits' (row, column) of a grid run (storage.grid), else None."""
+        if self._didv is None or self._seen is None or self._didv.shape[:-1] != codes.shape:
+            self._didv = np.asarray(by_visit(cells, ds[()]), dtype=float)
             self._seen = (codes.copy(), timestamp.copy())
             return
         old_codes, old_ts = self._seen
         same_ts = (old_ts == timestamp) | (np.isnan(old_ts) & np.isnan(timestamp))
         changed = np.argwhere((old_codes != codes) | ~same_ts)
         for i, j, k in changed:
-            self._didv[i, j, k, :] = ds[i, j, k, :]
+            self._didv[i, j, k, :] = ds[sweep_slot(cells, int(i), int(j), int(k))]
         self._seen = (codes.copy(), timestamp.copy())
 
     def _live(self, f: h5py.File, layout: RunLayout, codes: np.ndarray) -> LiveSweep | None:

@@ -25,6 +25,7 @@ import yaml
 
 from andreev.config import ConfigError, check_keys, did_you_mean, read_yaml
 from andreev.procedures.base import SweepProcedure
+from andreev.procedures.grid import GridSeries
 from andreev.procedures.ladder import SetpointLadder
 from andreev.procedures.spectrum import BiasSpectrum
 from andreev.procedures.temperature import ParameterSeries, PositionSeries, TemperatureSeries
@@ -32,7 +33,14 @@ from andreev.procedures.transport import TransportRT
 
 PROCEDURES: dict[str, type[SweepProcedure]] = {
     cls.__name__: cls
-    for cls in (BiasSpectrum, SetpointLadder, TemperatureSeries, PositionSeries, ParameterSeries)
+    for cls in (
+        BiasSpectrum,
+        SetpointLadder,
+        TemperatureSeries,
+        PositionSeries,
+        ParameterSeries,
+        GridSeries,
+    )
 }
 PROCEDURES["TransportRT"] = TransportRT  # not a sweep grid: run_transport runs it
 TOP_KEYS = ("procedure", "name", "description", "parameters")

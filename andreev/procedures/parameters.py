@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymeasure.experiment import Parameter
+from pymeasure.experiment import FloatParameter, Parameter
 
 
 class FloatListParameter(Parameter):
@@ -76,3 +76,29 @@ class PositionListParameter(Parameter):
                 raise ValueError(f"position {item!r} is outside ±{self.limit:g} m")
             out.append((x, y))
         return out
+
+
+def stability_parameters(
+    hold: float, timeout_maximum: float
+) -> tuple[FloatParameter, FloatParameter, FloatParameter]:
+    """The three Parameters of a temperature's stability test, shared by every procedure
+    that settles a temperature: tolerance (K; 0 = max(0.5 % T, 0.3 mK)), hold (s; the
+    temperature must stay within the tolerance this long, default ``hold``) and timeout
+    (s; give up settling after, 1 … ``timeout_maximum``, default 1 h)."""
+    return (
+        FloatParameter(
+            "Stability tolerance (0 = max(0.5 % T, 0.3 mK))",
+            units="K",
+            minimum=0.0,
+            maximum=1.0,
+            default=0.0,
+        ),
+        FloatParameter("Stable for", units="s", minimum=0.0, maximum=36000.0, default=hold),
+        FloatParameter(
+            "Give up settling after",
+            units="s",
+            minimum=1.0,
+            maximum=timeout_maximum,
+            default=3600.0,
+        ),
+    )

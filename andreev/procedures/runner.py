@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from andreev.config import ConfigError
 from andreev.engine.eta import format_duration, wall_clock_at
 from andreev.engine.events import Listener
 from andreev.engine.lifecycle import RunInfo, RunResult, run_plan
+from andreev.engine.plan import OuterAxis
 from andreev.engine.stop import StopFlag
 from andreev.errors import LimitError
 from andreev.instruments.station import StationConfig, load_station_config
@@ -83,6 +86,23 @@ def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> floa
     return float(experiment.procedure.estimated_wall_duration(station.speedup))
 
 
+def _outer_line(axis: OuterAxis) -> str:
+    """The plan's outer stepper: its values, or a grid's frame (nm) and visiting order."""
+    grid = axis.grid
+    if grid is not None:
+        width, height = (float(np.ptp(v)) * 1e9 for v in (grid.x, grid.y))
+        cx, cy = (c * 1e9 for c in grid.centre)
+        drift = f", drift check every {grid.drift_every}" if grid.drift_every else ""
+        return (
+            f"  outer   grid: {grid.x.size} × {grid.y.size} points spanning {width:g} × "
+            f"{height:g} nm around ({cx:g}, {cy:g}) nm, angle {grid.angle:g}°, "
+            f"serpentine{drift}"
+        )
+    steps = ", ".join(f"{v:g}" for v in axis.values[:12])
+    steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
+    return f"  outer   {axis.name}: {len(axis.values)} step(s) {steps}"
+
+
 def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
     """Lines describing the plan (what ``andreev run``, its dry run and the GUI show):
     the grid of sweeps, counted as the engine and the progress count them — one sweep per
@@ -93,11 +113,9 @@ def describe_plan(experiment: Experiment, station: StationConfig) -> list[str]:
         return describe_transport(proc, experiment.name, experiment.path)
     axis, setpoints, bias = proc.outer_axis(), proc.setpoints(), proc.bias_values()
     directions = proc.directions()
-    steps = ", ".join(f"{v:g}" for v in axis.values[:12])
-    steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
     return [
         f"experiment {experiment.name}: {type(proc).__name__} ({experiment.path})",
-        f"  outer   {axis.name}: {len(axis.values)} step(s) {steps}",
+        _outer_line(axis),
         f"  setpoints: {len(setpoints)} from {setpoints[0]:.3g} A to {setpoints[-1]:.3g} A "
         f"at V_set = {proc.setpoint_bias:g} V",
         f"  bias: {bias.size} points from {bias[0]:g} V to {bias[-1]:g} V, "

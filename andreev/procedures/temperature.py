@@ -33,7 +33,11 @@ from andreev.instruments.safety import SafetyLimits, problem
 from andreev.procedures._driver_checks import StationFacts, heater_band_problems
 from andreev.procedures.base import LimitProblem, OuterAxis
 from andreev.procedures.ladder import SetpointLadder
-from andreev.procedures.parameters import FloatListParameter, PositionListParameter
+from andreev.procedures.parameters import (
+    FloatListParameter,
+    PositionListParameter,
+    stability_parameters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +75,8 @@ class TemperatureSeries(_OuterSeries):
     temperatures = FloatListParameter(
         "Temperatures", units="K", minimum=0.0, maximum=300.0, default=[0.05]
     )
-    stable_tolerance = FloatParameter(
-        "Stability tolerance (0 = max(0.5 % T, 0.3 mK))",
-        units="K",
-        minimum=0.0,
-        maximum=1.0,
-        default=0.0,
-    )
-    stable_hold = FloatParameter(
-        "Stability hold time", units="s", minimum=0.0, maximum=36000.0, default=120.0
-    )
-    stable_timeout = FloatParameter(
-        "Stabilisation timeout", units="s", minimum=1.0, maximum=86400.0, default=3600.0
+    stable_tolerance, stable_hold, stable_timeout = stability_parameters(
+        hold=120.0, timeout_maximum=86400.0
     )
     temperature_band = FloatParameter(
         "Suspend when |T - T_set| exceeds (0 = max(2 % T, 2 mK))",

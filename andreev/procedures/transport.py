@@ -53,7 +53,7 @@ from andreev.engine.stop import StopFlag
 from andreev.errors import Aborted, ConfigError, InstrumentError
 from andreev.instruments.roles import BRIDGE
 from andreev.procedures.base import LimitProblem
-from andreev.procedures.parameters import FloatListParameter
+from andreev.procedures.parameters import FloatListParameter, stability_parameters
 
 if TYPE_CHECKING:
     from andreev.clock import Clock
@@ -112,18 +112,8 @@ class TransportRT(Procedure):
         maximum=1.0,
         default=1e-10,
     )
-    stable_tolerance = FloatParameter(
-        "Stability tolerance (0 = max(0.5 % T, 0.3 mK))",
-        units="K",
-        minimum=0.0,
-        maximum=1.0,
-        default=0.0,
-    )
-    stable_hold = FloatParameter(
-        "Stable for", units="s", minimum=0.0, maximum=36000.0, default=60.0
-    )
-    stable_timeout = FloatParameter(
-        "Give up settling after", units="s", minimum=1.0, maximum=360000.0, default=3600.0
+    stable_tolerance, stable_hold, stable_timeout = stability_parameters(
+        hold=60.0, timeout_maximum=360000.0
     )
     ramp_timeout = FloatParameter(
         "Extra time allowed after the ramp's nominal end",

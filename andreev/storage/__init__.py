@@ -13,15 +13,20 @@ The package, by job:
 - :mod:`~andreev.storage.reader`: :func:`load`, :func:`load_settling`,
   :func:`load_film_resistance`,
   :func:`read_config_yaml` (live, finished and killed-writer files).
+- :mod:`~andreev.storage.grid`: grid runs (:class:`MapGrid`: a scan frame's tip
+  positions, serpentine; the visit ↔ (row, column) mapping; ``/entry/drift``).
 - :mod:`~andreev.storage.results`: analysis results under ``/entry/analysis``
   (:class:`ResultGroup`, :func:`write_analysis`, :func:`read_analysis`).
 """
 
 from andreev.errors import RunLockedError
+from andreev.storage.grid import MapGrid, to_visits
 from andreev.storage.reader import (
     effective_exit_status,
     load,
+    load_drift,
     load_film_resistance,
+    load_grid,
     load_settling,
     read_config_yaml,
 )
@@ -45,17 +50,21 @@ __all__ = [
     "PER_SWEEP",
     "SIGNALS",
     "STATUS_NAMES",
+    "MapGrid",
     "ResultGroup",
     "RunLockedError",
     "RunStatus",
     "RunWriter",
     "effective_exit_status",
     "load",
+    "load_drift",
     "load_film_resistance",
+    "load_grid",
     "load_settling",
     "read_analysis",
     "read_config_yaml",
     "repair",
     "run_status",
+    "to_visits",
     "write_analysis",
 ]

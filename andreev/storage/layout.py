@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 import andreev
+from andreev.storage.grid import DRIFT_GROUP, DRIFT_SCALARS, DRIFT_SIGNALS, GRID_DIMS, MapGrid
 from andreev.storage.schema import (
     EXIT_DTYPE,
     FILM_GROUP,
@@ -50,6 +51,8 @@ class RunLayout:
             of the extra per-outer coordinates.
         film_readings: film-resistance readings per outer step (0: no
             ``/entry/film_resistance``).
+        grid: the tip positions of a grid run (:mod:`andreev.storage.grid`; None: no
+            grid). The outer steps are then its visits, stored on (grid_y, grid_x).
     """
 
     outer_name: str
@@ -65,6 +68,7 @@ class RunLayout:
     extra_attrs: dict[str, Any]
     extra: dict[str, tuple[np.ndarray, str, str]]
     film_readings: int = 0
+    grid: MapGrid | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -81,9 +85,13 @@ def write_layout(f: h5py.File, path: Path, run: RunLayout) -> None:
     f.attrs["h5py_version"] = h5py.version.version
     entry = _write_entry(f, run)
     data = entry.create_group("data")
-    _write_data_attrs(data, run)
-    _write_measured(data, run.shape)
-    _write_axes(data, run)
+    if run.grid is None:
+        _write_data_attrs(data, run)
+        _write_measured(data, run.shape)
+        _write_axes(data, run)
+    else:
+        _write_grid_data(data, run, run.grid)
+        _write_drift(entry, run, run.grid)
     _write_live(entry, run.shape)
     _write_settling(entry, run)
     if run.film_readings > 0:
@@ -185,6 +193,8 @@ def _write_axes(data: h5py.Group, run: RunLayout) -> None:
 def _write_settling(entry: h5py.Group, run: RunLayout) -> None:
     settling = entry.create_group("settling")
     settling.attrs["NX_class"] = "NXcollection"
+    if run.grid is not None:
+        return  # no temperature steps: a grid run waits on no settling
     n_o = run.shape[0]
     for i in range(n_o):
         g = settling.create_group(settling_name(i, n_o))
@@ -216,5 +226,99 @@ def _write_film_resistance(entry: h5py.Group, run: RunLayout) -> None:
     shape = (run.shape[0], run.film_readings)
     for name, (unit, long_name) in FILM_RESISTANCE.items():
         ds = group.create_dataset(name, shape=shape, dtype="f8", fillvalue=np.nan)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = long_name
+
+
+# ---------------------------------------------------------------- grid runs
+#: gzip level of a grid run's signals (with the shuffle filter; see docs/architecture.md §5)
+GRID_GZIP = 4
+
+
+def _write_grid_data(data: h5py.Group, run: RunLayout, grid: MapGrid) -> None:
+    """``/entry/data`` of a grid run: signals on (grid_y, grid_x, setpoint, direction,
+    bias), float32, one sweep per chunk, shuffle + gzip; per-sweep datasets and the
+    status on (grid_y, grid_x, setpoint, direction); the frame's axes and positions."""
+    n_y, n_x = grid.shape
+    _, n_s, n_d, n_b = run.shape
+    axes = [*GRID_DIMS, *FIXED_AXES]
+    data.attrs["NX_class"] = "NXdata"
+    data.attrs["signal"] = "dIdV"
+    data.attrs["auxiliary_signals"] = [s for s in SIGNALS if s != "dIdV"]
+    data.attrs["axes"] = axes
+    data.attrs["outer_name"] = run.outer_name
+    for i, axis in enumerate(axes):
+        data.attrs[f"{axis}_indices"] = i
+    for name in ("position_x", "position_y", "visit"):
+        data.attrs[f"{name}_indices"] = [0, 1]
+    data.attrs["frame_centre"] = np.asarray(grid.centre, dtype=float)
+    data.attrs["frame_angle"] = grid.angle
+    data.attrs["drift_every"] = grid.drift_every
+    for name, unit in SIGNALS.items():
+        ds = data.create_dataset(
+            name,
+            shape=(n_y, n_x, n_s, n_d, n_b),
+            dtype="f4",
+            chunks=(1, 1, 1, 1, n_b),
+            compression="gzip",
+            compression_opts=GRID_GZIP,
+            shuffle=True,
+            fillvalue=np.nan,
+        )
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = LONG_NAMES[name]
+    sweep_shape = (n_y, n_x, n_s, n_d)
+    for name, unit in PER_SWEEP.items():
+        ds = data.create_dataset(
+            name, shape=sweep_shape, dtype="f8", chunks=(1, n_x, n_s, n_d), fillvalue=np.nan
+        )
+        ds.attrs["units"] = unit
+    status = data.create_dataset(
+        "status", shape=sweep_shape, dtype=STATUS_DTYPE, chunks=(1, n_x, n_s, n_d), fillvalue=0
+    )
+    status.attrs["mapping"] = json.dumps({n: i for i, n in enumerate(STATUS_NAMES)})
+    _write_grid_axes(data, run, grid)
+
+
+def _write_grid_axes(data: h5py.Group, run: RunLayout, grid: MapGrid) -> None:
+    px, py = grid.absolute()
+    for name, values, unit, long_name in (
+        ("grid_y", grid.y, "m", "frame coordinate along the frame's height"),
+        ("grid_x", grid.x, "m", "frame coordinate along the frame's width"),
+        ("position_x", px, "m", "tip x (absolute)"),
+        ("position_y", py, "m", "tip y (absolute)"),
+    ):
+        ds = data.create_dataset(name, data=values)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = long_name
+    visit = data.create_dataset("visit", data=grid.visit_map())
+    visit.attrs["long_name"] = "visit index (serpentine order; the engine's outer index)"
+    data.create_dataset("setpoint", data=run.setpoints).attrs["units"] = "A"
+    data.create_dataset("direction", data=list(run.directions), dtype=h5py.string_dtype("utf-8"))
+    data.create_dataset("bias", data=run.bias).attrs["units"] = "V"
+
+
+def _write_drift(entry: h5py.Group, run: RunLayout, grid: MapGrid) -> None:
+    """``/entry/drift``: NaN-filled room for every drift check of the grid."""
+    group = entry.create_group(DRIFT_GROUP)
+    group.attrs["NX_class"] = "NXdata"
+    group.attrs["signal"] = "dIdV"
+    group.attrs["axes"] = ["check", "direction", "bias"]
+    group.attrs["drift_every"] = grid.drift_every
+    group.attrs["reference"] = np.asarray(grid.reference, dtype=float)
+    group.attrs["reference_units"] = "m"
+    n_c = grid.n_drift
+    _, _, n_d, n_b = run.shape
+    group.create_dataset("check", data=np.arange(n_c, dtype=np.int64))
+    visit = group.create_dataset("visit", data=np.arange(n_c, dtype=np.int64) * grid.drift_every)
+    visit.attrs["long_name"] = "taken before this visit"
+    group.create_dataset("direction", data=list(run.directions), dtype=h5py.string_dtype("utf-8"))
+    group.create_dataset("bias", data=run.bias).attrs["units"] = "V"
+    for name, unit in DRIFT_SIGNALS.items():
+        ds = group.create_dataset(name, shape=(n_c, n_d, n_b), dtype="f8", fillvalue=np.nan)
+        ds.attrs["units"] = unit
+        ds.attrs["long_name"] = LONG_NAMES[name]
+    for name, (unit, long_name) in DRIFT_SCALARS.items():
+        ds = group.create_dataset(name, shape=(n_c,), dtype="f8", fillvalue=np.nan)
         ds.attrs["units"] = unit
         ds.attrs["long_name"] = long_name

@@ -10,6 +10,14 @@ import h5py
 import numpy as np
 
 from andreev.errors import RunFileError
+from andreev.storage.grid import (
+    DRIFT_GROUP,
+    MapGrid,
+    grid_coords,
+    is_grid,
+    to_visits,
+    visit_cells,
+)
 from andreev.storage.recovery import STALE_FLAGS_MESSAGES, writer_alive
 from andreev.storage.schema import (
     LONG_NAMES,
@@ -23,7 +31,15 @@ from andreev.storage.schema import (
 if TYPE_CHECKING:
     import xarray
 
-__all__ = ["effective_exit_status", "load", "load_settling", "open_read", "read_config_yaml"]
+__all__ = [
+    "effective_exit_status",
+    "load",
+    "load_drift",
+    "load_grid",
+    "load_settling",
+    "open_read",
+    "read_config_yaml",
+]
 
 
 def open_read(path: str | os.PathLike[str]) -> h5py.File:
@@ -70,7 +86,8 @@ def _var_attrs(ds: h5py.Dataset) -> dict[str, str]:
 
 
 def _coords(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
-    """The four axes plus the extra per-outer coordinates (``<name>_indices`` = 0)."""
+    """The axes plus the extra per-outer coordinates (``<name>_indices`` = 0), or a grid
+    run's 2-D coordinates (:func:`~andreev.storage.grid.grid_coords`)."""
     coords: dict[str, Any] = {}
     for axis in axes:
         ds = data[axis]
@@ -78,6 +95,8 @@ def _coords(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
         if axis == "direction":
             values = np.asarray([text(v) for v in values])
         coords[axis] = (axis, values, _var_attrs(ds))
+    if is_grid(data):
+        return {**coords, **grid_coords(data)}
     for key in data.attrs:
         name = key.removesuffix("_indices")
         if key.endswith("_indices") and name not in axes and name in data:
@@ -87,8 +106,8 @@ def _coords(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
 
 
 def _data_vars(data: h5py.Group, axes: list[str]) -> dict[str, Any]:
-    dims4 = tuple(axes)
-    dims3 = dims4[:3]
+    dims4 = tuple(axes)  # five with a grid: (grid_y, grid_x, setpoint, direction, bias)
+    dims3 = dims4[:-1]
     data_vars: dict[str, Any] = {}
     for name in SIGNALS:
         ds = data[name]
@@ -129,7 +148,7 @@ def _run_attrs(entry: h5py.Group, axes: list[str], path: str | os.PathLike[str])
     return attrs
 
 
-def load(path: str | os.PathLike[str]) -> xarray.Dataset:
+def load(path: str | os.PathLike[str], *, by_visit: bool = False) -> xarray.Dataset:
     """Read a run (live, finished, or left by a killed writer) into an ``xarray.Dataset``.
 
         Data variables ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) on (outer, setpoint,
@@ -144,6 +163,14 @@ def load(path: str | os.PathLike[str]) -> xarray.Dataset:
     exists: :func:`~andreev.storage.read_analysis` reads it) and the run's extra attrs.
     ``exit_status`` is "killed" for a file still marked "running" whose writer is dead.
     The signals carry ``long_name`` (dI/dV, lock-in X …).
+
+    A grid run (:mod:`~andreev.storage.grid`) loads on (``grid_y``, ``grid_x``,
+    setpoint, direction, bias) (the per-sweep variables without ``bias``) with the
+    coordinates ``grid_y``, ``grid_x`` (m, in the frame), ``position_x``, ``position_y``
+    (m, absolute, 2-D) and ``visit`` (visit index, 2-D); attrs ``outer_dim`` is
+    "grid_y" and ``map_dims`` ["grid_y", "grid_x"]. ``by_visit``: in the engine's order
+    instead, one ``position`` per visit (:func:`~andreev.storage.grid.to_visits`; the
+    same for a run that is no grid).
     """
     import xarray as xr
 
@@ -155,7 +182,61 @@ def load(path: str | os.PathLike[str]) -> xarray.Dataset:
         data_vars = _data_vars(data, axes)
         attrs = _run_attrs(entry, axes, path)
         attrs["has_analysis"] = int("analysis" in entry)
-    return xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+        if is_grid(data):
+            attrs["map_dims"] = axes[:2]
+    ds = xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+    return to_visits(ds) if by_visit else ds
+
+
+def load_grid(path: str | os.PathLike[str]) -> MapGrid | None:
+    """The tip positions of a grid run as stored (frame axes, centre, angle, the visits'
+    order, the drift reference), or None when the run is no grid."""
+    with open_read(path) as f:
+        data = f["entry/data"]
+        if not is_grid(data):
+            return None
+        centre = tuple(float(v) for v in data.attrs["frame_centre"])
+        drift = f.get(f"entry/{DRIFT_GROUP}")
+        reference = tuple(float(v) for v in drift.attrs["reference"]) if drift else centre
+        return MapGrid(
+            x=np.asarray(data["grid_x"][()], dtype=float),
+            y=np.asarray(data["grid_y"][()], dtype=float),
+            centre=(centre[0], centre[1]),
+            angle=float(data.attrs["frame_angle"]),
+            order=visit_cells(data),
+            drift_every=int(data.attrs.get("drift_every", 0)),
+            reference=(reference[0], reference[1]),
+        )
+
+
+def load_drift(path: str | os.PathLike[str]) -> xarray.Dataset | None:
+    """The drift checks of a grid run (``/entry/drift``) or None when it has none:
+    ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) on (check, direction, bias);
+    ``time`` (s, Unix; NaN: not taken), ``reference_current`` (A), ``reference_z`` (m),
+    ``temperature`` (K) and ``visit`` on (check,); attrs ``reference`` (x, y) (m) and
+    ``drift_every``."""
+    import xarray as xr
+
+    with open_read(path) as f:
+        if f"entry/{DRIFT_GROUP}" not in f:
+            return None
+        g = f[f"entry/{DRIFT_GROUP}"]
+        out = {}
+        for name, item in g.items():
+            if name in ("check", "direction", "bias"):
+                continue
+            dims = ("check", "direction", "bias")[: item.ndim]
+            out[name] = (dims, item[()], _var_attrs(item))
+        coords = {
+            "check": ("check", g["check"][()]),
+            "direction": ("direction", np.asarray([text(v) for v in g["direction"][()]])),
+            "bias": ("bias", g["bias"][()], {"units": "V"}),
+        }
+        attrs = {
+            "reference": np.asarray(g.attrs["reference"]),
+            "drift_every": int(g.attrs["drift_every"]),
+        }
+    return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
 def load_settling(path: str | os.PathLike[str]) -> list[xarray.Dataset]:

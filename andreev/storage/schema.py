@@ -49,6 +49,22 @@ File layout (``<outer>`` is the outer dimension's name, see *Name clashes* in
 Every float dataset is NaN until written. A backward sweep is stored on the same ``bias``
 grid as a forward one: element ``k`` of every array belongs to ``bias[k]`` whatever the
 direction, so the caller reverses backward readings into grid order.
+
+A grid run (``GridSeries``; :mod:`andreev.storage.grid`) differs in ``data`` and adds
+``drift``; its outer steps are the visits ``k`` of the frame's points (the engine's
+``position``), stored at their row and column::
+
+    ├── data                      NXdata, axes=["grid_y", "grid_x", "setpoint", "direction",
+    │   │                         "bias"]; attrs frame_centre (m), frame_angle (deg), drift_every
+    │   ├── dIdV, x, y, current   (n_y, n_x, n_setpoint, n_direction, n_bias) float32,
+    │   │                         chunks of one sweep, shuffle + gzip
+    │   ├── temperature, z, timestamp, g_normal, status   (n_y, n_x, n_setpoint, n_direction)
+    │   ├── grid_y, grid_x        (n_y,), (n_x,) m, frame coordinates; position_x,
+    │   │                         position_y (n_y, n_x) m, absolute; visit (n_y, n_x) int: k
+    ├── drift                     NXdata: dIdV, x, y, current (check, direction, bias); time (s),
+    │                             reference_current (A), reference_z (m), temperature (K),
+    │                             visit (before which visit); attr reference (x, y) m
+    └── settling                  empty
 """
 
 from __future__ import annotations

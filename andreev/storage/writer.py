@@ -26,6 +26,17 @@ from typing import Any, Self
 import h5py
 import numpy as np
 
+from andreev.storage.grid import (
+    DRIFT_GROUP,
+    DRIFT_SCALARS,
+    DRIFT_SIGNALS,
+    VISIT_DIM,
+    MapGrid,
+    by_visit,
+    is_grid,
+    sweep_slot,
+    visit_cells,
+)
 from andreev.storage.layout import RunLayout, write_layout
 from andreev.storage.recovery import WriterLock, create_file, fsync_file, kill_point, reopen
 from andreev.storage.schema import (
@@ -107,6 +118,7 @@ def _plan(
     extra_attrs: Mapping[str, Any] | None,
     extra_outer_coords: Mapping[str, tuple[ArrayLike, str]] | None,
     film_readings: int = 0,
+    grid: MapGrid | None = None,
 ) -> RunLayout:
     """Validate the arguments of :meth:`RunWriter.create` into a :class:`RunLayout`."""
     if not outer_name or "/" in outer_name:
@@ -124,6 +136,10 @@ def _plan(
         )
     dim = _free_name(outer_name, set(RESERVED), f"{outer_name}_nominal")
     extra = _extra_coords(extra_outer_coords, outer_arr, dim)
+    if grid is not None:
+        if outer_arr.size != grid.n_visits:
+            raise ValueError(f"{outer_arr.size} outer steps for a grid of {grid.n_visits} points")
+        dim, extra = VISIT_DIM, {}  # the positions are stored on the grid
     attrs = dict(extra_attrs or {})
     for key in attrs:
         if key in RESERVED_ATTRS:
@@ -142,6 +158,7 @@ def _plan(
         extra_attrs=attrs,
         extra=extra,
         film_readings=max(0, int(film_readings)),
+        grid=grid,
     )
 
 
@@ -170,19 +187,27 @@ class RunWriter:
         entry = file["entry"]
         data = entry["data"]
         axes = [text(a) for a in data.attrs["axes"]]
-        self.outer_dim: str = axes[0]
+        self._cells: np.ndarray | None = visit_cells(data) if is_grid(data) else None
+        """(iy, ix) of each visit of a grid run (None: no grid; :mod:`~andreev.storage.grid`)."""
+        self.outer_dim: str = axes[0] if self._cells is None else VISIT_DIM
         """Name of the outer dimension in the file and in :func:`load` (see *Name clashes*)."""
         self.outer_name: str = text(data.attrs["outer_name"])
         """The outer stepper's name as given to :meth:`create`."""
-        self.outer_values: np.ndarray = data[self.outer_dim][()]
+        self.outer_values: np.ndarray = (
+            data[self.outer_dim][()]
+            if self._cells is None
+            else np.arange(self._cells.shape[0], dtype=float)
+        )
         self.setpoints: np.ndarray = data["setpoint"][()]
         self.bias: np.ndarray = data["bias"][()]
         self.directions: tuple[str, ...] = tuple(text(d) for d in data["direction"][()])
-        n_o, n_s, n_d, n_b = data["dIdV"].shape
-        self.shape: tuple[int, int, int, int] = (n_o, n_s, n_d, n_b)
+        n_s, n_d, n_b = data["dIdV"].shape[-3:]
+        self.shape: tuple[int, int, int, int] = (self.outer_values.size, n_s, n_d, n_b)
+        """(n_outer, n_setpoint, n_direction, n_bias): how the engine addresses sweeps
+        (n_outer = the visits of a grid run)."""
         self._data = data
         self._entry = entry
-        self._status = np.asarray(data["status"][()], dtype=np.uint8)
+        self._status = np.asarray(by_visit(self._cells, data["status"][()]), dtype=np.uint8)
         self._settling = entry["settling"]
         self._closed = False
         self.live_period = 1.0
@@ -209,6 +234,7 @@ class RunWriter:
         extra_attrs: Mapping[str, Any] | None = None,
         extra_outer_coords: Mapping[str, tuple[ArrayLike, str]] | None = None,
         film_readings: int = 0,
+        grid: MapGrid | None = None,
         overwrite: bool = False,
     ) -> RunWriter:
         """Create a new run file and return its writer (already in SWMR mode).
@@ -219,11 +245,15 @@ class RunWriter:
         ``setpoint_bias`` and ``v_mod_rms`` in V. ``extra_outer_coords`` maps a name to
         ``(values, unit)``, one value per outer step (e.g. tip ``x``/``y`` for a position
         series). ``film_readings`` > 0 adds ``/entry/film_resistance`` (that many film
-        readings per outer step, :meth:`write_film_resistance`). Name clashes: an outer
-        name or extra coordinate that equals a data variable or fixed axis name (e.g.
-        outer "temperature" vs the measured per-sweep ``temperature``, or extra "x" vs
-        lock-in ``x``) is renamed to ``<outer>_nominal``
-        resp. ``<outer_dim>_<name>``; ``RunWriter.outer_dim`` and ``load(...).attrs
+        readings per outer step, :meth:`write_film_resistance`). ``grid`` (a
+        :class:`~andreev.storage.grid.MapGrid`, one visit per outer step) makes a grid
+        run: the data on (grid_y, grid_x, setpoint, direction, bias), the outer steps its
+        visits (dimension ``position``), ``/entry/drift`` for its drift checks, and
+        ``extra_outer_coords`` ignored (the positions are stored on the grid). Name
+        clashes: an outer name or extra coordinate that equals a data variable or fixed
+        axis name (e.g. outer "temperature" vs the measured per-sweep ``temperature``, or
+        extra "x" vs lock-in ``x``) is renamed to ``<outer>_nominal`` resp.
+        ``<outer_dim>_<name>``; ``RunWriter.outer_dim`` and ``load(...).attrs
         ["outer_dim"]`` give the name actually used. Refuses to replace an existing file
         unless ``overwrite``.
         """
@@ -242,6 +272,7 @@ class RunWriter:
             extra_attrs=extra_attrs,
             extra_outer_coords=extra_outer_coords,
             film_readings=film_readings,
+            grid=grid,
         )
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -342,16 +373,17 @@ class RunWriter:
         scalars = self._sweep_scalars(
             dict(zip(PER_SWEEP, (temperature, z, timestamp, g_normal), strict=True))
         )
+        slot = sweep_slot(self._cells, i, j, k)
         for name, arr in arrays.items():
-            self._data[name][i, j, k, :] = arr
+            self._data[name][slot] = arr
         for name, value in scalars.items():
-            self._data[name][i, j, k] = value
+            self._data[name][slot] = value
         fsync_file(self._f)
         kill_point("sweep-data")
         self._write_status(i, j, k, code)
 
     def _write_status(self, i: int, j: int, k: int, code: int) -> None:
-        self._data["status"][i, j, k] = np.uint8(code)
+        self._data["status"][sweep_slot(self._cells, i, j, k)] = np.uint8(code)
         self._status[i, j, k] = code
         fsync_file(self._f)
         kill_point("sweep-status")
@@ -394,6 +426,8 @@ class RunWriter:
         shapes = {name: arr.shape for name, arr in arrays.items()}
         if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
             raise ValueError(f"t, temperature and heater must be 1-D of equal length, got {shapes}")
+        if self._cells is not None:
+            raise ValueError(f"{self.path} is a grid run: it has no settling traces")
         group = self._settling[settling_name(i, self.shape[0])]
         n = arrays["t"].size
         for name, arr in arrays.items():
@@ -428,6 +462,34 @@ class RunWriter:
             row = np.full(width, np.nan)
             row[: arr.size] = arr
             group[name][i, :] = row
+        fsync_file(self._f)
+
+    def write_drift(
+        self, i_check: int, *, sweeps: Mapping[str, Any], scalars: Mapping[str, float]
+    ) -> None:
+        """Store (replace) drift check ``i_check`` of a grid run in ``/entry/drift``:
+        ``sweeps`` maps ``dIdV`` (S), ``x``, ``y`` (V), ``current`` (A) to
+        (n_direction, n_bias) arrays on the bias grid; ``scalars`` ``time`` (s, Unix),
+        ``reference_current`` (A), ``reference_z`` (m), ``temperature`` (K). Durable on
+        return.
+
+        Raises:
+            ValueError: not a grid run with drift checks, or a name or shape is wrong.
+        """
+        self._check_open()
+        if DRIFT_GROUP not in self._entry:
+            raise ValueError(f"{self.path} has no drift checks")
+        group = self._entry[DRIFT_GROUP]
+        i = _check_int_index("i_check", i_check, group["time"].shape[0])
+        if set(sweeps) != set(DRIFT_SIGNALS) or set(scalars) != set(DRIFT_SCALARS):
+            raise ValueError(f"drift check needs {list(DRIFT_SIGNALS)} and {list(DRIFT_SCALARS)}")
+        for name, values in sweeps.items():
+            arr = np.asarray(values, dtype=float)
+            if arr.shape != group[name].shape[1:]:
+                raise ValueError(f"{name}: shape {arr.shape}, expected {group[name].shape[1:]}")
+            group[name][i] = arr
+        for name, value in scalars.items():
+            group[name][i] = float(value)
         fsync_file(self._f)
 
     # ---------------------------------------------------------------- the live sweep

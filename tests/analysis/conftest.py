@@ -135,3 +135,12 @@ def analyzed(synthetic_run: Path, tmp_path_factory: pytest.TempPathFactory):
         "first": first,
         "stdout": buf.getvalue(),
     }
+
+
+@pytest.fixture()
+def analyzed_file(analyzed: dict, tmp_path: Path) -> Path:
+    """A private copy of the analysed synthetic run (``run.h5``): figures drawn from it read
+    /entry/analysis instead of fitting again."""
+    dst = tmp_path / "run.h5"
+    shutil.copy2(analyzed["path"], dst)
+    return dst

@@ -6,6 +6,7 @@ they drive.)
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import h5py
@@ -48,9 +49,9 @@ def test_a_run_being_written_is_not_overwritten(run_file: Path, capsys: pytest.C
     assert run_file.with_name("run.analysis.csv").is_file()
 
 
-def test_plot_prints_the_figure_paths(synthetic_run: Path, tmp_path: Path, capsys):
+def test_plot_prints_the_figure_paths(analyzed_file: Path, tmp_path: Path, capsys):
     out = tmp_path / "figs"
-    assert cli_main(["plot", str(synthetic_run), "--out", str(out)]) == 0
+    assert cli_main(["plot", str(analyzed_file), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
     assert {Path(p).name for p in printed} >= set(PNG_NAMES)
 
@@ -61,9 +62,13 @@ def test_plot_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert not (tmp_path / "nope_figures").exists()
 
 
-def test_plot_combines_several_runs(analyzed: dict, synthetic_run: Path, tmp_path: Path, capsys):
+def test_plot_combines_several_runs(analyzed: dict, tmp_path: Path, capsys):
+    """Two analysed runs (both drawn from their /entry/analysis: the re-fitting path is
+    tested in test_figures)."""
+    second = tmp_path / "synthetic.h5"
+    shutil.copy2(analyzed["path"], second)
     out = tmp_path / "many"
-    assert cli_main(["plot", str(analyzed["path"]), str(synthetic_run), "--out", str(out)]) == 0
+    assert cli_main(["plot", str(analyzed["path"]), str(second), "--out", str(out)]) == 0
     printed = [Path(p) for p in capsys.readouterr().out.split()]
     assert out / "fig3_runs.png" in printed
     assert (out / "run" / "fig1_setpoints.png").is_file()

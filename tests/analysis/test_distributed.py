@@ -4,6 +4,7 @@ results equal the serial path's, number for number."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
+def grid_runs(grid_run, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Copies of the session's 6 × 5 grid run (5-D storage, read by the workers through
+    its visit order), the serial one analysed in a subprocess."""
+    base = tmp_path_factory.mktemp("dask_grid")
+    out = {}
+    for name in ("serial", "local", "scheduler"):
+        out[name] = base / f"grid_{name}.h5"
+        shutil.copy2(grid_run.path, out[name])
+    return out
+
+
+@pytest.fixture(scope="module")
+def grid_serial(grid_runs: dict[str, Path]) -> ResultGroup:
+    return _analyze(grid_runs["serial"], "--workers", "1")
+
+
+@pytest.fixture(scope="module")
 def serial(runs: dict[str, Path]) -> ResultGroup:
     stored = _analyze(runs["serial"], "--workers", "1")
     gap = np.asarray(stored.datasets["gap"][0], dtype=float)
@@ -121,23 +139,39 @@ def serial(runs: dict[str, Path]) -> ResultGroup:
 
 
 @pytest.mark.timeout(600)
-def test_local_cluster_equals_serial(runs: dict[str, Path], serial: ResultGroup) -> None:
-    """Two files at once on a local cluster of 2 worker processes."""
-    local = _analyze(runs["local"], str(runs["second"]), "--workers", "2")
+def test_local_cluster_equals_serial(
+    runs: dict[str, Path],
+    serial: ResultGroup,
+    grid_runs: dict[str, Path],
+    grid_serial: ResultGroup,
+) -> None:
+    """Three files at once (two runs and a grid) on a local cluster of 2 worker processes."""
+    local = _analyze(runs["local"], str(runs["second"]), str(grid_runs["local"]), "--workers", "2")
     _same(serial, local)
-    second = read_analysis(runs["second"])
-    assert second is not None
-    _same(serial, second)
+    for path, expected in ((runs["second"], serial), (grid_runs["local"], grid_serial)):
+        stored = read_analysis(path)
+        assert stored is not None
+        _same(expected, stored)
+    assert "maps" in grid_serial.groups
 
 
 @pytest.mark.timeout(600)
-def test_scheduler_and_workers_equal_serial(runs: dict[str, Path], serial: ResultGroup) -> None:
-    """A ``dask scheduler`` + 2 ``dask worker`` processes on 127.0.0.1, torn down after."""
+def test_scheduler_and_workers_equal_serial(
+    runs: dict[str, Path],
+    serial: ResultGroup,
+    grid_runs: dict[str, Path],
+    grid_serial: ResultGroup,
+) -> None:
+    """A ``dask scheduler`` + 2 ``dask worker`` processes on 127.0.0.1, torn down after;
+    a run and a grid."""
     from andreev.analysis.distributed import local_scheduler
 
     with local_scheduler(2) as address:
-        remote = _analyze(runs["scheduler"], "--scheduler", address)
+        remote = _analyze(runs["scheduler"], str(grid_runs["scheduler"]), "--scheduler", address)
     _same(serial, remote)
+    grid = read_analysis(grid_runs["scheduler"])
+    assert grid is not None
+    _same(grid_serial, grid)
 
 
 def test_chunks_cover_every_sweep_once() -> None:

@@ -29,9 +29,9 @@ def test_make_figures_writes_every_figure(synthetic_run: Path, tmp_path: Path):
         assert data.startswith(PNG) and len(data) > 20_000, name
 
 
-def test_default_folder_is_next_to_the_run(run_file: Path):
-    figure_set.make_figures(run_file)
-    folder = run_file.with_name("run_figures")
+def test_default_folder_is_next_to_the_run(analyzed_file: Path):
+    figure_set.make_figures(analyzed_file)
+    folder = analyzed_file.with_name("run_figures")
     assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
 
 

@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["demo", "spectrum", "ladder", "overnight"])
+@pytest.mark.parametrize("name", ["demo", "spectrum", "ladder", "overnight", "grid"])
 def test_shipped_experiments_are_valid_and_within_sim_limits(name: str) -> None:
     experiment = load_experiment(ROOT / "config" / "experiments" / f"{name}.yaml")
     check_limits(experiment, load_station_config(SIM_STATION))
@@ -102,6 +102,10 @@ def test_plan_lines_name_the_axes() -> None:
     experiment = load_experiment(ROOT / "config" / "experiments" / "overnight.yaml")
     text = "\n".join(describe_plan(experiment, load_station_config(SIM_STATION)))
     assert "temperature: 17 step(s)" in text
+    grid = load_experiment(ROOT / "config" / "experiments" / "grid.yaml")
+    text = "\n".join(describe_plan(grid, load_station_config(SIM_STATION)))
+    assert "grid: 16 × 16 points spanning 150 × 150 nm around (0, 0) nm" in text
+    assert "sweeps: 512 (256 step(s) × 2 setpoint(s)" in text
 
 
 def test_modulation_is_checked_before_anything_moves(tmp_path: Path) -> None:
