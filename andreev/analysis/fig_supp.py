@@ -19,7 +19,7 @@ from andreev import physics
 from andreev.analysis import figures as F
 from andreev.analysis.peaks import second_derivative
 from andreev.analysis.report import RunAnalysis
-from andreev.analysis.results import quiet_nan
+from andreev.analysis.results import pm_interval, quiet_nan
 from andreev.analysis.stored import stored_curve
 
 
@@ -74,9 +74,12 @@ def fig_tunnelling_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
     from matplotlib.colors import Normalize
 
     bias = np.asarray(ds["bias"].values, dtype=float)
-    j = an.tunnelling_setpoints[0]
     temps, _, _ = F._outer_axis(an)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
+    if not an.tunnelling_setpoints:
+        fig.suptitle("Fig. S4: no tunnelling setpoint (every measured G_N ≥ 0.01 G0)")
+        return F._save(plt, fig, out / "figS4_tunnelling_temperature.png")
+    j = an.tunnelling_setpoints[0]
     norm = Normalize(vmin=float(np.nanmin(temps)), vmax=float(np.nanmax(temps)))
     cmap = plt.get_cmap("plasma")
     for n, i in enumerate(np.argsort(temps)):
@@ -108,7 +111,8 @@ def fig_tunnelling_temperature(ds: Any, an: RunAnalysis, out: Path) -> Path:
                 color=colour,
                 ls="--",
                 lw=1,
-                label=f"Tc from Δc(T) ({name}): {F._pm(c.tc, c.tc_error, 1.0)} K",
+                label=f"Tc from Δc(T) ({name}): "
+                f"{pm_interval(c.tc, c.tc_error_low, c.tc_error_high)} K",
             )
     ax2.set_xlabel("temperature T (K, measured)")
     ax2.set_ylabel("single-particle gap Δ (µeV)")

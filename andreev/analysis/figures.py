@@ -21,7 +21,7 @@ import numpy as np
 from andreev import physics
 from andreev.analysis.peaks import second_derivative
 from andreev.analysis.report import RunAnalysis, analyze_dataset, load_run
-from andreev.analysis.results import quiet_nan
+from andreev.analysis.results import pm_interval, quiet_nan
 from andreev.analysis.stored import load_stored, stored_curve
 
 MV = 1e3  # V → mV
@@ -380,7 +380,8 @@ def _closing_curves(an: RunAnalysis, ax: Any, yvals: np.ndarray) -> None:
             c.curve(tt) * UEV,
             color=colour,
             lw=1,
-            label=f"BCS-like closing ({name}): Tc = {c.tc:.2f} ± {c.tc_error:.2f} K",
+            label=f"BCS-like closing ({name}): Tc = "
+            f"{pm_interval(c.tc, c.tc_error_low, c.tc_error_high)} K",
         )
         ax.axvline(c.tc, color=colour, ls="--", lw=0.8)
 

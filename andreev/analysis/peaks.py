@@ -1,4 +1,4 @@
-"""In-gap (Andreev) peaks from d²I/dV², and the closing temperature of Δc.
+"""In-gap (Andreev) peaks from d²I/dV² (the closing of Δc(T): ``andreev.analysis.closing``).
 
 d²I/dV² is the derivative of the measured dI/dV taken by a Savitzky–Golay smoothing
 derivative (``scipy.signal.savgol_filter``, ``deriv=1``). Its window is not fixed:
@@ -24,16 +24,15 @@ and the two positions agree within the tolerance; otherwise the result is "no pe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.signal import find_peaks, savgol_coeffs, savgol_filter
 
 from andreev import physics
+from andreev.analysis.closing import GapClosingResult as GapClosingResult  # re-export
+from andreev.analysis.closing import fit_gap_closing as fit_gap_closing  # re-export
 from andreev.analysis.spectrum import high_bias_conductance, noise_sigma
-from andreev.analysis.uncertainty import reduced_chi2, standard_errors
 
 #: target derivative noise, as a fraction of G_N / resolution FWHM (see module doc)
 NOISE_TARGET = 0.02
@@ -374,122 +373,4 @@ def find_andreev_peaks(
         window=win,
         shoulder=fp.shoulder or fn.shoulder,
         candidates=cands,
-    )
-
-
-# ---------------------------------------------------------------------------- Δc(T)
-
-
-@dataclass
-class GapClosingResult:
-    """Fit of Δc(T) = Δc0·tanh(1.74·sqrt(Tc/T − 1)): ``gap_c0`` (eV), ``tc`` (K), errors."""
-
-    gap_c0: float
-    tc: float
-    gap_c0_error: float
-    tc_error: float
-    success: bool
-    message: str
-    chi2_red: float = float("nan")
-    n_points: int = 0
-
-    def curve(self, temperature: np.ndarray) -> np.ndarray:
-        """Fitted Δc (eV) at ``temperature`` (K)."""
-        t = np.asarray(temperature, dtype=float)
-        if not (self.success or math.isfinite(self.tc)):
-            return np.full_like(t, np.nan)
-        return np.asarray(physics.bcs_gap(t, self.gap_c0, self.tc), dtype=float)
-
-
-def _closing_failure(message: str, n_points: int = 0) -> GapClosingResult:
-    nan = float("nan")
-    return GapClosingResult(nan, nan, nan, nan, False, message, n_points=n_points)
-
-
-def _closing_points(
-    temperatures: Sequence[float] | np.ndarray,
-    gap_c: Sequence[float] | np.ndarray,
-    errors: Sequence[float] | np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | GapClosingResult:
-    """The usable (T K, Δc eV, error eV) points, errors filled and floored; or a failure."""
-    t = np.asarray(temperatures, dtype=float).ravel()
-    y = np.asarray(gap_c, dtype=float).ravel()
-    e = np.full_like(y, np.nan) if errors is None else np.asarray(errors, dtype=float).ravel()
-    if not (t.size == y.size == e.size):
-        return _closing_failure("arrays differ in length")
-    ok = np.isfinite(t) & np.isfinite(y) & (t > 0) & (y > 0)
-    t, y, e = t[ok], y[ok], e[ok]
-    if t.size < 3:
-        return _closing_failure(f"need ≥ 3 temperatures with a gap, have {t.size}", t.size)
-    n_temps = np.unique(np.round(np.log(t) / 0.02)).size  # distinct within ~2 %
-    if n_temps < 3:
-        message = f"need ≥ 3 distinct temperatures with a gap, have {n_temps}"
-        return _closing_failure(message, t.size)
-    good_e = np.isfinite(e) & (e > 0)
-    floor = 1e-3 * float(np.max(y))
-    fill = float(np.median(e[good_e])) if np.any(good_e) else 0.05 * float(np.max(y))
-    e = np.where(good_e, e, fill)
-    return t, y, np.maximum(e, floor)
-
-
-def _closing_start(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Starting Δc0 (eV, the low-T median) and Tc (K, from inverting BCS at the top T)."""
-    t_max = float(np.max(t))
-    low = t <= np.min(t) + 0.25 * np.ptp(t)
-    gap0_guess = float(np.median(y[low]))
-    frac = float(np.clip(y[np.argmax(t)] / gap0_guess, 0.05, 0.999))
-    tc_guess = t_max / (1.0 - (np.arctanh(frac) / 1.74) ** 2 + 1e-12) if frac < 0.999 else 0
-    tc_guess = float(np.clip(tc_guess, 1.02 * t_max, 10.0 * t_max)) if tc_guess else 1.3 * t_max
-    return gap0_guess, tc_guess
-
-
-def fit_gap_closing(
-    temperatures: Sequence[float] | np.ndarray,
-    gap_c: Sequence[float] | np.ndarray,
-    errors: Sequence[float] | np.ndarray | None = None,
-) -> GapClosingResult:
-    """Fit Δc(T) = Δc0·tanh(1.74·sqrt(Tc/T − 1)) (``physics.bcs_gap``) to per-sweep Δc
-    (eV) at T (K).
-
-    Points whose Δc is NaN ("no peak") are left out; ``errors`` (eV) weight the points
-    (non-finite or zero ones get the median error). Tc is bounded below by the highest
-    temperature that still shows a gap. Errors from ``andreev.analysis.uncertainty``
-    ((JᵀJ)⁻¹ · max(χ²_red, 1)). Never raises for bad data: returns ``success=False``
-    with a message.
-    """
-    points = _closing_points(temperatures, gap_c, errors)
-    if isinstance(points, GapClosingResult):
-        return points
-    t, y, e = points
-    gap0_guess, tc_guess = _closing_start(t, y)
-    scale = np.array([gap0_guess, float(np.max(t))])
-
-    def resid(q: np.ndarray) -> np.ndarray:
-        model = physics.bcs_gap(t, float(q[0] * scale[0]), float(q[1] * scale[1]))
-        return (np.asarray(model, dtype=float) - y) / e
-
-    lo = np.array([1e-3, 1.0 + 1e-9])
-    hi = np.array([100.0, 50.0])
-    start = np.clip(np.array([1.0, tc_guess / scale[1]]), lo + 1e-6, hi - 1e-6)
-    try:
-        ls = least_squares(resid, start, bounds=(lo, hi), method="trf", max_nfev=500)
-    except (ValueError, ArithmeticError) as exc:
-        return _closing_failure(f"fit error: {exc}", t.size)
-    s2 = reduced_chi2(ls.fun, 2)
-    err = standard_errors(ls.jac, s2, scale)
-    gap0, tc = ls.x * scale
-    msg = "converged" if ls.success else f"did not converge: {ls.message}"
-    if abs(ls.x[1] - lo[1]) < 1e-6:
-        msg += "; Tc at its lower bound (the highest temperature with a gap)"
-    if not np.all(np.isfinite(err)):
-        msg += "; covariance singular"
-    return GapClosingResult(
-        gap_c0=float(gap0),
-        tc=float(tc),
-        gap_c0_error=float(err[0]),
-        tc_error=float(err[1]),
-        success=bool(ls.success) and bool(np.all(np.isfinite(err))),
-        message=msg,
-        chi2_red=s2,
-        n_points=int(t.size),
     )

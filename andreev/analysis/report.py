@@ -6,8 +6,10 @@ What is fitted (see docs/physics.md, "Extracting the gaps from data"):
   when both exist, else from the residuals of a local smooth fit outside the gaps; every
   fit uses it, so χ²_red ≈ 1 for a right model and a fit beyond ``POOR_FIT_CHI2`` is
   flagged "poor fit";
-- tunnelling sweeps — the lowest setpoint, and any sweep whose measured high-bias
-  conductance is below ``TUNNEL_MAX_G`` — with thermally smeared Dynes: Δ, Γ, G_N;
+- tunnelling sweeps — the setpoints whose measured high-bias conductance is below
+  ``TUNNEL_MAX_G``, whatever their nominal current (none: the summary says so, and no
+  contact spectrum is fitted with the tunnelling model) — with thermally smeared Dynes:
+  Δ, Γ, G_N;
 - every other finished sweep (``andreev.analysis.contact``): plain BTK (Z per sweep) and
   the film model (Δ, Δc, Γ, Andreev weight, G_N, the contact's Z_A and Γ_A), the model
   chosen by BIC with its margin; Δc read at the d²I/dV² slope change and corrected for
@@ -37,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from andreev import physics
+from andreev.analysis.closing import GapClosingResult, fit_gap_closing
 from andreev.analysis.contact import ContactResult, analyze_contact, final_gap_c, fit_flag
 from andreev.analysis.directions import flag_directions
 from andreev.analysis.fits import FitResult, fit_dynes
-from andreev.analysis.peaks import GapClosingResult, fit_gap_closing
 from andreev.analysis.spectrum import (
     high_bias_conductance,
     noise_sigma,
@@ -54,8 +56,13 @@ from andreev.errors import RunFileError
 if TYPE_CHECKING:
     import xarray
 
-#: sweeps with a measured G_N below this (S) are tunnelling spectra (besides the lowest setpoint)
+#: setpoints whose measured high-bias conductance is below this (S) are tunnelling spectra
 TUNNEL_MAX_G = 0.01 * physics.G0
+#: what the summary says when no setpoint is tunnelling-like
+NO_TUNNELLING = (
+    "no tunnelling setpoint: every setpoint's measured G_N ≥ 0.01 G0 (a contact), so no "
+    "Dynes Δ; Δ only from the contact fits (btk_gap, film_gap)"
+)
 FINISHED = ("done", "retaken")
 
 #: per-sweep result columns: name → (unit, description)
@@ -160,13 +167,15 @@ def _high_bias(bias: np.ndarray, didv: np.ndarray) -> np.ndarray:
 
 
 def _tunnelling_setpoints(setpoints: np.ndarray, g_high: np.ndarray) -> list[int]:
-    """The lowest setpoint and every setpoint whose measured high-bias G is tunnelling-like."""
-    out = {int(np.argmin(np.abs(setpoints)))}
+    """Every setpoint whose median measured high-bias conductance (S) is below
+    ``TUNNEL_MAX_G``, whatever its nominal current; none when even the lowest is a contact
+    (no Dynes fit of a contact spectrum: ``NO_TUNNELLING`` says so in the summary)."""
+    out = []
     for j in range(setpoints.size):
         col = g_high[:, j, :]
         if np.any(np.isfinite(col)) and np.nanmedian(col) < TUNNEL_MAX_G:
-            out.add(j)
-    return sorted(out)
+            out.append(j)
+    return out
 
 
 def _is_temperature_series(ds: xarray.Dataset) -> bool:
@@ -493,7 +502,8 @@ def _measured_g_normal(res: RunAnalysis, sw: _Sweeps, g_high: np.ndarray) -> Non
                 f" ({flag})" if flag != "ok" else ""
             )
         else:
-            gap = np.nanmean(values["gap"][idx[0], res.tunnelling_setpoints])
+            gaps = values["gap"][idx[0], res.tunnelling_setpoints]
+            gap = float(np.nanmean(gaps)) if np.any(np.isfinite(gaps)) else math.nan
             excess = vmax / math.sqrt(vmax**2 - gap**2) if 0 < gap < 0.95 * vmax else 1.0
             values["g_normal_measured"][idx] = g_high[idx] / excess
             text["g_normal_source"][idx] = (
@@ -509,15 +519,17 @@ def _measured_g_normal(res: RunAnalysis, sw: _Sweeps, g_high: np.ndarray) -> Non
 
 def _fit_closing(res: RunAnalysis) -> None:
     """Δc(T) closing fits at the top contact setpoint, from the corrected peaks and from
-    the film fits (both only where the film model with a collective gap was chosen)."""
+    the film fits (both only where the film model with a collective gap was chosen); the
+    sweeps of one temperature step are combined (``closing``)."""
     j = res.top_setpoint()
     if j is None:
         return
-    temps = res.temperature[:, j, :].ravel()
+    temps = res.temperature[:, j, :]
+    steps = np.broadcast_to(np.arange(temps.shape[0])[:, None], temps.shape).ravel()
     for name, key in (("peaks", "gap_c_peaks"), ("film", "film_gap_c")):
         y = res.values[key][:, j, :].ravel()
         e = res.values[key + "_error"][:, j, :].ravel()
-        res.closing[name] = fit_gap_closing(temps, y, e)
+        res.closing[name] = fit_gap_closing(temps.ravel(), y, e, groups=steps)
 
 
 def analyze_dataset(

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from andreev import physics
+from andreev.analysis.closing import GapClosingResult
 from andreev.analysis.maps import add_maps
-from andreev.analysis.peaks import GapClosingResult
-from andreev.analysis.report import COLUMNS, TEXT_COLUMNS, RunAnalysis
+from andreev.analysis.report import COLUMNS, NO_TUNNELLING, TEXT_COLUMNS, RunAnalysis
 from andreev.storage import ResultGroup, write_analysis
 
 #: the closing model as stored with the fit
@@ -32,6 +32,8 @@ CLOSING_MODEL = "gap_c0*tanh(1.74*sqrt(tc/T - 1))"
 CLOSING_FIELDS = (
     ("tc", "K"),
     ("tc_error", "K"),
+    ("tc_error_low", "K"),
+    ("tc_error_high", "K"),
     ("gap_c0", "eV"),
     ("gap_c0_error", "eV"),
     ("chi2_red", "1"),
@@ -99,6 +101,7 @@ def _closing_group(c: GapClosingResult) -> ResultGroup:
             "success": bool(c.success),
             "message": c.message,
             "n_points": int(c.n_points),
+            "n_sweeps": int(c.n_sweeps),
         },
         datasets={key: (float(getattr(c, key)), unit, "") for key, unit in CLOSING_FIELDS},
     )
@@ -150,15 +153,37 @@ def pm(value: float, error: float, scale: float = 1.0, unit: str = "") -> str:
     return f"{v:.{nd}f} ± {e:.{nd}f}{(' ' + unit) if unit else ''}"
 
 
+def pm_interval(value: float, low: float, high: float) -> str:
+    """ "v +high/−low" with the larger side to two significant digits (the value to the same
+    decimal place); "v ± e" when the sides agree to that precision; "—" if non-finite."""
+    if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
+        return pm(value, max(low, high))
+    e = max(low, high)
+    nd = max(0, 1 - int(np.floor(np.log10(e)))) if e > 0 else 3
+    if f"{low:.{nd}f}" == f"{high:.{nd}f}":
+        return pm(value, e)
+    return f"{value:.{nd}f} +{high:.{nd}f}/−{low:.{nd}f}"
+
+
 def _mean_pm(an: RunAnalysis, name: str, i: int, cols: list[int], scale: float) -> str:
-    """Weighted mean ± error of ``name`` over the sweeps (i, cols, all directions)."""
+    """Weighted mean ± error of ``name`` over the sweeps (i, cols, every direction and
+    repeat), without those flagged "hysteresis" when any others agree."""
     v = an.values[name][i, cols].ravel()
     e = an.values[name + "_error"][i, cols].ravel()
     ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
+    agree = ok & (an.text["direction_flag"][i, cols].ravel() != "hysteresis")
+    ok = agree if np.any(agree) else ok
     if not np.any(ok):
         return "—"
     w = 1.0 / e[ok] ** 2
     return pm(float(np.sum(w * v[ok]) / np.sum(w)), float(np.sqrt(1.0 / np.sum(w))), scale)
+
+
+def _hysteresis_note(an: RunAnalysis, i: int, j: int) -> set[str]:
+    """{"hysteresis k/n"} when k of the n analysed sweeps of (i, j) disagree, else {}."""
+    flags = [str(f) for f in an.text["direction_flag"][i, j] if f]
+    k = flags.count("hysteresis")
+    return {f"hysteresis {k}/{len(flags)}"} if k else set()
 
 
 def _top_cell(an: RunAnalysis, i: int, j: int) -> str:
@@ -179,8 +204,7 @@ def _top_cell(an: RunAnalysis, i: int, j: int) -> str:
         peaks = "/".join(flags) if "film" in models else "no collective gap"
     film = _mean_pm(an, "film_gap_c", i, [j], 1e6)
     notes = sorted(
-        {str(f) for f in an.text["fit_flag"][i, j] if f and f != "ok"}
-        | {str(f) for f in an.text["direction_flag"][i, j] if f == "hysteresis"}
+        {str(f) for f in an.text["fit_flag"][i, j] if f and f != "ok"} | _hysteresis_note(an, i, j)
     )
     margin_s = f"{margin:.3g}" if np.isfinite(margin) else "—"
     return f"{model:>5} {margin_s:>8} {peaks:>17} {film:>13} {z:>13} {chi:>6.2f} " + ",".join(notes)
@@ -203,7 +227,7 @@ def summary(an: RunAnalysis) -> str:
     lines.append(head)
     for i in range(n_o):
         with quiet_nan():
-            t = float(np.nanmean(an.temperature[i][tunnel]))
+            t = float(np.nanmean(an.temperature[i][tunnel or slice(None)]))
             line = (
                 f"{an.outer_values[i]:>20.4g} {t:>6.3f} {_mean_pm(an, 'gap', i, tunnel, 1e6):>14}"
             )
@@ -214,6 +238,8 @@ def summary(an: RunAnalysis) -> str:
         lines.append(line)
     if n_o == 1 and n_s > 1:
         lines += _setpoint_lines(an)
+    if not tunnel:
+        lines.append(NO_TUNNELLING)
     lines += _closing_lines(an)
     lines.append(
         "G_N measured: the chosen fit's (else high-bias ÷ Dynes excess); Δc peaks = "
@@ -236,9 +262,10 @@ def _setpoint_lines(an: RunAnalysis) -> list[str]:
         if j in an.tunnelling_setpoints:
             gap = _mean_pm(an, "gap", 0, [j], 1e6)
             chi = float(np.nanmax(an.values["dynes_chi2_red"][0, j]))
+            notes = ",".join(sorted(_hysteresis_note(an, 0, j)))
             lines.append(
                 f"{an.setpoints[j] * 1e9:>8.3g}nA {gn:>8.3g} {nom:>8.3g} dynes  Δ = {gap} µeV,"
-                f" χ²_red {chi:.2f}"
+                f" χ²_red {chi:.2f} {notes}".rstrip()
             )
             continue
         lines.append(
@@ -253,10 +280,12 @@ def _closing_lines(an: RunAnalysis) -> list[str]:
     for name, c in an.closing.items():
         src = names.get(name, name)
         if c.success:
+            tc = pm_interval(c.tc, c.tc_error_low, c.tc_error_high)
+            gap0 = pm(c.gap_c0, c.gap_c0_error, 1e6, "µeV")
             out.append(
-                f"Tc from Δc(T) of the {src}: Tc = {pm(c.tc, c.tc_error, 1.0, 'K')}, "
-                f"Δc0 = {pm(c.gap_c0, c.gap_c0_error, 1e6, 'µeV')}, "
-                f"χ²_red {c.chi2_red:.2f} ({c.n_points} sweeps)"
+                f"Tc from Δc(T) of the {src}: Tc = {tc} K, Δc0 = {gap0}, "
+                f"χ²_red {c.chi2_red:.2f} ({c.n_points} temperatures, {c.n_sweeps} sweeps; "
+                f"{c.message})"
             )
         else:
             out.append(f"Tc from Δc(T) of the {src}: no fit ({c.message})")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from andreev.analysis.closing import GapClosingResult
 from andreev.analysis.fits import MODELS
-from andreev.analysis.peaks import GapClosingResult
 from andreev.analysis.report import COLUMNS, TEXT_COLUMNS, RunAnalysis, _empty_analysis
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ def _closing(group: Any) -> GapClosingResult:
         message=str(a.get("message", "")),
         chi2_red=d.get("chi2_red", math.nan),
         n_points=int(a.get("n_points", 0)),
+        tc_error_low=d.get("tc_error_low", math.nan),
+        tc_error_high=d.get("tc_error_high", math.nan),
+        n_sweeps=int(a.get("n_sweeps", 0)),
     )
 
 

@@ -81,6 +81,7 @@ class SweepProcedure(Procedure):
     bias_stop = FloatParameter("Bias stop", units="V", minimum=-10.0, maximum=10.0, default=1.5e-3)
     bias_points = IntegerParameter("Bias points", minimum=2, maximum=100000, default=201)
     backward = BooleanParameter("Sweep back too", default=False)
+    repeats = IntegerParameter("Repeats of each sweep", minimum=1, maximum=10, default=1)
     sweep_mode = ListParameter("Sweep mode", choices=["point", "controller"], default="point")
     setpoint_bias = FloatParameter(
         "Setpoint bias V_set", units="V", minimum=-10.0, maximum=10.0, default=2.0e-3
@@ -133,8 +134,10 @@ class SweepProcedure(Procedure):
         return np.sort(values)
 
     def directions(self) -> tuple[str, ...]:
-        """("forward",) or ("forward", "backward")."""
-        return ("forward", "backward") if self.backward else ("forward",)
+        """("forward",) or ("forward", "backward"), then the ``repeats`` as "forward_2",
+        "backward_2", … (the storage's direction axis)."""
+        one = ("forward", "backward") if self.backward else ("forward",)
+        return one + tuple(f"{d}_{n}" for n in range(2, int(self.repeats) + 1) for d in one)
 
     def setpoints(self) -> np.ndarray:
         """Setpoint currents (A), in the order they are taken."""
@@ -234,20 +237,26 @@ class SweepProcedure(Procedure):
         in the experiment's ``sweep_mode``; raises NotRegulating when the feedback
         cannot hold the setpoint."""
         context = self._context()
+        repeats = int(self.repeats)
+        records: list[SweepRecord] = []
+        for n in range(repeats):  # one record per entry of directions(), in its order
 
-        def on_point(points: int, total: int) -> None:
-            context.emit(PointProgress(points, total))
+            def on_point(points: int, total: int, n: int = n) -> None:
+                context.emit(PointProgress(n * total + points, repeats * total))
 
-        return MEASURE[str(self.sweep_mode)](
-            context.rig,
-            self.bias_values(),
-            setpoint_bias=float(self.setpoint_bias),
-            backward=bool(self.backward),
-            precision=float(self.settle_precision),
-            tip_settle=float(self.tip_settle),
-            should_stop=self.should_stop,
-            on_point=on_point,
-        )
+            records += MEASURE[str(self.sweep_mode)](
+                context.rig,
+                self.bias_values(),
+                setpoint_bias=float(self.setpoint_bias),
+                backward=bool(self.backward),
+                precision=float(self.settle_precision),
+                tip_settle=float(self.tip_settle),
+                should_stop=self.should_stop,
+                on_point=on_point,
+            )
+            if self.should_stop():
+                break
+        return records
 
     # ---- the dry run -------------------------------------------------------------------
     def limit_problems(self, safety: SafetyLimits, facts: StationFacts) -> list[LimitProblem]:
@@ -288,9 +297,10 @@ class SweepProcedure(Procedure):
         )
 
     def sweep_duration(self) -> float:
-        """World seconds one (outer, setpoint) sweep takes, both directions (s)."""
+        """World seconds one (outer, setpoint) sweep takes, every direction and repeat
+        (each repeat settles the tip again) (s)."""
         points = int(self.bias_points) * len(self.directions())
-        return float(self.tip_settle) + points * self.settle_time()
+        return float(self.tip_settle) * int(self.repeats) + points * self.settle_time()
 
     def outer_duration(self, index: int) -> float:
         """World seconds spent entering outer step ``index`` (s)."""

@@ -43,7 +43,8 @@ class RunLayout:
     Attributes:
         outer_name: the outer stepper's name as given; ``dim`` the name stored (clashes).
         outer: (values, unit) of the outer axis.
-        setpoints: A; bias: V (the grid of every sweep); directions: forward[, backward].
+        setpoints: A; bias: V (the grid of every sweep); directions: forward[, backward]
+            [, forward_2[, backward_2] …] (repeated sweeps).
         setpoint_bias, v_mod_rms: V.
         config_yaml: the experiment file's text; snapshot_json: the station snapshot.
         extra_attrs: attributes of /entry; extra: stored name → (values, unit, given name)

@@ -127,8 +127,13 @@ def _plan(
     setpoint_arr = _as_1d("setpoints", setpoints)
     bias_arr = _as_1d("bias", bias)
     dirs = tuple(str(d) for d in directions)
-    if dirs not in (("forward",), ("forward", "backward")):
-        raise ValueError(f"directions must be ('forward',) or ('forward', 'backward'), got {dirs}")
+    one = dirs[:2] if dirs[1:2] == ("backward",) else dirs[:1]
+    repeats = tuple(f"{d}_{n}" for n in range(2, len(dirs) // max(len(one), 1) + 1) for d in one)
+    if one not in (("forward",), ("forward", "backward")) or dirs != one + repeats:
+        raise ValueError(
+            "directions must be ('forward',) or ('forward', 'backward'), then their repeats "
+            f"('forward_2', …), got {dirs}"
+        )
     dim = _free_name(outer_name, set(RESERVED), f"{outer_name}_nominal")
     extra = _extra_coords(extra_outer_coords, outer_arr, dim)
     if grid is not None:
@@ -235,7 +240,8 @@ class RunWriter:
         """Create a new run file and return its writer (already in SWMR mode).
 
         ``outer_values`` in ``outer_unit``; ``setpoints`` in A; ``bias`` in V (the grid of
-        every sweep); ``directions`` is ``("forward",)`` or ``("forward", "backward")``;
+        every sweep); ``directions`` is ``("forward",)`` or ``("forward", "backward")``,
+        then the same with "_2", "_3", … for repeated sweeps;
         ``setpoint_bias`` and ``v_mod_rms`` in V. ``extra_outer_coords`` maps a name to
         ``(values, unit)``, one value per outer step (e.g. tip ``x``/``y`` for a position
         series). ``film_readings`` > 0 adds ``/entry/film_resistance`` (that many film

@@ -31,15 +31,20 @@ NOISE = 0.004  # relative to G_N
 FILM = FilmModel()
 
 
-def write_synthetic_run(path: Path, seed: int = 7) -> Path:
-    """Write the synthetic run to ``path`` and return it."""
+def write_synthetic_run(
+    path: Path,
+    seed: int = 7,
+    setpoints: tuple[float, ...] = SETPOINTS,
+    temperatures: tuple[float, ...] = TEMPERATURES,
+) -> Path:
+    """Write the synthetic run (``setpoints`` A × ``temperatures`` K) to ``path``."""
     rng = np.random.default_rng(seed)
     with RunWriter.create(
         path,
         outer_name="temperature",
-        outer_values=TEMPERATURES,
+        outer_values=temperatures,
         outer_unit="K",
-        setpoints=SETPOINTS,
+        setpoints=setpoints,
         bias=BIAS,
         directions=("forward", "backward"),
         setpoint_bias=SETPOINT_BIAS,
@@ -48,8 +53,8 @@ def write_synthetic_run(path: Path, seed: int = 7) -> Path:
         snapshot={"source": "tests/analysis/conftest.py"},
     ) as w:
         t0 = 1.7e9
-        for i, t_nom in enumerate(TEMPERATURES):
-            for j, i_set in enumerate(SETPOINTS):
+        for i, t_nom in enumerate(temperatures):
+            for j, i_set in enumerate(setpoints):
                 g_n = i_set / SETPOINT_BIAS
                 for k in range(2):
                     t_meas = t_nom * (1.0 + 0.002 * rng.standard_normal())

@@ -70,3 +70,25 @@ def test_missing_and_unreadable_files_raise_run_file_error(tmp_path: Path):
         f["x"] = 1
     with pytest.raises(RunFileError, match="cannot read"):
         report.analyze_file(other)
+
+
+def test_a_ladder_without_tunnelling_setpoint_gets_no_dynes_fit(tmp_path: Path):
+    """A ladder starting at 100 nA (measured G_N 0.65 G0): its lowest setpoint is a contact,
+    so no sweep is fitted with the tunnelling model and the summary says so."""
+    from andreev.analysis.results import summary
+    from tests.analysis.conftest import write_synthetic_run
+
+    path = write_synthetic_run(
+        tmp_path / "contact.h5", setpoints=(1e-7, 1e-6), temperatures=(0.05,)
+    )
+    an = report.analyze_file(path, film="highest")
+    assert an.tunnelling_setpoints == [] and an.contact_setpoints() == [0, 1]
+    assert set(an.text["kind"].ravel()) == {"contact"}
+    assert np.all(np.isnan(an.values["gap"])) and not any("dynes" in f for f in an.fits.values())
+    assert np.all(np.isfinite(an.values["btk_gap"]))  # Δ from the contact fits only
+    assert report.NO_TUNNELLING in summary(an)
+    # the measured high-bias conductance decides, not the order: a tunnelling-like higher
+    # setpoint would count, a contact-like lowest one does not
+    g_high = np.full((1, 3, 2), 0.5 * report.TUNNEL_MAX_G)
+    g_high[:, 0] = 50 * report.TUNNEL_MAX_G
+    assert report._tunnelling_setpoints(np.array([1e-7, 2e-7, 3e-7]), g_high) == [1, 2]
