@@ -310,7 +310,7 @@ def write_table_s1_csv(rows: Sequence[TableS1Row], path: str | Path) -> Path:
     """Table S1 as CSV (K, eV); returns the path."""
     path = Path(path)
     units = {"sample": "sample", "ratio": "gap_c_over_kB_tc"}
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         names = list(asdict(rows[0]) if rows else asdict(TableS1Row("")))
         columns = [units.get(n, n + ("_K" if n.startswith("tc") else "_eV")) for n in names]
         w = csv.writer(fh)

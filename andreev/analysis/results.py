@@ -83,7 +83,7 @@ def write_csv(an: RunAnalysis, path: str | Path) -> Path:
     """One row per fitted sweep (units in the column names); returns the CSV path."""
     rows = _rows(an)
     path = Path(path)
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         if not rows:
             fh.write("# no finished sweeps\n")
             return path

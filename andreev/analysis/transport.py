@@ -283,7 +283,7 @@ def transport_result_group(an: TransportAnalysis) -> ResultGroup:
 def write_transport_csv(an: TransportAnalysis, path: str | Path) -> Path:
     """One row per direction and a "combined" row (units in the column names)."""
     path = Path(path)
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=[c for c, _ in _CSV_COLUMNS])
         w.writeheader()
         for s in an.sweeps.values():
