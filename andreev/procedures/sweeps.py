@@ -9,12 +9,12 @@ the whole sweep when the experiment asks for ``sweep_mode: controller``.
 The instruments are seen through the role Protocols only (``rig.lockin``, ``rig.stm``,
 ``rig.bridge``).
 
-A point costs two exposed round trips, the bias write and the lock-in read
-(:func:`_one_pass`): the whole path is checked against the limits before the sweep
-starts (:func:`check_sweep_path`; every write still passes the driver's guard), the
-settling deadline starts at the bias write, the sample temperature (every tenth of the
-sweep) and the current are read inside the window — the current late in it, after the
-preamp settled, :data:`CURRENT_LEAD` before the deadline — and the end of the wait spins
+A point costs two exposed round trips (:class:`_LeanPoint`): the lock-in read at the
+settling deadline, then the current and the next point's bias write in one message. The
+whole path is checked against the limits before the sweep starts
+(:func:`check_sweep_path`; every write still passes the driver's guard), the settling
+deadline starts when the bias write is confirmed, the sample temperature (every tenth of
+the sweep) is read inside the window, and the end of the wait spins
 (:meth:`andreev.clock.Clock.wait_until`). :func:`_reference_point` is the plain point
 (write, wait, read X/Y, read the current), kept as the reference the lean one is
 tested against.
@@ -39,9 +39,6 @@ TEMPERATURE_READS_PER_SWEEP = 10
 REGULATION_TOLERANCE = 0.3
 #: how long (in units of tip_settle, at least 10 s) to wait for regulation at most
 REGULATION_PATIENCE = 10.0
-#: wall seconds before the settling deadline at which the current is read (at least;
-#: twice the last read's duration when that is longer), so the read ends inside the window
-CURRENT_LEAD = 2e-3
 
 
 def check_sweep_path(safety: SafetyLimits, bias: np.ndarray, setpoint_bias: float) -> None:
@@ -149,32 +146,43 @@ class Measure(Protocol):
     ) -> list[SweepRecord]: ...
 
 
-Point = Callable[[float, bool], tuple[float, float, float]]
-"""One point at a bias (V), reading the temperature too when told: (X, Y, current)."""
+Point = Callable[[float, float | None, bool], tuple[float, float, float]]
+"""One point at a bias (V), knowing the next point's bias (V, None at the end of a pass)
+and reading the temperature too when told: (X, Y, current)."""
 
 
 class _LeanPoint:
-    """A point at two exposed round trips: the bias write starts the settling deadline;
-    the temperature (when due) and then the current, :data:`CURRENT_LEAD` before the
-    deadline, are read inside the window; the wait ends in a spin; X and Y are read at
-    the deadline."""
+    """A point at two exposed round trips: the lock-in read at the settling deadline,
+    then the current and the next point's bias write in one message
+    (``read_current_then_set_bias``; the current is read, as in the reference, after
+    X and Y, still at this point's bias). The bias write starts the next deadline; the
+    temperature (when due) is read inside the window; the wait ends in a spin. A
+    controller without ``read_current_then_set_bias`` gets the two requests one by one.
+    """
 
     def __init__(self, rig: Rig, ctx: _SweepContext) -> None:
         self.rig, self.ctx = rig, ctx
-        self.lead = CURRENT_LEAD  # wall s before the deadline the current is asked
+        self.pair = getattr(rig.stm, "read_current_then_set_bias", None)
+        self.written: float | None = None  # the bias the previous point wrote (V)
+        self.written_at = 0.0  # world s, when that write was confirmed
 
-    def __call__(self, bias: float, temperature: bool) -> tuple[float, float, float]:
+    def __call__(
+        self, bias: float, following: float | None, temperature: bool
+    ) -> tuple[float, float, float]:
         rig, clock = self.rig, self.rig.clock
-        rig.stm.set_bias(bias)
-        deadline = clock.now() + self.ctx.settle  # world s
+        if self.written != bias:
+            rig.stm.set_bias(bias)
+            self.written_at = clock.now()
+        deadline = self.written_at + self.ctx.settle  # world s
         if temperature:
             self.ctx.temperatures.append(rig.sample_temperature())
-        clock.wait_until(deadline - self.lead * clock.speedup)
-        asked = time.perf_counter()
-        current = rig.stm.read_current()
-        self.lead = max(CURRENT_LEAD, 2.0 * (time.perf_counter() - asked))
         clock.wait_until(deadline)
         x, y = rig.lockin.read_xy()
+        if following is None or self.pair is None:
+            self.written = None
+            return x, y, rig.stm.read_current()
+        current = self.pair(following)
+        self.written, self.written_at = following, clock.now()
         return x, y, current
 
 
@@ -182,7 +190,9 @@ def _reference_point(rig: Rig, ctx: _SweepContext) -> Point:
     """The plain point, the reference of :class:`_LeanPoint`: write the bias, sleep the
     settling time, read X/Y, read the current, then the temperature when due."""
 
-    def point(bias: float, temperature: bool) -> tuple[float, float, float]:
+    def point(
+        bias: float, following: float | None, temperature: bool
+    ) -> tuple[float, float, float]:
         rig.stm.set_bias(bias)
         rig.clock.sleep(ctx.settle)
         x, y = rig.lockin.read_xy()
@@ -214,11 +224,13 @@ def _one_pass(
     started = time.time()
     rows = np.empty((values.size, 3))  # X, Y, current
     every = max(1, values.size // TEMPERATURE_READS_PER_SWEEP)
-    for n, v in enumerate(values):
+    biases = values.tolist()
+    following: list[float | None] = [*biases[1:], None]
+    for n, v in enumerate(biases):
         if should_stop():
             raise Aborted("stop requested during a sweep")
         due = n % every == every - 1
-        rows[n] = point(float(v), due)
+        rows[n] = point(v, following[n], due)
         if due:
             on_point(n + 1)
     order = np.argsort(values, kind="stable")
