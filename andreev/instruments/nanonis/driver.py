@@ -357,9 +357,7 @@ class NanonisSTM(Instrument):
         clock = self.clock
         for k in range(1, n + 1):
             value = target if k == n else start + delta * k / n
-            wait = self._last_bias_write + dwell - clock.now()
-            if wait > 0:
-                clock.sleep(wait)
+            clock.wait_until(self._last_bias_write + dwell)  # sleep, then spin: on time
             self._call("Bias.Set", value)
             self._last_bias_write = clock.now()
             self._state.bias = value
@@ -398,10 +396,9 @@ class NanonisSTM(Instrument):
             self.set_bias(target)
             return current
         self._check_bias_path(start, target)
-        wait = self._last_bias_write + abs(target - start) / self.safety.max_bias_slew_rate
-        wait -= self.clock.now()
-        if wait > 0:
-            self.clock.sleep(wait)
+        self.clock.wait_until(
+            self._last_bias_write + abs(target - start) / self.safety.max_bias_slew_rate
+        )
         try:
             reply, _ = self.transport.call_pair(("Current.Get",), ("Bias.Set", target))
         except BaseException:
