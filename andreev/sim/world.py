@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 SPECTRA_CACHE_SIZE = 6  # local films whose tables are kept
+#: significant digits of the sample temperature the junction's physics sees
+TEMPERATURE_DIGITS = 4
 
 
 class World:
@@ -78,6 +80,7 @@ class World:
         self._spectra: OrderedDict[tuple[Any, ...], FilmSpectra] = OrderedDict()
         self._local: tuple[float, float, float, FilmSpectra] | None = None
         self._last_current: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
+        self._t_key: tuple[float, float] = (-1.0, -1.0)  # (temperature K, as the physics sees it)
         self._last_conductance: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
         t0 = self.clock.now()
         self.thermal = ThermalModel(config.thermal, np.random.default_rng([config.seed, 1]), t0)
@@ -154,12 +157,23 @@ class World:
             spectra = self._spectra_at(p.x, p.y, p.setpoint)
         else:
             spectra = self._spectra_at(j.x, j.y, j.setpoint)
-        key = (bias, g_normal, self.thermal.interval_sample_temperature(), spectra)
+        key = (bias, g_normal, self._physics_temperature(), spectra)
         if key == self._last_current[0]:
             return self._last_current[1]
         value = spectra.current(bias, g_normal, key[2])
         self._last_current = (key, value)
         return value
+
+    def _physics_temperature(self) -> float:
+        """The sample temperature (K) the junction's physics uses: the thermal model's
+        at its last committed control interval, to :data:`TEMPERATURE_DIGITS`
+        significant digits (a regulated temperature's tiny steps do not make every
+        interval a new spectrum: 1e-4 relative moves dI/dV by far less than its noise)."""
+        t = self.thermal.interval_sample_temperature()
+        if t != self._t_key[0]:
+            digits = TEMPERATURE_DIGITS - math.floor(math.log10(t)) if t > 0 else 0
+            self._t_key = (t, round(t, digits))
+        return self._t_key[1]
 
     def _mains(self, t: float) -> complex:
         lk = self.lockin
@@ -212,7 +226,7 @@ class World:
             j.x,
             j.y,
             j.setpoint,
-            self.thermal.interval_sample_temperature(),
+            self._physics_temperature(),
             lk.amplitude,
             lk.phase,
             lk.harmonic,
@@ -244,7 +258,7 @@ class World:
             if gn <= 0:
                 return 0.0
             spectra = self._local_spectra()
-            temperature = self.thermal.interval_sample_temperature()
+            temperature = self._physics_temperature()
             key = (j.bias, gn, temperature, self.v_mod_rms(), spectra)
             last = self._last_conductance
             if key == last[0]:
