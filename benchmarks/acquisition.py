@@ -332,8 +332,9 @@ def requests_per_point(folder: Path, points: int) -> None:
     hidden = (paired[2 * points] - paired[points]) / points
     print(f"   total   {total:5.2f}/point")
     print(
-        f"   exposed {total - hidden:5.2f}/point (round trips waited for one after the other; "
-        f"{hidden:.2f}/point ride in one message with another request)"
+        f"   exposed {total - hidden:5.2f}/point at zero settling (round trips waited for one "
+        f"after the other; {hidden:.2f}/point ride in one message with another request; with "
+        "a settling window of 10 ms or more the current is read inside it instead)"
     )
 
 

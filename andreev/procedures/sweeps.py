@@ -9,9 +9,10 @@ the whole sweep when the experiment asks for ``sweep_mode: controller``.
 The instruments are seen through the role Protocols only (``rig.lockin``, ``rig.stm``,
 ``rig.bridge``).
 
-A point costs two exposed round trips (:class:`_LeanPoint`): the lock-in read at the
-settling deadline, then the current and the next point's bias write in one message. The
-whole path is checked against the limits before the sweep starts
+A point costs two exposed round trips (:class:`_LeanPoint`): the bias write and the
+lock-in read, the current read inside the settling window (or, when the window is too
+short for that, the lock-in read and then the current with the next point's bias write
+in one message). The whole path is checked against the limits before the sweep starts
 (:func:`check_sweep_path`; every write still passes the driver's guard), the settling
 deadline starts when the bias write is confirmed, the sample temperature (every tenth of
 the sweep) is read inside the window, and the end of the wait spins
@@ -39,6 +40,12 @@ TEMPERATURE_READS_PER_SWEEP = 10
 REGULATION_TOLERANCE = 0.3
 #: how long (in units of tip_settle, at least 10 s) to wait for regulation at most
 REGULATION_PATIENCE = 10.0
+#: wall seconds before the settling deadline at which the current is read (at least;
+#: twice the last read's duration when that is longer), so the read ends inside the window
+CURRENT_LEAD = 2e-3
+#: shortest settling (wall s) in which the current is read inside the window; in a
+#: shorter one it goes in one message with the next bias write (:class:`_LeanPoint`)
+IN_WINDOW_MIN = 10e-3
 
 
 def check_sweep_path(safety: SafetyLimits, bias: np.ndarray, setpoint_bias: float) -> None:
@@ -152,17 +159,26 @@ and reading the temperature too when told: (X, Y, current)."""
 
 
 class _LeanPoint:
-    """A point at two exposed round trips: the lock-in read at the settling deadline,
-    then the current and the next point's bias write in one message
-    (``read_current_then_set_bias``; the current is read, as in the reference, after
-    X and Y, still at this point's bias). The bias write starts the next deadline; the
-    temperature (when due) is read inside the window; the wait ends in a spin. A
-    controller without ``read_current_then_set_bias`` gets the two requests one by one.
+    """A point at two exposed round trips, whatever the settling.
+
+    A settling window longer than :data:`IN_WINDOW_MIN` (wall s): the bias write starts
+    the deadline, the temperature (when due) and the current, :data:`CURRENT_LEAD`
+    before the deadline, are read inside the window, the wait ends in a spin, X and Y
+    are read at the deadline: the bias write and the lock-in read are exposed.
+
+    A shorter window (replays at a high speedup): X and Y at the deadline, then the
+    current and the next point's bias write in one message
+    (``read_current_then_set_bias``; the current is read, as in the reference, after X
+    and Y, still at this point's bias), which starts the next deadline: the lock-in
+    read and that message are exposed. A controller without the paired call gets the
+    two requests one by one.
     """
 
     def __init__(self, rig: Rig, ctx: _SweepContext) -> None:
         self.rig, self.ctx = rig, ctx
-        self.pair = getattr(rig.stm, "read_current_then_set_bias", None)
+        self.lead = CURRENT_LEAD  # wall s before the deadline the current is asked
+        long_window = ctx.settle / rig.clock.speedup >= IN_WINDOW_MIN
+        self.pair = None if long_window else getattr(rig.stm, "read_current_then_set_bias", None)
         self.written: float | None = None  # the bias the previous point wrote (V)
         self.written_at = 0.0  # world s, when that write was confirmed
 
@@ -176,13 +192,27 @@ class _LeanPoint:
         deadline = self.written_at + self.ctx.settle  # world s
         if temperature:
             self.ctx.temperatures.append(rig.sample_temperature())
+        if self.pair is None:
+            return self._in_window(deadline)
         clock.wait_until(deadline)
         x, y = rig.lockin.read_xy()
-        if following is None or self.pair is None:
+        if following is None:
             self.written = None
             return x, y, rig.stm.read_current()
         current = self.pair(following)
         self.written, self.written_at = following, clock.now()
+        return x, y, current
+
+    def _in_window(self, deadline: float) -> tuple[float, float, float]:
+        """The current read inside the settling window, then X and Y at the deadline."""
+        rig, clock = self.rig, self.rig.clock
+        self.written = None
+        clock.wait_until(deadline - self.lead * clock.speedup)
+        asked = time.perf_counter()
+        current = rig.stm.read_current()
+        self.lead = max(CURRENT_LEAD, 2.0 * (time.perf_counter() - asked))
+        clock.wait_until(deadline)
+        x, y = rig.lockin.read_xy()
         return x, y, current
 
 

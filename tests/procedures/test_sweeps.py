@@ -195,3 +195,18 @@ def test_controller_side_sweep_has_a_small_fixed_cost(sim: Sim) -> None:
     assert got["lockin"] == Counter()  # settling and modulation known
     assert got["stm"]["BiasSpectr.Start"] == 1
     assert got["stm"]["Bias.Get"] <= 1
+
+
+def test_a_long_window_reads_the_current_inside_it(sim: Sim) -> None:
+    lockin = sim.rig.station.components["lockin"]
+    lockin.time_constant(3.0)  # settle 27.7 s world = 28 ms wall: room for the current
+    sim.sweep(_bias(3))
+    sim.clear()
+    transport = sim.rig.station.components["stm"].transport
+    before = transport.paired
+    (record,) = sim.sweep(_bias(4))
+    got = sim.received()
+    assert got["stm"]["Bias.Set"] >= 4 and got["stm"]["Current.Get"] == 4 + 1  # + regulation
+    assert got["lockin"]["SNAP? 1,2"] == 4
+    assert transport.paired == before  # nothing paired: the current is read in the window
+    assert np.all(np.isfinite(record.current)) and np.all(record.didv > 0)
