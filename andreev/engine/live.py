@@ -1,7 +1,8 @@
 """The sweep in progress, point by point, for live readers of the run file.
 
 :class:`LiveTap` watches the requests a sweep makes — ``stm.set_bias(v)``, then
-``lockin.read_xy()`` and ``stm.read_current()`` make one point at bias ``v`` — through
+``lockin.read_xy()`` and ``stm.read_current()`` make one point at bias ``v`` (or
+``stm.read_current_then_set_bias(w)``: the current of ``v``, then the bias to ``w``) — through
 thin proxies around the rig's STM and lock-in (:func:`tapped`), and mirrors the
 points into the run file's ``/entry/live`` group (:meth:`andreev.storage.RunWriter.
 write_live`: flushed, not fsynced, about once a second). Reads outside a sweep (the
@@ -111,10 +112,15 @@ class LiveTap:
         self._current = float(result)
         self._complete()
 
+    def on_current_then_bias(self, result: Any, bias: float, *args: Any) -> None:
+        """``stm.read_current_then_set_bias(v)``: the current completes the point at the
+        previous bias, then the bias moves to ``v``."""
+        self.on_read_current(result)
+        self.on_set_bias(None, bias)
+
     def _complete(self) -> None:
         """A point is stored once its bias, X/Y and current are all known, in whatever
-        order the sweep reads them (the current is read inside the settling window,
-        before the lock-in)."""
+        order the sweep reads them."""
         if not self.active or None in (self._xy, self._bias, self._current):
             return
         current = float(self._current)  # type: ignore[arg-type]
@@ -159,6 +165,7 @@ def tapped(rig: Rig, tap: LiveTap) -> Rig:
         {
             "set_bias": tap.on_set_bias,
             "read_current": tap.on_read_current,
+            "read_current_then_set_bias": tap.on_current_then_bias,
             "get_preamp_gain": tap.on_gain,
         },
     )

@@ -281,8 +281,9 @@ class SR830(ReconnectingVisaMixin, _StockSR830):
         return wait
 
     def read_xy(self) -> tuple[float, float]:
-        """X and Y (V rms, or A in current modes) at one instant, via ``SNAP? 1,2``."""
-        x, y = self.snap("x", "y")
+        """X and Y (V rms, or A in current modes) at one instant, via ``SNAP? 1,2`` (the
+        query written out: this is every point's read)."""
+        x, y = self.ask("SNAP? 1,2").split(",")
         return float(x), float(y)
 
     def lia_status(self) -> int:

@@ -9,12 +9,13 @@ the whole sweep when the experiment asks for ``sweep_mode: controller``.
 The instruments are seen through the role Protocols only (``rig.lockin``, ``rig.stm``,
 ``rig.bridge``).
 
-A point costs two exposed round trips, the bias write and the lock-in read
-(:func:`_one_pass`): the whole path is checked against the limits before the sweep
-starts (:func:`check_sweep_path`; every write still passes the driver's guard), the
-settling deadline starts at the bias write, the sample temperature (every tenth of the
-sweep) and the current are read inside the window — the current late in it, after the
-preamp settled, :data:`CURRENT_LEAD` before the deadline — and the end of the wait spins
+A point costs two exposed round trips (:class:`_LeanPoint`): the bias write and the
+lock-in read, the current read inside the settling window (or, when the window is too
+short for that, the lock-in read and then the current with the next point's bias write
+in one message). The whole path is checked against the limits before the sweep starts
+(:func:`check_sweep_path`; every write still passes the driver's guard), the settling
+deadline starts when the bias write is confirmed, the sample temperature (every tenth of
+the sweep) is read inside the window, and the end of the wait spins
 (:meth:`andreev.clock.Clock.wait_until`). :func:`_reference_point` is the plain point
 (write, wait, read X/Y, read the current), kept as the reference the lean one is
 tested against.
@@ -42,6 +43,9 @@ REGULATION_PATIENCE = 10.0
 #: wall seconds before the settling deadline at which the current is read (at least;
 #: twice the last read's duration when that is longer), so the read ends inside the window
 CURRENT_LEAD = 2e-3
+#: shortest settling (wall s) in which the current is read inside the window; in a
+#: shorter one it goes in one message with the next bias write (:class:`_LeanPoint`)
+IN_WINDOW_MIN = 10e-3
 
 
 def check_sweep_path(safety: SafetyLimits, bias: np.ndarray, setpoint_bias: float) -> None:
@@ -149,26 +153,60 @@ class Measure(Protocol):
     ) -> list[SweepRecord]: ...
 
 
-Point = Callable[[float, bool], tuple[float, float, float]]
-"""One point at a bias (V), reading the temperature too when told: (X, Y, current)."""
+Point = Callable[[float, float | None, bool], tuple[float, float, float]]
+"""One point at a bias (V), knowing the next point's bias (V, None at the end of a pass)
+and reading the temperature too when told: (X, Y, current)."""
 
 
 class _LeanPoint:
-    """A point at two exposed round trips: the bias write starts the settling deadline;
-    the temperature (when due) and then the current, :data:`CURRENT_LEAD` before the
-    deadline, are read inside the window; the wait ends in a spin; X and Y are read at
-    the deadline."""
+    """A point at two exposed round trips, whatever the settling.
+
+    A settling window longer than :data:`IN_WINDOW_MIN` (wall s): the bias write starts
+    the deadline, the temperature (when due) and the current, :data:`CURRENT_LEAD`
+    before the deadline, are read inside the window, the wait ends in a spin, X and Y
+    are read at the deadline: the bias write and the lock-in read are exposed.
+
+    A shorter window (replays at a high speedup): X and Y at the deadline, then the
+    current and the next point's bias write in one message
+    (``read_current_then_set_bias``; the current is read, as in the reference, after X
+    and Y, still at this point's bias), which starts the next deadline: the lock-in
+    read and that message are exposed. A controller without the paired call gets the
+    two requests one by one.
+    """
 
     def __init__(self, rig: Rig, ctx: _SweepContext) -> None:
         self.rig, self.ctx = rig, ctx
         self.lead = CURRENT_LEAD  # wall s before the deadline the current is asked
+        long_window = ctx.settle / rig.clock.speedup >= IN_WINDOW_MIN
+        self.pair = None if long_window else getattr(rig.stm, "read_current_then_set_bias", None)
+        self.written: float | None = None  # the bias the previous point wrote (V)
+        self.written_at = 0.0  # world s, when that write was confirmed
 
-    def __call__(self, bias: float, temperature: bool) -> tuple[float, float, float]:
+    def __call__(
+        self, bias: float, following: float | None, temperature: bool
+    ) -> tuple[float, float, float]:
         rig, clock = self.rig, self.rig.clock
-        rig.stm.set_bias(bias)
-        deadline = clock.now() + self.ctx.settle  # world s
+        if self.written != bias:
+            rig.stm.set_bias(bias)
+            self.written_at = clock.now()
+        deadline = self.written_at + self.ctx.settle  # world s
         if temperature:
             self.ctx.temperatures.append(rig.sample_temperature())
+        if self.pair is None:
+            return self._in_window(deadline)
+        clock.wait_until(deadline)
+        x, y = rig.lockin.read_xy()
+        if following is None:
+            self.written = None
+            return x, y, rig.stm.read_current()
+        current = self.pair(following)
+        self.written, self.written_at = following, clock.now()
+        return x, y, current
+
+    def _in_window(self, deadline: float) -> tuple[float, float, float]:
+        """The current read inside the settling window, then X and Y at the deadline."""
+        rig, clock = self.rig, self.rig.clock
+        self.written = None
         clock.wait_until(deadline - self.lead * clock.speedup)
         asked = time.perf_counter()
         current = rig.stm.read_current()
@@ -182,7 +220,9 @@ def _reference_point(rig: Rig, ctx: _SweepContext) -> Point:
     """The plain point, the reference of :class:`_LeanPoint`: write the bias, sleep the
     settling time, read X/Y, read the current, then the temperature when due."""
 
-    def point(bias: float, temperature: bool) -> tuple[float, float, float]:
+    def point(
+        bias: float, following: float | None, temperature: bool
+    ) -> tuple[float, float, float]:
         rig.stm.set_bias(bias)
         rig.clock.sleep(ctx.settle)
         x, y = rig.lockin.read_xy()
@@ -214,11 +254,13 @@ def _one_pass(
     started = time.time()
     rows = np.empty((values.size, 3))  # X, Y, current
     every = max(1, values.size // TEMPERATURE_READS_PER_SWEEP)
-    for n, v in enumerate(values):
+    biases = values.tolist()
+    following: list[float | None] = [*biases[1:], None]
+    for n, v in enumerate(biases):
         if should_stop():
             raise Aborted("stop requested during a sweep")
         due = n % every == every - 1
-        rows[n] = point(float(v), due)
+        rows[n] = point(v, following[n], due)
         if due:
             on_point(n + 1)
     order = np.argsort(values, kind="stable")

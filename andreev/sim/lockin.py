@@ -158,6 +158,11 @@ class LockinState:
     def step(self, t_change: float, u: complex, t: float) -> None:
         """Evolve to ``t_change`` (s), switch the input to ``u`` (V rms), evolve to ``t``;
         the status bits are latched once, at the end (what the World does per request)."""
+        if u == self._u:  # the same input throughout: one exact step
+            if t > self._t:
+                self._evolve(t, t - self._t)
+            self._update_status()
+            return
         if t_change > self._t:
             self._evolve(t_change, t_change - self._t)
         self._u = u

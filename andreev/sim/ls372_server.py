@@ -204,6 +204,7 @@ class LS372Server(MnemonicServer):
 
     reply_terminator = "\r\n"
     join_replies = True
+    no_physics = frozenset({"*IDN", "*CLS", "*ESR", "*ESE", "*SRE", "*STB", "*OPC", "*TST"})
 
     def __init__(
         self, world: Any, host: str = "127.0.0.1", port: int = 0, film_channel: str = FILM_CHANNEL

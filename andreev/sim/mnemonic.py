@@ -25,7 +25,26 @@ class BadParameter(Exception):
 
 
 def parse_command(command: str) -> tuple[str, bool, list[str]]:
-    """``"SENS? "`` → ("SENS", True, []); ``"PID 0,5,40,0"`` → ("PID", False, [...])."""
+    """``"SENS? "`` → ("SENS", True, []); ``"PID 0,5,40,0"`` → ("PID", False, [...]).
+
+    Answers repeat (a sweep sends the same few commands): the last :data:`PARSED_SIZE`
+    distinct commands are remembered, so a repeated command costs one dict lookup."""
+    hit = _parsed.get(command)
+    if hit is not None:
+        return hit[0], hit[1], list(hit[2])
+    name, query, args = _parse(command)
+    if len(_parsed) >= PARSED_SIZE:
+        _parsed.clear()
+    _parsed[command] = (name, query, tuple(args))
+    return name, query, args
+
+
+#: distinct commands whose parse is remembered (see :func:`parse_command`)
+PARSED_SIZE = 512
+_parsed: dict[str, tuple[str, bool, tuple[str, ...]]] = {}
+
+
+def _parse(command: str) -> tuple[str, bool, list[str]]:
     text = command.strip()
     i = 1 if text.startswith("*") else 0
     while i < len(text) and text[i].isalpha():
@@ -70,11 +89,18 @@ class MnemonicServer(LineServer):
     #: mnemonic -> handler(query, args) returning the reply or None
     _handlers: dict[str, Any]
 
+    #: commands that read and change no physics (identity, status registers, interface
+    #: settings): run without advancing the world
+    no_physics: frozenset[str] = frozenset()
+    #: settings whose query form reads no physics (the stored value)
+    settings_queries: frozenset[str] = frozenset()
+
     def handle_command(self, command: str) -> str | None:
         name, query, args = parse_command(command)
         try:
             with self.world.lock:
-                self.sync()
+                if not (name in self.no_physics or (query and name in self.settings_queries)):
+                    self.sync()
                 return self.execute(name, query, args)
         except BadCommand:
             self.esr |= 1 << ESR_COMMAND

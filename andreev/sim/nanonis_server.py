@@ -238,11 +238,15 @@ class NanonisServer(TCPServer):
         """Run one command; returns the reply body (values + error section). A body that
         does not match the command's arguments (too short, too long) is refused before
         anything runs."""
-        handler = self._handlers.get(name) or self._handlers_lower.get(name.lower())
+        handler = self._handlers.get(name)
+        canonical = name
+        if handler is None:
+            handler = self._handlers_lower.get(name.lower())
+            canonical = self._canonical.get(name.lower(), name)
         if handler is None:
             shown = ascii((raw if raw is not None else name.encode("utf-8")).decode("latin-1"))
             return _Writer().body(f"Command not found: {shown} is not a known command")
-        problem = _check_body(self._canonical.get(name.lower(), name), body)
+        problem = _check_body(canonical, body)
         if problem is not None:
             return _Writer().body(problem)
         reader = _Reader(body)

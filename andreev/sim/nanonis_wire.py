@@ -87,8 +87,23 @@ def _body_matches(signature: str, body: bytes) -> bool:
     return pos == len(body)
 
 
+def _fixed_sizes(signatures: str) -> frozenset[int] | None:
+    """The body sizes (bytes) a command without strings or arrays accepts, else None."""
+    if any(code not in _SIZES for code in signatures.replace("|", "")):
+        return None
+    return frozenset(sum(_SIZES[c] for c in sig) for sig in signatures.split("|"))
+
+
+#: command -> accepted body sizes, for commands whose arguments have fixed sizes
+_FIXED: dict[str, frozenset[int] | None] = {k: _fixed_sizes(v) for k, v in ARGUMENTS.items()}
+_NO_ARGUMENTS = frozenset({0})
+
+
 def check_body(name: str, body: bytes) -> str | None:
     """None if ``body`` fits the command's arguments, else the error text."""
+    sizes = _FIXED.get(name, _NO_ARGUMENTS)
+    if sizes is not None and len(body) in sizes:
+        return None
     signatures = ARGUMENTS.get(name, "").split("|")
     if any(_body_matches(sig, body) for sig in signatures):
         return None
@@ -97,6 +112,11 @@ def check_body(name: str, body: bytes) -> str | None:
         f"{name}: the body ({len(body)} bytes) does not match the arguments "
         f"(expected {forms}; i i32, I u32, H u16, f f32, d f64, s string, A i32 array)"
     )
+
+
+_I32, _U32, _U16, _F32, _F64 = (struct.Struct(f) for f in (">i", ">I", ">H", ">f", ">d"))
+#: the error section of a reply without error (status 0, empty message)
+NO_ERROR = struct.pack(">Ii", 0, 0)
 
 
 class ArgumentError(Exception):
@@ -114,30 +134,30 @@ class Reader:
         self.data = data
         self.pos = 0
 
-    def _take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
+    def _take(self, fmt: struct.Struct) -> Any:
+        size = fmt.size
         if self.pos + size > len(self.data):
             raise ArgumentError(
                 f"body too short: need {size} more bytes at offset {self.pos} of {len(self.data)}"
             )
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        (value,) = fmt.unpack_from(self.data, self.pos)
         self.pos += size
         return value
 
     def i32(self) -> int:
-        return int(self._take(">i"))
+        return int(self._take(_I32))
 
     def u32(self) -> int:
-        return int(self._take(">I"))
+        return int(self._take(_U32))
 
     def u16(self) -> int:
-        return int(self._take(">H"))
+        return int(self._take(_U16))
 
     def f32(self) -> float:
-        return float(self._take(">f"))
+        return float(self._take(_F32))
 
     def f64(self) -> float:
-        return float(self._take(">d"))
+        return float(self._take(_F64))
 
     def raw_string(self, n: int) -> str:
         if n < 0 or self.pos + n > len(self.data):
@@ -169,7 +189,7 @@ class Writer:
         return self
 
     def f32(self, v: float) -> Writer:
-        self.parts.append(struct.pack(">f", float(v)))
+        self.parts.append(_F32.pack(float(v)))
         return self
 
     def f64(self, v: float) -> Writer:
@@ -204,7 +224,9 @@ class Writer:
 
     def body(self, error: str | None = None) -> bytes:
         """The values followed by the error section (status 1 with a message on error)."""
-        msg = (error or "").encode("utf-8")
+        if not error:
+            return b"".join(self.parts) + NO_ERROR if self.parts else NO_ERROR
+        msg = error.encode("utf-8")
         section = struct.pack(">Ii", 1 if error else 0, len(msg)) + msg
         return b"".join(self.parts) + section
 

@@ -95,6 +95,14 @@ class SR830Server(PrologixMixin, MnemonicServer):
     """
 
     reply_terminator = "\n"
+    #: identity, status registers and interface settings: no world advance needed
+    no_physics = frozenset(
+        {"*IDN", "*ESR", "ERRS", "*CLS", "FPOP", *_ACTIONS, *_SERVER_INTS, *_ENABLES} - {"*STB"}
+    )
+    #: stored settings: their queries read no physics
+    settings_queries = frozenset(
+        {"FREQ", "SLVL", "PHAS", "HARM", "AUXV", "OEXP", "DDEF", *_LOCKIN_INTS, *_BUFFER_INTS}
+    )
 
     def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, name="sr830")
@@ -290,15 +298,32 @@ class SR830Server(PrologixMixin, MnemonicServer):
     # ---- outputs ---------------------------------------------------------------------
     def _values(self) -> dict[int, float]:
         """Every SNAP quantity at one instant (index -> value)."""
+        x, y = self.lockin.read_xy(self.world.time)
+        return {i: self._value(i, x, y) for i in range(1, 12)}
+
+    def _value(self, i: int, x: float, y: float) -> float:
+        """SNAP quantity ``i`` (1 X … 11 CH2) for outputs X, Y (V rms), pure Python."""
         lk = self.lockin
-        x, y = lk.read_xy(self.world.time)
-        values = {1: x, 2: y, 3: math.hypot(x, y), 4: math.degrees(math.atan2(y, x))}
-        values[9] = lk.frequency
-        for i in range(4):
-            values[5 + i] = lk.aux_in[i]
-        ch1, ch2 = self._displays(x, y)
-        values[10], values[11] = float(ch1), float(ch2)
-        return values
+        if i == 1:
+            return x
+        if i == 2:
+            return y
+        if i == 3:
+            return math.hypot(x, y)
+        if i == 4:
+            return math.degrees(math.atan2(y, x))
+        if i <= 8:
+            return float(lk.aux_in[i - 5])
+        if i == 9:
+            return lk.frequency
+        j = lk.display[i - 9][0]
+        if j == 0:
+            return x if i == 10 else y
+        if j == 1:
+            return math.hypot(x, y) if i == 10 else math.degrees(math.atan2(y, x))
+        if j == 2:
+            return (x if i == 10 else y) / lk.sensitivity
+        return float(lk.aux_in[j - 3 if i == 10 else j - 1])
 
     def _displays(self, x: Any, y: Any) -> tuple[Any, Any]:
         """(CH1, CH2) display values for outputs X, Y (V rms; floats or arrays) under the
@@ -314,13 +339,13 @@ class SR830Server(PrologixMixin, MnemonicServer):
         if not query or len(args) != 1:
             raise _BadCommand if not query else _BadParameter
         i = _int(args, 0, 1, 4)
-        return _g(self._values()[i])
+        return _g(self._value(i, *self.lockin.read_xy(self.world.time)))
 
     def _outr(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:
             raise _BadCommand if not query else _BadParameter
         i = _int(args, 0, 1, 2)
-        return _g(self._values()[9 + i])
+        return _g(self._value(9 + i, *self.lockin.read_xy(self.world.time)))
 
     def _snap(self, query: bool, args: list[str]) -> str:
         if not query:
@@ -328,8 +353,8 @@ class SR830Server(PrologixMixin, MnemonicServer):
         if not 2 <= len(args) <= 6:
             raise _BadParameter
         indices = [_int(args, k, 1, 11) for k in range(len(args))]
-        values = self._values()
-        return ",".join(_g(values[i]) for i in indices)
+        x, y = self.lockin.read_xy(self.world.time)
+        return ",".join([f"{self._value(i, x, y):.6g}" for i in indices])
 
     def _oaux(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:

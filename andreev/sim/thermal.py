@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -165,6 +166,7 @@ class ThermalModel:
         self._ramp_sp = 0.0  # present (ramping) setpoint
         self._view_t = t0
         self._view = (t_init, t_init)
+        self._slope: tuple[Any, ...] = (None, 0.0, 0.0, 0.0)
         #: extra relative noise of each reading and a slow drift factor (sim.noise)
         self.extra_noise = 0.0
         self.reading_factor = 1.0
@@ -307,9 +309,15 @@ class ThermalModel:
             self._t += dt
 
     def _partial(self, h: float) -> tuple[float, float]:
-        """The state ``h`` s (< one interval) past the last commit, not committed."""
-        power = self._power(self._heater)
-        dmc, dsample = self._deriv(self._mc, self._sample, power)
+        """The state ``h`` s (< one interval) past the last commit, not committed (the
+        derivatives at the commit are remembered: requests within one interval ask often)."""
+        out = self.output
+        key = (self._t, self._mc, self._sample, self._heater, out.range, out.resistance)
+        slope = self._slope
+        if slope[0] != key:
+            power = self._power(self._heater)
+            slope = self._slope = (key, power, *self._deriv(self._mc, self._sample, power))
+        _key, power, dmc, dsample = slope
         mc = self._mc
         if abs(dmc) * h > 0.01 * mc or h > 0.05 * self.params.sample_tau:
             return self._integrate(mc, self._sample, power, h)
@@ -353,6 +361,12 @@ class ThermalModel:
     def sample_temperature(self) -> float:
         """Sample temperature (K, noiseless)."""
         return self._view[1]
+
+    def interval_sample_temperature(self) -> float:
+        """Sample temperature (K, noiseless) at the last committed control interval: it
+        changes once per ``control_interval`` of world time (what the junction's physics
+        uses, so its spectra are looked up once per interval, not once per request)."""
+        return self._sample
 
     def true_temperature(self, channel: str) -> float:
         """Noiseless temperature of channel ``"A"`` (sample) or ``"6"`` (MC) (K)."""

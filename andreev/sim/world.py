@@ -18,7 +18,6 @@ from :class:`andreev.sim.spectra.FilmSpectra` tables (microseconds per request).
 
 from __future__ import annotations
 
-import cmath
 import dataclasses
 import math
 import threading
@@ -53,6 +52,8 @@ __all__ = [
 ]
 
 SPECTRA_CACHE_SIZE = 6  # local films whose tables are kept
+#: significant digits of the sample temperature the junction's physics sees
+TEMPERATURE_DIGITS = 4
 
 
 class World:
@@ -79,6 +80,7 @@ class World:
         self._spectra: OrderedDict[tuple[Any, ...], FilmSpectra] = OrderedDict()
         self._local: tuple[float, float, float, FilmSpectra] | None = None
         self._last_current: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
+        self._t_key: tuple[float, float] = (-1.0, -1.0)  # (temperature K, as the physics sees it)
         self._last_conductance: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
         t0 = self.clock.now()
         self.thermal = ThermalModel(config.thermal, np.random.default_rng([config.seed, 1]), t0)
@@ -94,6 +96,9 @@ class World:
             config.junction, self.clock, np.random.default_rng([config.seed, 3]), self._current
         )
         self._t = t0
+        noise = config.noise
+        self._drifts = bool(noise.z_drift or noise.telegraph_rate or noise.temperature_drift)
+        self._input: tuple[Any, ...] = (None, 0j, False, 0.0)
         self.advance()
 
     # ---- sample -------------------------------------------------------------------
@@ -152,12 +157,23 @@ class World:
             spectra = self._spectra_at(p.x, p.y, p.setpoint)
         else:
             spectra = self._spectra_at(j.x, j.y, j.setpoint)
-        key = (bias, g_normal, self.thermal.sample_temperature(), spectra)
+        key = (bias, g_normal, self._physics_temperature(), spectra)
         if key == self._last_current[0]:
             return self._last_current[1]
         value = spectra.current(bias, g_normal, key[2])
         self._last_current = (key, value)
         return value
+
+    def _physics_temperature(self) -> float:
+        """The sample temperature (K) the junction's physics uses: the thermal model's
+        at its last committed control interval, to :data:`TEMPERATURE_DIGITS`
+        significant digits (a regulated temperature's tiny steps do not make every
+        interval a new spectrum: 1e-4 relative moves dI/dV by far less than its noise)."""
+        t = self.thermal.interval_sample_temperature()
+        if t != self._t_key[0]:
+            digits = TEMPERATURE_DIGITS - math.floor(math.log10(t)) if t > 0 else 0
+            self._t_key = (t, round(t, digits))
+        return self._t_key[1]
 
     def _mains(self, t: float) -> complex:
         lk = self.lockin
@@ -165,27 +181,58 @@ class World:
 
     # ---- time -----------------------------------------------------------------------
     def advance(self) -> float:
-        """Bring every model to ``clock.now()``; returns that world time (s)."""
+        """Bring every model to ``clock.now()``; returns that world time (s).
+
+        Cheap when little changed: the lock-in input (dI/dV, clipping, noise density) is
+        recomputed only when what it depends on moved (:meth:`_input_key`), and the
+        filter takes one exact step when the input did not change."""
         with self.lock:
-            now = max(self.clock.now(), self._t)
-            j, lk, faults = self.junction, self.lockin, self.faults
-            self.thermal.no_settle = faults.no_settle
+            now = self.clock.now()
+            t_prev = self._t
+            if now < t_prev:
+                now = t_prev
+            j, lk, faults, thermal = self.junction, self.lockin, self.faults, self.thermal
+            thermal.no_settle = faults.no_settle
             lk.force_overload = faults.force_overload
             j.force_clip = faults.force_clip
-            self.thermal.advance(now)
-            noise = self.noise.params
-            if noise.z_drift or noise.telegraph_rate:
-                j.z_noise = self.noise.z_offset(now, j.kappa)
-            if noise.temperature_drift:
-                self.thermal.reading_factor = self.noise.temperature_factor(now)
+            thermal.advance(now)
+            if self._drifts:
+                noise = self.noise.params
+                if noise.z_drift or noise.telegraph_rate:
+                    j.z_noise = self.noise.z_offset(now, j.kappa)
+                if noise.temperature_drift:
+                    thermal.reading_factor = self.noise.temperature_factor(now)
             j.advance(now)
             # apply the input as it is now from the previous advance on (see docstring)
-            u, clipping = self._lockin_input()
-            lk.input_clipping = clipping
-            lk.noise_density = self._noise_density()
-            lk.step(self._t, u, now)
+            key = self._input_key()
+            if key != self._input[0]:
+                u, clipping = self._lockin_input()
+                self._input = (key, u, clipping, self._noise_density())
+            _key, u, lk.input_clipping, lk.noise_density = self._input
+            lk.step(t_prev, u, now)
             self._t = now
             return now
+
+    def _input_key(self) -> tuple[Any, ...]:
+        """Everything the lock-in input, the preamp's clipping and the noise density
+        depend on (compared by value at each advance)."""
+        j, lk = self.junction, self.lockin
+        return (
+            j.bias,
+            j.z,
+            j.z_noise,
+            j.gain_index,
+            j.force_clip,
+            j.x,
+            j.y,
+            j.setpoint,
+            self._physics_temperature(),
+            lk.amplitude,
+            lk.phase,
+            lk.harmonic,
+            lk.reference_source,
+            self.modulation_divider,
+        )
 
     @property
     def time(self) -> float:
@@ -211,7 +258,8 @@ class World:
             if gn <= 0:
                 return 0.0
             spectra = self._local_spectra()
-            key = (j.bias, gn, self.thermal.sample_temperature(), self.v_mod_rms(), spectra)
+            temperature = self._physics_temperature()
+            key = (j.bias, gn, temperature, self.v_mod_rms(), spectra)
             last = self._last_conductance
             if key == last[0]:
                 return last[1]
@@ -232,8 +280,8 @@ class World:
             return 0j, clipping
         gain = j.gains[j.gain_index]
         amplitude = self.conductance() * lk.amplitude * self.modulation_divider * gain
-        phase = lk.phase + self.config.noise.phase_offset
-        return amplitude * cmath.exp(-1j * math.radians(phase)), clipping
+        phase = math.radians(lk.phase + self.config.noise.phase_offset)
+        return complex(amplitude * math.cos(phase), -amplitude * math.sin(phase)), clipping
 
     def _noise_density(self) -> float:
         j = self.junction

@@ -75,11 +75,13 @@ def _bias(n: int) -> np.ndarray:
 
 def test_a_point_costs_a_bias_write_a_current_and_a_lockin_read(sim: Sim) -> None:
     sim.sweep(_bias(20))  # the first sweep reads what the drivers do not know yet
-    counts = {}
+    counts, paired = {}, {}
+    transport = sim.rig.station.components["stm"].transport
     for n in (20, 40):
         sim.clear()
+        before = transport.paired
         sim.sweep(_bias(n))
-        counts[n] = sim.received()
+        counts[n], paired[n] = sim.received(), transport.paired - before
     per_point = {}
     for name in counts[20]:
         diff = counts[40][name].copy()
@@ -91,6 +93,8 @@ def test_a_point_costs_a_bias_write_a_current_and_a_lockin_read(sim: Sim) -> Non
         "lockin": {"SNAP? 1,2": 1.0},
         "bridge": {},  # TEMPERATURE_READS_PER_SWEEP per sweep, whatever its length
     }
+    # exposed: the current goes in one message with the next point's bias write
+    assert (paired[40] - paired[20]) / 20 == 1.0  # 3 requests, 2 exposed round trips
     bridge = sum(counts[20]["bridge"].values())
     assert bridge == TEMPERATURE_READS_PER_SWEEP + 2  # + at the start and the end
     assert sum(counts[20]["lockin"].values()) == 20  # settling, modulation: known
@@ -191,3 +195,18 @@ def test_controller_side_sweep_has_a_small_fixed_cost(sim: Sim) -> None:
     assert got["lockin"] == Counter()  # settling and modulation known
     assert got["stm"]["BiasSpectr.Start"] == 1
     assert got["stm"]["Bias.Get"] <= 1
+
+
+def test_a_long_window_reads_the_current_inside_it(sim: Sim) -> None:
+    lockin = sim.rig.station.components["lockin"]
+    lockin.time_constant(3.0)  # settle 27.7 s world = 28 ms wall: room for the current
+    sim.sweep(_bias(3))
+    sim.clear()
+    transport = sim.rig.station.components["stm"].transport
+    before = transport.paired
+    (record,) = sim.sweep(_bias(4))
+    got = sim.received()
+    assert got["stm"]["Bias.Set"] >= 4 and got["stm"]["Current.Get"] == 4 + 1  # + regulation
+    assert got["lockin"]["SNAP? 1,2"] == 4
+    assert transport.paired == before  # nothing paired: the current is read in the window
+    assert np.all(np.isfinite(record.current)) and np.all(record.didv > 0)

@@ -166,6 +166,7 @@ class NanonisSTM(Instrument):
         self._signal_names: list[str] | None = None
         self._state = DriverState()
         self._reconnects_seen = 0
+        self._last_bias_write = -math.inf  # world s of the last Bias.Set (slew rate)
         try:
             self.transport.connect()
         except OSError as exc:
@@ -360,6 +361,9 @@ class NanonisSTM(Instrument):
                 )
 
     def _ramp_bias(self, start: float, target: float) -> None:
+        """Steps of ≤ ``bias_step``, each written no sooner than step / max slew rate
+        after the previous write (world s; the wait is taken before a step, so a single
+        step, as between two points of a sweep whose settling is longer, waits nothing)."""
         delta = target - start
         if delta == 0:
             self._call("Bias.Set", target)
@@ -367,11 +371,13 @@ class NanonisSTM(Instrument):
             return
         n = max(1, math.ceil(abs(delta) / self.bias_step - 1e-6))
         dwell = abs(delta) / n / self.safety.max_bias_slew_rate  # world s per step
+        clock = self.clock
         for k in range(1, n + 1):
             value = target if k == n else start + delta * k / n
+            clock.wait_until(self._last_bias_write + dwell)  # sleep, then spin: on time
             self._call("Bias.Set", value)
+            self._last_bias_write = clock.now()
             self._state.bias = value
-            self.clock.sleep(dwell)
 
     # ---- setpoint, gains -------------------------------------------------------------------
     def get_setpoint(self) -> float:
@@ -392,6 +398,36 @@ class NanonisSTM(Instrument):
     def read_current(self) -> float:
         """The tunnelling current (A)."""
         return float(self._call("Current.Get")["current"])
+
+    def read_current_then_set_bias(self, bias: float) -> float:
+        """The tunnelling current (A) at the present bias, then the bias set to ``bias``
+        (V) as :meth:`set_bias` does (the same checks first: SafetyError, nothing sent).
+        When the write is a single step of at most ``bias_step`` from a bias this driver
+        set, both requests go in one message (:meth:`NanonisTransport.call_pair`): one
+        round trip. Otherwise, the current is read and the bias ramped as usual."""
+        target = float(bias)
+        self.safety.check_bias(target, feedback_on=False)
+        start = self._state.bias
+        if start is None or target == start or abs(target - start) > self.bias_step * (1 + 1e-6):
+            current = self.read_current()
+            self.set_bias(target)
+            return current
+        self._check_bias_path(start, target)
+        self.clock.wait_until(
+            self._last_bias_write + abs(target - start) / self.safety.max_bias_slew_rate
+        )
+        try:
+            reply, _ = self.transport.call_pair(("Current.Get",), ("Bias.Set", target))
+        except BaseException:
+            self.forget_state()
+            raise
+        self._last_bias_write = self.clock.now()
+        if self.transport.reconnects != self._reconnects_seen:
+            self._reconnects_seen = self.transport.reconnects
+            self.forget_state()
+        self._state.bias = target
+        self.bias.cache.set(target)
+        return float(reply["current"])
 
     def clip_current(self, gain: float) -> float:
         """Preamp clip level (A) at ``gain`` (V/A): ``clip_voltage / gain``."""

@@ -99,6 +99,8 @@ class NanonisTransport:
     Attributes:
         reconnects: number of connections opened after the first (for logs and tests).
         sent: number of requests written.
+        paired: requests sent in one message after another (:meth:`call_pair`):
+            their round trip was not exposed.
     """
 
     def __init__(
@@ -117,6 +119,8 @@ class NanonisTransport:
         self.retries = int(retries)
         self.reconnects = 0
         self.sent = 0
+        self.paired = 0
+        self._pending = b""  # bytes of the second reply of a pair, read with the first
         self._connections = 0
         self._sock: socket.socket | None = None
         self._lock = threading.RLock()
@@ -139,6 +143,7 @@ class NanonisTransport:
                 return
             sock = socket.create_connection((self.host, self.port), self.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)  # waits are explicit, up to each request's deadline
             self._sock = sock
             if self._connections:
                 self.reconnects += 1
@@ -148,6 +153,7 @@ class NanonisTransport:
         """Close the connection (a later call reconnects)."""
         with self._lock:
             sock, self._sock = self._sock, None
+            self._pending = b""
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -221,7 +227,48 @@ class NanonisTransport:
                 return values
             raise AssertionError("unreachable")
 
-    def _exchange(self, spec: Command, request: bytes, limit: float) -> dict[str, Any]:
+    def call_pair(
+        self, first: tuple[Any, ...], second: tuple[Any, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Two requests in one message, e.g. ``(("Current.Get",), ("Bias.Set", 0.01))``
+        (each a command and its arguments): the controller executes them in order and
+        answers both; one round trip instead of two. Returns both decoded replies.
+
+        Both replies are read before an error section raises (the stream stays in step).
+        On a timeout, a dropped connection or a broken reply the socket is closed and the
+        error raised (nothing is re-sent: the caller reads the state back). Counted in
+        :attr:`paired` (the second request's round trip is not exposed)."""
+        specs = [COMMANDS[c[0]] if isinstance(c[0], str) else c[0] for c in (first, second)]
+        request = b"".join(
+            encode_request(spec, *c[1:]) for spec, c in zip(specs, (first, second), strict=True)
+        )
+        names = " + ".join(spec.name for spec in specs)
+        with self._lock:
+            wait = self.silence.reply_timeout(self.timeout)
+            if wait is None:
+                raise NanonisTimeoutError(names, f"not sent: {self.silence.describe()}")
+            try:
+                sock, deadline = self._send(specs[1], request, wait)
+                replies = [self._receive(spec, sock, deadline, wait, True) for spec in specs]
+                if self._pending:
+                    self.close()
+                    raise NanonisProtocolError(f"bytes beyond the replies to {names}")
+            except NanonisTimeoutError:
+                self.silence.timed_out(names, wait)
+                raise
+            self.silence.answered()
+            self.sent += 1
+            self.paired += 1
+            for spec, (_values, err) in zip(specs, replies, strict=True):
+                if err.is_error:
+                    raise NanonisError(spec.name, err.message)
+            return replies[0][0], replies[1][0]
+
+    def _send(self, spec: Command, request: bytes, limit: float) -> tuple[socket.socket, float]:
+        """Send ``request`` on an idle connection; returns (socket, reply deadline).
+
+        The socket is non-blocking: a request fits the send buffer and goes out in one
+        system call; the waits are explicit (:func:`select.select` up to the deadline)."""
         self._idle_check()
         try:
             self.connect()
@@ -234,13 +281,52 @@ class NanonisTransport:
         assert sock is not None
         deadline = time.monotonic() + limit
         try:
-            sock.settimeout(limit)
-            sock.sendall(request)
-            self.sent += 1
-            name, size = decode_reply_header(self._read_exact(sock, HEADER_SIZE, deadline))
+            view = memoryview(request)
+            while view:
+                try:
+                    view = view[sock.send(view) :]
+                except BlockingIOError:
+                    self._wait(sock, deadline, writing=True)
+        except TimeoutError as exc:
+            self.close()
+            raise NanonisTimeoutError(
+                spec.name, f"could not send to {self.host}:{self.port} within {limit:g} s"
+            ) from exc
+        except OSError as exc:
+            self.close()
+            raise NanonisConnectionError(spec.name, f"connection lost: {exc}") from exc
+        self.sent += 1
+        return sock, deadline
+
+    @staticmethod
+    def _wait(sock: socket.socket, deadline: float, writing: bool = False) -> None:
+        """Wait until ``sock`` is readable (writable), TimeoutError at the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("reply deadline passed")
+        ready = select.select([] if writing else [sock], [sock] if writing else [], [], remaining)
+        if not ready[0] and not ready[1]:
+            raise TimeoutError("reply deadline passed")
+
+    def _exchange(self, spec: Command, request: bytes, limit: float) -> dict[str, Any]:
+        sock, deadline = self._send(spec, request, limit)
+        return self._receive(spec, sock, deadline, limit)
+
+    def _receive(
+        self,
+        spec: Command,
+        sock: socket.socket,
+        deadline: float,
+        limit: float,
+        more: bool = False,
+    ) -> Any:
+        """Read and decode the reply to ``spec`` (raises as :meth:`call` describes).
+        ``more`` (:meth:`call_pair`): the bytes of a following reply are kept for it, and
+        (values, error section) is returned without raising on an error section."""
+        try:
+            name, body = self._read_reply(sock, deadline, more)
             if name != spec.name:
                 raise NanonisProtocolError(f"reply to {spec.name!r} echoes {name!r}")
-            body = self._read_exact(sock, size, deadline)
             values, err = decode_reply(spec, body)
         except TimeoutError as exc:
             self.close()
@@ -253,22 +339,41 @@ class NanonisTransport:
         except OSError as exc:
             self.close()
             raise NanonisConnectionError(spec.name, f"connection lost: {exc}") from exc
+        if more:
+            return values, err
         if err.is_error:
             raise NanonisError(spec.name, err.message)
         return values
 
-    @staticmethod
-    def _read_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
-        chunks: list[bytes] = []
-        got = 0
+    def _read_reply(self, sock: socket.socket, deadline: float, more: bool) -> tuple[str, bytes]:
+        """(echoed name, body) of one reply, read in as few system calls as the bytes
+        arrive in (usually one). Bytes beyond the reply are the next reply's when
+        ``more`` (kept for it), else they break the protocol (nothing else was asked)."""
+        data, self._pending = self._pending, b""
+        if len(data) < HEADER_SIZE:
+            data = self._read_at_least(sock, HEADER_SIZE, data, deadline)
+        name, size = decode_reply_header(data[:HEADER_SIZE])
+        total = HEADER_SIZE + size
+        if len(data) < total:
+            data = self._read_at_least(sock, total, data, deadline)
+        if len(data) > total:
+            if not more:
+                raise NanonisProtocolError(f"{len(data) - total} bytes beyond the reply")
+            self._pending = data[total:]
+        return name, data[HEADER_SIZE:total]
+
+    @classmethod
+    def _read_at_least(cls, sock: socket.socket, n: int, data: bytes, deadline: float) -> bytes:
+        chunks = [data] if data else []
+        got = len(data)
         while got < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("reply deadline passed")
-            sock.settimeout(remaining)
-            chunk = sock.recv(min(n - got, 1 << 20))
+            try:
+                chunk = sock.recv(max(n - got, 1 << 16))
+            except BlockingIOError:
+                cls._wait(sock, deadline)
+                continue
             if not chunk:
                 raise ConnectionResetError("connection closed by the controller")
             chunks.append(chunk)
             got += len(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -139,12 +139,16 @@ def test_bias_ramp_respects_slew_rate(rig: Rig) -> None:
     stm = rig.stm
     rig.server.clear_received()
     t0 = time.monotonic()
-    stm.bias(0.05)  # 10 mV → 50 mV in 1 mV steps at ≤ 1 V/s: ≥ 40 ms world
+    # 10 mV → 50 mV in 1 mV steps, each ≥ 1 ms world after the one before (≤ 1 V/s)
+    stm.bias(0.05)
     wall = time.monotonic() - t0
     sets = [c for c in rig.received() if c == "Bias.Set"]
     assert len(sets) == 40
-    assert wall * SPEEDUP >= 0.04
+    assert wall * SPEEDUP >= 0.039
     assert rig.world.junction.bias == pytest.approx(0.05, rel=1e-6)
+    t0 = time.monotonic()
+    stm.bias(0.049)  # right after the last step: waits its 1 ms world first
+    assert (time.monotonic() - t0) * SPEEDUP >= 0.001
 
 
 # ---- errors, reconnection, timeouts ---------------------------------------------------
@@ -569,3 +573,52 @@ def test_feedback_switched_on_elsewhere_is_believed_when_read(rig: Rig) -> None:
     assert rig.stm.feedback_on() is True
     with pytest.raises(SafetyError, match="feedback"):
         rig.stm.set_bias(0.0005)  # the driver asks again instead of trusting its hold
+
+
+# ---- the current and the next bias write in one message ---------------------------------
+def test_current_then_bias_in_one_message(rig: Rig) -> None:
+    _held_near_zero(rig)
+    before = rig.stm.read_current()
+    rig.server.clear_received()
+    current = rig.stm.read_current_then_set_bias(0.0006)
+    assert rig.received() == ["Current.Get", "Bias.Set"]  # in this order, one round trip
+    assert rig.stm.transport.paired == 1
+    assert current == pytest.approx(before, abs=2e-12)  # read at 0.5 mV, before the write
+    assert rig.world.junction.bias == pytest.approx(0.0006, rel=1e-6)
+    assert rig.stm.known_state.bias == pytest.approx(0.0006, rel=1e-6)
+    assert rig.stm.bias.cache.get(get_if_invalid=False) == pytest.approx(0.0006)
+
+
+def test_the_paired_write_passes_the_guard(rig: Rig) -> None:
+    _held_near_zero(rig)
+    with pytest.raises(SafetyError, match="max_bias"):
+        rig.stm.read_current_then_set_bias(0.2)
+    assert rig.received() == []  # refused before anything was sent
+
+
+def test_a_ramp_is_not_paired(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.stm.read_current_then_set_bias(0.0035)  # 3 mV: three steps of bias_step
+    assert rig.received() == ["Current.Get"] + ["Bias.Set"] * 3
+    assert rig.stm.transport.paired == 0
+
+
+def test_a_paired_error_reply_keeps_the_stream_in_step(rig: Rig) -> None:
+    _held_near_zero(rig)
+    t = rig.stm.transport
+    with pytest.raises(NanonisError, match=r"ZCtrl\.OnOffSet"):
+        t.call_pair(("ZCtrl.OnOffSet", 3), ("Bias.Get",))  # 3 is not a flag: refused
+    assert rig.received() == ["ZCtrl.OnOffSet", "Bias.Get"]  # both ran, both read
+    assert t.call("Bias.Get")["bias"] == pytest.approx(0.0005, rel=1e-6)
+    assert t.reconnects == 0
+
+
+def test_a_dropped_pair_forgets_the_state(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.server.faults.drop_next = 1
+    with pytest.raises(NanonisConnectionError):
+        rig.stm.read_current_then_set_bias(0.0006)
+    assert rig.stm.known_state.bias is None  # read back before the next write
+    rig.server.clear_received()
+    rig.stm.set_bias(0.0006)
+    assert rig.received()[0] == "Bias.Get"
