@@ -39,8 +39,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="fit on a local Dask cluster of N worker processes (default: the core count, "
-        f"or the serial loop for fewer than {200} sweeps in all); 1: the serial loop in this "
-        "process",
+        f"or the serial loop for fewer than {SMALL_JOB_SWEEPS} sweeps in all); "
+        "1: the serial loop in this process",
     )
     p.add_argument(
         "--scheduler",
