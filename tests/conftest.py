@@ -3,6 +3,8 @@ station file that points at it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +61,14 @@ def grid_run(tmp_path_factory: pytest.TempPathFactory):
     from tests.grid_run import shared_grid_run
 
     return shared_grid_run(tmp_path_factory.getbasetemp())
+
+
+def resume_in_subprocess(path: Path, station: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """``andreev run --resume PATH --config STATION`` as a user types it (a new process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "andreev", "run", "--resume", str(path), "--config", str(station)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

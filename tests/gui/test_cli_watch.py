@@ -46,21 +46,26 @@ def test_help_lists_watch_without_importing_qt() -> None:
     assert result.stdout.strip() == "True []", result.stderr
 
 
-def test_without_the_gui_extra_one_line_and_non_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("argv", "name"), [(["watch"], "run.h5"), (["gui", "--config"], "station.yaml")]
+)
+def test_without_the_gui_extra_one_line_and_non_zero(
+    argv: list[str], name: str, tmp_path: Path
+) -> None:
     code = (
         "import sys\n"
         "sys.modules['pyqtgraph'] = None\n"
         "sys.modules['PySide6'] = None\n"
         "from andreev.cli import main\n"
-        "sys.exit(main(['watch', sys.argv[1]]))\n"
+        f"sys.exit(main({argv!r} + [sys.argv[1]]))\n"
     )
-    result = run_python(code, str(tmp_path / "run.h5"))
+    result = run_python(code, str(tmp_path / name))
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install -e ".[gui]"' in lines[0], result.stderr
+    assert lines[0].startswith(f"error: andreev {argv[0]} needs the gui extra"), lines[0]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="DISPLAY decides offscreen on Linux")
 def test_screenshot_without_a_display_goes_offscreen(tmp_path: Path) -> None:
     pytest.importorskip("pyqtgraph", reason="the gui extra is not installed")
     path = runs.make_run(tmp_path / "run.h5", 9)

@@ -334,18 +334,3 @@ def test_help_lists_gui_without_importing_qt() -> None:
     )
     result = run_python(code)
     assert result.stdout.strip() == "True []", result.stderr
-
-
-def test_without_the_gui_extra_one_line_and_non_zero(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['pyqtgraph'] = None\n"
-        "sys.modules['PySide6'] = None\n"
-        "from andreev.cli import main\n"
-        "sys.exit(main(['gui', '--config', sys.argv[1]]))\n"
-    )
-    result = run_python(code, str(tmp_path / "station.yaml"))
-    assert result.returncode == 3
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: andreev gui needs the gui extra")
-    assert 'pip install -e ".[gui]"' in lines[0]

@@ -20,7 +20,7 @@ from andreev.procedures.runner import LimitError, prepare
 from andreev.sim import SimFridge
 from andreev.storage import load, load_drift, load_grid
 from andreev.storage.grid import serpentine
-from tests.conftest import SIM_STATION, make_world, station_file_for
+from tests.conftest import SIM_STATION, make_world, resume_in_subprocess, station_file_for
 from tests.grid_run import SPEEDUP, write_grid_experiment
 
 
@@ -227,22 +227,7 @@ def test_sigkill_mid_grid_then_status_repair_resume_loses_nothing(tmp_path: Path
             assert f["entry/data/dIdV"].compression == "gzip"
             assert f["entry/data/dIdV"].chunks == (1, 1, 1, 1, 61)
 
-        resumed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "andreev",
-                "run",
-                "--resume",
-                str(path),
-                "--config",
-                str(station),
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        resumed = resume_in_subprocess(path, station, tmp_path)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     final = load(path)
     assert final.attrs["exit_status"] == "completed"

@@ -24,7 +24,7 @@ from andreev.procedures.experiment import load_experiment
 from andreev.procedures.runner import LimitError, run_experiment
 from andreev.sim import SimFridge
 from andreev.storage import load
-from tests.conftest import EXPERIMENTS, make_world, station_file_for
+from tests.conftest import EXPERIMENTS, make_world, resume_in_subprocess, station_file_for
 
 SMALL = {
     "procedure": "TemperatureSeries",
@@ -191,22 +191,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
         assert np.isfinite(cut.dIdV.values[done]).all()
         kept = cut.dIdV.values[done].copy()
 
-        resumed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "andreev",
-                "run",
-                "--resume",
-                str(path),
-                "--config",
-                str(station),
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        resumed = resume_in_subprocess(path, station, tmp_path)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     final = load(path)
     assert final.attrs["exit_status"] == "completed"
