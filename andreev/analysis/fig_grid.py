@@ -1,4 +1,5 @@
-"""Fig. 3 from a grid run: how Δ spreads across the sample while Δc does not.
+"""Fig. 3 from a grid run: how Δ and Δc spread across the sample (in the paper Δ does,
+Δc does not).
 
 ``fig3_grid_maps.png``: the map of Δ (lowest tunnelling setpoint) beside the map of Δc
 (highest contact setpoint) and the chosen model, on the scan frame's coordinates in nm;
@@ -97,13 +98,25 @@ def fig_grid_maps(maps: GridMaps, an: RunAnalysis, out: Path) -> Path:
     axes[1, 2].text(
         0.0,
         0.9,
-        f"{an.path.name}\n{maps.gap.shape[0]} × {maps.gap.shape[1]} points\n"
-        f"frame {np.ptp(maps.x) * NM:.0f} × {np.ptp(maps.y) * NM:.0f} nm",
+        f"{an.path.name}\n{maps.gap.shape[1]} × {maps.gap.shape[0]} points (x × y)\n"
+        f"frame {np.ptp(maps.x) * NM:.0f} × {np.ptp(maps.y) * NM:.0f} nm\n"
+        f"spread (std/mean): Δ {_spread(delta)}, Δc {_spread(delta_c)}",
         va="top",
         fontsize=10,
     )
-    fig.suptitle("Fig. 3 — Δ spreads across the sample, Δc does not", fontsize=12)
+    fig.suptitle(
+        f"Fig. 3 — Δ and Δc across the frame: spread Δ {_spread(delta)}, Δc {_spread(delta_c)}",
+        fontsize=12,
+    )
     return F._save(plt, fig, out / "fig3_grid_maps.png", rect=(0, 0, 1, 0.96))
+
+
+def _spread(values: np.ndarray) -> str:
+    """std/mean of the finite values, as a percentage ("—" when fewer than two)."""
+    v = values[np.isfinite(values)]
+    if v.size < 2 or np.mean(v) == 0:
+        return "—"
+    return f"{100 * np.std(v) / abs(np.mean(v)):.2g} %"
 
 
 def grid_figures(an: RunAnalysis, out: Path) -> list[Path]:
