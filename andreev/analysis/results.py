@@ -165,15 +165,22 @@ def pm_interval(value: float, low: float, high: float) -> str:
     return f"{value:.{nd}f} +{high:.{nd}f}/−{low:.{nd}f}"
 
 
-def _mean_pm(an: RunAnalysis, name: str, i: int, cols: list[int], scale: float) -> str:
+def _mean_pm(
+    an: RunAnalysis, name: str, i: int, cols: list[int], scale: float, held: bool = False
+) -> str:
     """Weighted mean ± error of ``name`` over the sweeps (i, cols, every direction and
-    repeat), without those flagged "hysteresis" when any others agree."""
+    repeat), without those flagged "hysteresis" when any others agree. ``held``: a value
+    stored with error 0 was held fixed in the fit (Z_A of a warm sweep, from the contact's
+    coldest one) and is shown as "v (held)"."""
     v = an.values[name][i, cols].ravel()
     e = an.values[name + "_error"][i, cols].ravel()
     ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
     agree = ok & (an.text["direction_flag"][i, cols].ravel() != "hysteresis")
     ok = agree if np.any(agree) else ok
     if not np.any(ok):
+        fixed = np.isfinite(v) & (e == 0)
+        if held and np.any(fixed):
+            return f"{float(np.mean(v[fixed])) * scale:.4g} (held)"
         return "—"
     w = 1.0 / e[ok] ** 2
     return pm(float(np.sum(w * v[ok]) / np.sum(w)), float(np.sqrt(1.0 / np.sum(w))), scale)
@@ -193,7 +200,7 @@ def _top_cell(an: RunAnalysis, i: int, j: int) -> str:
     with quiet_nan():
         margin = np.nanmin(an.values["model_margin"][i, j])
         if "film" in models:
-            z = _mean_pm(an, "film_barrier_andreev", i, [j], 1.0)
+            z = _mean_pm(an, "film_barrier_andreev", i, [j], 1.0, held=True)
             chi = np.nanmax(an.values["film_chi2_red"][i, j])
         else:
             z = _mean_pm(an, "btk_barrier", i, [j], 1.0)

@@ -22,6 +22,7 @@ def test_summary_is_printed(analyzed: dict):
     out = analyzed["stdout"]
     assert "Δ/µeV" in out and "Tc =" in out and "run.analysis.csv" in out
     assert "Tc from Δc(T) of the film fits" in out
+    assert " (held)" in out  # the warm sweeps' Z_A, held from the contact's coldest fit
     assert "stored in" in out
 
 
