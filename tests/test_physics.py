@@ -309,7 +309,9 @@ def test_btk_symmetric_and_positive(gap, z, gamma, temperature, vmod) -> None:
     g = btk_conductance(np.concatenate([v, -v]), gap, z, gamma, temperature, vmod)
     np.testing.assert_allclose(g[:31], g[31:], atol=1e-9)
     assert np.all(g > -1e-9)
-    assert np.all(g < 2.0 + 1e-6 if z == 0 else g < (1 + z * z) * 2 + 1e-6)
+    # bounded by the unsmeared maximum, to the FFT smearing's accuracy (its ringing at a
+    # sharp gap edge reaches a few 1e-5 at T = Γ = 0; TOL is its bound against quadrature)
+    assert np.all(g < 2.0 + TOL if z == 0 else g < (1 + z * z) * 2 + TOL)
 
 
 @settings(max_examples=15, deadline=None)
