@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +82,33 @@ def resume_in_subprocess(path: Path, station: Path, cwd: Path) -> subprocess.Com
         text=True,
         timeout=180,
     )
+
+
+def start_run(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``andreev run ARGS`` in a new process, stdout and stderr on one text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "andreev", "run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_file_of(proc: subprocess.Popen) -> Path:
+    """The run file a started run prints (``run file: PATH``), within 60 s."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("run file: "):
+            return Path(line.split(": ", 1)[1].strip())
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError("the run never printed its file")
+
+
+def drain(proc: subprocess.Popen) -> threading.Thread:
+    """Read a started run's output in the background (a full pipe would stall it)."""
+    thread = threading.Thread(target=proc.stdout.read, daemon=True)
+    thread.start()
+    return thread

@@ -173,8 +173,8 @@ def test_a_kill_mid_approach_and_the_resume_restores_the_z_limits_first(
     """``andreev run`` SIGKILLed in the middle of an approach (its narrow Z window armed,
     two setpoint steps taken): the window stays on the controller; the resume widens it
     back to the station's ``z_limits`` before it moves anything (logged), and completes."""
+    from tests.conftest import drain, run_file_of, start_run
     from tests.instruments.nanonis.test_approach import MOVES
-    from tests.procedures.test_runs import _drain, _run_file, _start_run
 
     experiment = write_experiment(
         tmp_path, temperatures=[0.05], ladder_steps=2, ladder_stop=1.0e-8, bias_points=21
@@ -201,13 +201,13 @@ def test_a_kill_mid_approach_and_the_resume_restores_the_z_limits_first(
         return reply
 
     monkeypatch.setattr(server, "execute", execute_then_kill)
-    proc = _start_run(
+    proc = start_run(
         [str(experiment), "--config", str(sim_station), "--out", str(tmp_path)], tmp_path
     )
     try:
-        path = _run_file(proc)
+        path = run_file_of(proc)
         victim.append(proc.pid)
-        _drain(proc)
+        drain(proc)
         assert killed.wait(60), "no approach step was seen"
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:

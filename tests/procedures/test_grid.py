@@ -5,7 +5,6 @@ status, repair and resume with nothing lost, andreev watch's reader, limits."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,14 @@ from andreev.procedures.runner import LimitError, prepare
 from andreev.sim import SimFridge
 from andreev.storage import load, load_drift, load_grid
 from andreev.storage.grid import serpentine
-from tests.conftest import SIM_STATION, make_world, resume_in_subprocess, station_file_for
+from tests.conftest import (
+    SIM_STATION,
+    make_world,
+    resume_in_subprocess,
+    run_file_of,
+    start_run,
+    station_file_for,
+)
 from tests.grid_run import SPEEDUP, write_grid_experiment
 
 
@@ -181,17 +187,6 @@ def _visits_done(path: Path) -> int:
     return int(np.isin(status, ("done", "retaken")).all(axis=(-2, -1)).sum())
 
 
-def _run_file(proc: subprocess.Popen) -> Path:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("run file: "):
-            return Path(line.split(": ", 1)[1].strip())
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError("the run never printed its file")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_mid_grid_then_status_repair_resume_loses_nothing(tmp_path: Path) -> None:
     experiment = write_grid_experiment(
@@ -199,15 +194,10 @@ def test_sigkill_mid_grid_then_status_repair_resume_loses_nothing(tmp_path: Path
     )
     with SimFridge(make_world(speedup=SPEEDUP), ports={"lockin": 0, "bridge": 0, "stm": 0}) as sim:
         station = station_file_for(sim, tmp_path, speedup=SPEEDUP)
-        cmd = [sys.executable, "-m", "andreev", "run", str(experiment), "--config", str(station)]
-        proc = subprocess.Popen(
-            [*cmd, "--out", str(tmp_path)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        proc = start_run(
+            [str(experiment), "--config", str(station), "--out", str(tmp_path)], tmp_path
         )
-        path = _run_file(proc)
+        path = run_file_of(proc)
         deadline = time.monotonic() + 90
         while _visits_done(path) < 6 and time.monotonic() < deadline:
             assert proc.poll() is None, "the run ended before it was killed"

@@ -24,7 +24,15 @@ from andreev.procedures.experiment import load_experiment
 from andreev.procedures.runner import LimitError, run_experiment
 from andreev.sim import SimFridge
 from andreev.storage import load
-from tests.conftest import EXPERIMENTS, make_world, resume_in_subprocess, station_file_for
+from tests.conftest import (
+    EXPERIMENTS,
+    drain,
+    make_world,
+    resume_in_subprocess,
+    run_file_of,
+    start_run,
+    station_file_for,
+)
 
 SMALL = {
     "procedure": "TemperatureSeries",
@@ -130,27 +138,6 @@ def test_every_figure_from_the_demo_file(demo_run, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- killed, interrupted
-def _start_run(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "andreev", "run", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _run_file(proc: subprocess.Popen) -> Path:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("run file: "):
-            return Path(line.split(": ", 1)[1].strip())
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError("the run never printed its file")
-
-
 def _wait_for_done(path: Path, count: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -165,22 +152,16 @@ def _wait_for_done(path: Path, count: int, proc: subprocess.Popen) -> None:
     raise AssertionError(f"fewer than {count} sweeps done in time")
 
 
-def _drain(proc: subprocess.Popen) -> threading.Thread:
-    thread = threading.Thread(target=proc.stdout.read, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     experiment = write_experiment(tmp_path)
     with SimFridge(make_world(seed=7), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
         station = station_file_for(fridge, tmp_path)
-        proc = _start_run(
+        proc = start_run(
             [str(experiment), "--config", str(station), "--out", str(tmp_path)], tmp_path
         )
-        path = _run_file(proc)
-        _drain(proc)
+        path = run_file_of(proc)
+        drain(proc)
         _wait_for_done(path, 2, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -217,11 +198,11 @@ def test_sigint_mid_sweep_leaves_safe_state_and_aborted_status(tmp_path: Path) -
     world = make_world()
     with SimFridge(world, ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
         station = station_file_for(fridge, tmp_path)
-        proc = _start_run(
+        proc = start_run(
             [str(experiment), "--config", str(station), "--out", str(tmp_path)], tmp_path
         )
-        path = _run_file(proc)
-        reader = _drain(proc)
+        path = run_file_of(proc)
+        reader = drain(proc)
         _wait_for_done(path, 2, proc)
         before = sum(1 for cmd in list(fridge.servers["lockin"].received) if cmd.startswith("SNAP"))
         deadline = time.monotonic() + 10

@@ -20,8 +20,7 @@ from andreev.sim import SimConfig, SimFridge, World
 from andreev.sim.film_resistance import FILM_PRESETS
 from andreev.storage import read_analysis
 from andreev.storage.transport import load_transport
-from tests.conftest import station_file_for
-from tests.procedures.test_runs import _run_file
+from tests.conftest import run_file_of, station_file_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::qcodes.utils.QCoDeSDeprecationWarning")
 
@@ -139,7 +138,7 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
             [*cmd, str(exp), "--config", str(st), "--out", str(tmp_path)],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        path = _run_file(proc)
+        path = run_file_of(proc)
         _wait_for_segment(path, proc)
         time.sleep(0.3)  # into the second segment
         proc.send_signal(signal.SIGKILL)
