@@ -37,12 +37,12 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import h5py
 
 from andreev.errors import RunFileError, RunLockedError
-from andreev.storage.schema import now_iso
+from andreev.storage.schema import now_iso, text
 from andreev.storage.superblock import clear_consistency_flags
 from andreev.storage.superblock import consistency_flags as _flags
 
@@ -54,7 +54,9 @@ __all__ = [
     "fsync_file",
     "kill_point",
     "lock_holder",
+    "mark_resumed",
     "needs_rebuild",
+    "open_for_resume",
     "open_swmr_write",
     "rebuild",
     "reopen",
@@ -308,6 +310,47 @@ def reopen(path: Path, edit: Callable[[h5py.File], None]) -> h5py.File:
     f = open_swmr_write(path)
     kill_point("reopen-opened")
     return f
+
+
+W = TypeVar("W")
+
+
+def mark_resumed(f: h5py.File) -> None:
+    """The edits every resume makes on the rebuilt copy: exit status "running" again, no
+    end time, and the time of this resume appended to ``/entry``'s ``resumed_at``."""
+    import numpy as np
+
+    entry = f["entry"]
+    entry["exit_status"][()] = np.bytes_(b"running")
+    entry["end_time"][()] = np.bytes_(b"")
+    resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
+    entry.attrs["resumed_at"] = [*resumed, now_iso()]
+
+
+def open_for_resume(
+    path: Path, edit: Callable[[h5py.File], None], build: Callable[[Path, h5py.File, WriterLock], W]
+) -> W:
+    """A writer of an existing run, to resume it: the writer lock taken, the file rebuilt
+    with ``edit`` and opened in SWMR-write mode (:func:`reopen`), the writer made by
+    ``build(path, file, lock)``; on any failure the file is closed and the lock released.
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunLockedError: another live process writes it.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    lock = WriterLock(path)
+    try:
+        f = reopen(path, edit)
+        try:
+            return build(path, f, lock)
+        except BaseException:
+            f.close()
+            raise
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _mark_killed(f: h5py.File) -> None:

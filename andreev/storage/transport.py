@@ -34,7 +34,13 @@ import numpy as np
 
 import andreev
 from andreev.storage.reader import open_read
-from andreev.storage.recovery import WriterLock, create_file, fsync_file, reopen
+from andreev.storage.recovery import (
+    WriterLock,
+    create_file,
+    fsync_file,
+    mark_resumed,
+    open_for_resume,
+)
 from andreev.storage.schema import (
     EXIT_DTYPE,
     EXIT_STATUSES,
@@ -111,14 +117,11 @@ def _create_layout(
 
 
 def _mark_resumed(f: h5py.File) -> None:
-    """The edits of a resume, made in the recovered copy: running again, unfinished
-    segments' rows invalid."""
-    entry = f["entry"]
-    entry["exit_status"][()] = np.bytes_(b"running")
-    entry["end_time"][()] = np.bytes_(b"")
-    resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
-    entry.attrs["resumed_at"] = [*resumed, now_iso()]
-    _invalidate_unfinished(entry)
+    """The edits of a resume, made in the recovered copy: those of every run
+    (:func:`~andreev.storage.recovery.mark_resumed`), and unfinished segments' rows
+    invalid."""
+    mark_resumed(f)
+    _invalidate_unfinished(f["entry"])
 
 
 class TransportWriter:
@@ -172,21 +175,7 @@ class TransportWriter:
     def open(cls, path: str | os.PathLike[str]) -> TransportWriter:
         """Re-open a transport run to resume it; rows of unfinished segments become
         invalid. Raises RunLockedError while another process writes it."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(path)
-        lock = WriterLock(path)
-        try:
-            f = reopen(path, _mark_resumed)  # never opened for writing outside SWMR
-            try:
-                writer = cls(path, f, lock)
-            except BaseException:
-                f.close()
-                raise
-        except BaseException:
-            lock.release()
-            raise
-        return writer
+        return open_for_resume(Path(path), _mark_resumed, cls)
 
     # ---- writing -------------------------------------------------------------------
     def append(self, rows: Mapping[str, Any]) -> None:

@@ -38,7 +38,14 @@ from andreev.storage.grid import (
     visit_cells,
 )
 from andreev.storage.layout import RunLayout, write_layout
-from andreev.storage.recovery import WriterLock, create_file, fsync_file, kill_point, reopen
+from andreev.storage.recovery import (
+    WriterLock,
+    create_file,
+    fsync_file,
+    kill_point,
+    mark_resumed,
+    open_for_resume,
+)
 from andreev.storage.schema import (
     EXIT_STATUSES,
     FILM_GROUP,
@@ -162,15 +169,6 @@ def _plan(
     )
 
 
-def _mark_resumed(f: h5py.File) -> None:
-    """The edits of a resume, made on the rebuilt copy before it replaces the run."""
-    entry = f["entry"]
-    entry["exit_status"][()] = np.bytes_(b"running")
-    entry["end_time"][()] = np.bytes_(b"")
-    resumed = [text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))]
-    entry.attrs["resumed_at"] = [*resumed, now_iso()]
-
-
 class RunWriter:
     """Writer of one run file (layout: :mod:`andreev.storage.schema`).
 
@@ -292,21 +290,7 @@ class RunWriter:
         the run. How a file left by a killed writer is recovered:
         :mod:`andreev.storage.recovery`.
         """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(path)
-        lock = WriterLock(path)
-        try:
-            f = reopen(path, _mark_resumed)
-            try:
-                writer = cls(path, f, lock)
-            except BaseException:
-                f.close()
-                raise
-        except BaseException:
-            lock.release()
-            raise
-        return writer
+        return open_for_resume(Path(path), mark_resumed, cls)
 
     # ---------------------------------------------------------------- writing
     def _check_open(self) -> None:
