@@ -4,12 +4,11 @@ extra): the experiment form, a queue, abort, resume, dry run, live panels and th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from andreev.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, station_or_default
-from andreev.cli.watch import _no_display, _qt_problem
+from andreev.cli.watch import MissingGui, prepare_window
 
 EXIT_NO_GUI = 3
 """Exit status when the gui extra is missing (as ``andreev watch``)."""
@@ -47,18 +46,14 @@ def add_gui(sub: argparse._SubParsersAction) -> None:
 
 def gui_main(args: argparse.Namespace) -> int:
     """``andreev gui``."""
-    if args.screenshot is not None and _no_display():
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    problem = _qt_problem("gui")
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
+    try:
+        after = prepare_window("gui", args.screenshot, args.after)
+    except MissingGui as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_GUI
     from andreev.errors import AndreevError, ConfigError
     from andreev.gui.window import run_gui
 
-    after = args.after
-    if args.screenshot is not None and after is None:
-        after = 3.0
     try:
         saved = run_gui(
             station_or_default(args.config),

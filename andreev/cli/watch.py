@@ -55,6 +55,26 @@ def _qt_problem(command: str = "watch") -> str | None:
     return None
 
 
+class MissingGui(Exception):
+    """The gui extra (Qt, pyqtgraph) is not importable; the message is the one line."""
+
+
+def prepare_window(command: str, screenshot: Path | None, after: float | None) -> float | None:
+    """What ``andreev watch`` and ``andreev gui`` do before they open a window: offscreen
+    when a screenshot is asked for without a display; the window's close delay (s,
+    ``after``, 3 s by default with a screenshot).
+
+    Raises:
+        MissingGui: Qt or pyqtgraph cannot be imported (the message says what to install).
+    """
+    if screenshot is not None and _no_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = _qt_problem(command)
+    if problem is not None:
+        raise MissingGui(problem)
+    return 3.0 if screenshot is not None and after is None else after
+
+
 #: added to the watcher's niceness: on a busy machine the run gets the CPU first
 WATCH_NICENESS = 10
 
@@ -63,18 +83,14 @@ def watch_main(args: argparse.Namespace) -> int:
     """``andreev watch``: at lower CPU priority than the run it follows."""
     if hasattr(os, "nice"):
         os.nice(WATCH_NICENESS)
-    if args.screenshot is not None and _no_display():
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    problem = _qt_problem()
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
+    try:
+        after = prepare_window("watch", args.screenshot, args.after)
+    except MissingGui as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_GUI
     from andreev.errors import AndreevError
     from andreev.gui.watch import run_watch
 
-    after = args.after
-    if args.screenshot is not None and after is None:
-        after = 3.0
     try:
         saved = run_watch(args.run, screenshot=args.screenshot, after=after)
     except AndreevError as exc:
