@@ -30,8 +30,6 @@ import numpy as np
 from scipy.signal import find_peaks, savgol_coeffs, savgol_filter
 
 from andreev import physics
-from andreev.analysis.closing import GapClosingResult as GapClosingResult  # re-export
-from andreev.analysis.closing import fit_gap_closing as fit_gap_closing  # re-export
 from andreev.analysis.spectrum import high_bias_conductance, noise_sigma
 
 #: target derivative noise, as a fraction of G_N / resolution FWHM (see module doc)

@@ -14,7 +14,7 @@ are left as they are: a lucky, quiet spectrum never shrinks a quoted uncertainty
 A parameter with no effect at the solution (its Jacobian column is zero, e.g. Δc when the
 Andreev weight sits at 0) gets an infinite error and the others their errors from the
 covariance of the rest; a singular JᵀJ gives infinite errors. Used by
-``andreev.analysis.fits`` and ``andreev.analysis.peaks.fit_gap_closing``.
+``andreev.analysis.fits`` and ``andreev.analysis.closing.fit_gap_closing``.
 """
 
 from __future__ import annotations

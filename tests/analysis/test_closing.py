@@ -68,3 +68,21 @@ def test_unbounded_tc_is_a_lower_limit_only():
     r = fit_gap_closing(temps, GAP0 + np.array([0, 1e-7, -1e-7, 0]), np.full(4, 2e-6))
     assert not r.success and math.isinf(r.tc_error_high)
     assert "not bounded from above" in r.message
+
+
+def test_fit_gap_closing_on_exact_bcs_points():
+    rng = np.random.default_rng(3)
+    t = np.array([0.05, 0.3, 0.6, 0.8, 1.0, 1.1, 1.2, 1.3, 1.4])
+    err = np.full(t.size, 1e-6)
+    y = np.asarray(physics.bcs_gap(t, 0.1e-3, 1.45)) + err * rng.standard_normal(t.size)
+    r = fit_gap_closing(t, y, err)
+    assert r.success, r.message
+    assert r.tc == pytest.approx(1.45, abs=0.03)
+    assert r.gap_c0 == pytest.approx(0.1e-3, rel=0.02)
+    assert 0 < r.tc_error < 0.1
+    assert r.curve(np.array([2.0]))[0] == 0.0
+
+
+def test_fit_gap_closing_needs_three_temperatures():
+    r = fit_gap_closing([0.05, 0.05, 0.3, np.nan], [1e-4, 1e-4, 0.98e-4, np.nan])
+    assert not r.success and "3" in r.message

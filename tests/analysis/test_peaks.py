@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from andreev import physics
-from andreev.analysis import fits, peaks
+from andreev.analysis import closing, fits, peaks
 
 BIAS = np.linspace(-1.5e-3, 1.5e-3, 1001)
 V_MOD = 10e-6
@@ -78,24 +78,6 @@ def test_second_derivative_of_a_parabola():
     assert win >= 5 and sig < 1e-9 * float(np.max(np.abs(d2)))
 
 
-def test_fit_gap_closing_on_exact_bcs_points():
-    rng = np.random.default_rng(3)
-    t = np.array([0.05, 0.3, 0.6, 0.8, 1.0, 1.1, 1.2, 1.3, 1.4])
-    err = np.full(t.size, 1e-6)
-    y = np.asarray(physics.bcs_gap(t, 0.1e-3, 1.45)) + err * rng.standard_normal(t.size)
-    r = peaks.fit_gap_closing(t, y, err)
-    assert r.success, r.message
-    assert r.tc == pytest.approx(1.45, abs=0.03)
-    assert r.gap_c0 == pytest.approx(0.1e-3, rel=0.02)
-    assert 0 < r.tc_error < 0.1
-    assert r.curve(np.array([2.0]))[0] == 0.0
-
-
-def test_fit_gap_closing_needs_three_temperatures():
-    r = peaks.fit_gap_closing([0.05, 0.05, 0.3, np.nan], [1e-4, 1e-4, 0.98e-4, np.nan])
-    assert not r.success and "3" in r.message
-
-
 def test_closing_temperature_from_a_simulated_series():
     """FilmModel at several T → Δc per spectrum → fit_gap_closing: Tc within 0.1 K.
 
@@ -123,7 +105,7 @@ def test_closing_temperature_from_a_simulated_series():
         ok = r.success and r.params["gap_c"] > 3 * r.errors["gap_c"]
         gap_c.append(r.params["gap_c"] if ok else np.nan)
         err.append(r.errors["gap_c"])
-    res = peaks.fit_gap_closing(temps, gap_c, err)
+    res = closing.fit_gap_closing(temps, gap_c, err)
     assert res.success, res.message
     assert abs(res.tc - FILM.tc) < 0.1
     assert res.gap_c0 == pytest.approx(FILM.gap_c0, abs=5e-6)
