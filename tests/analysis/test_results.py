@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -65,3 +69,25 @@ def test_csv_next_to_the_file(analyzed: dict):
     assert {"gap_eV", "gamma_eV", "gap_c_peaks_eV", "film_gap_c_eV", "peak_flag"} <= set(rows[0])
     base = [r for r in rows if r["kind"] == "tunnelling" and float(r["temperature_K"]) < 0.1]
     assert base and all(abs(float(r["gap_eV"]) - 0.55e-3) < 0.01e-3 for r in base)
+
+
+def test_csv_is_utf8_whatever_the_platform_encoding(analyzed: dict, tmp_path: Path):
+    """A console or locale with an 8-bit default (ASCII here, cp1252 on a Windows fridge
+    PC) must not break the CSV: its text columns carry "d²I/dV²"."""
+    out = tmp_path / "run.csv"
+    code = (
+        "import sys; from pathlib import Path; from andreev.analysis import figures, results;"
+        "_, an, stored = figures.run_analysis(Path(sys.argv[1]));"
+        "results.write_csv(an, Path(sys.argv[2]))"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(analyzed["path"]), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "d²I/dV²" in out.read_text(encoding="utf-8")
