@@ -29,13 +29,11 @@ from andreev.errors import ConfigError
 from andreev.instruments.safety import SafetyLimits
 from andreev.procedures._driver_checks import StationFacts
 from andreev.procedures.base import LimitProblem, OuterAxis
+from andreev.procedures.parameters import POSITION_LIMIT
 from andreev.procedures.temperature import _OuterSeries
 from andreev.storage import MapGrid
 
 log = logging.getLogger(__name__)
-
-#: lateral range of the tip (m), as for a PositionSeries' positions
-POSITION_LIMIT = 1e-3
 
 
 class DriftBook(Protocol):
@@ -154,21 +152,15 @@ class GridSeries(_OuterSeries):
         if slot is not None:
             self.drift_check(slot, index)
         x, y = grid.visit_positions()[index]
-        self._move(float(x), float(y))
+        self.move_tip(float(x), float(y))
         return True
-
-    def _move(self, x: float, y: float) -> None:
-        rig = self._rig()
-        rig.stm.move_tip(x, y)
-        rig.sleep(float(self.tip_settle), self.should_stop)
-        self._check_stop()
 
     def drift_check(self, slot: int, index: int) -> None:
         """The tunnelling spectrum at the reference point, stored as drift check ``slot``
         (taken before visit ``index``); the tip is left at the reference, in tunnelling."""
         rig = self._rig()
         rx, ry = self.map_grid().reference
-        self._move(float(rx), float(ry))
+        self.move_tip(float(rx), float(ry))
         current, z = float(rig.stm.read_current()), float(rig.stm.get_z())
         rig.lockin.autorange_settled(
             precision=float(self.settle_precision), headroom=float(self.lockin_headroom)

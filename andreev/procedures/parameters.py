@@ -55,11 +55,16 @@ class FloatListParameter(Parameter):
         return out
 
 
+#: largest lateral tip position accepted (m, either axis): the scan range of an STM
+#: piezo tube at low temperature is far smaller; beyond this a value is a unit mistake
+POSITION_LIMIT = 1e-3
+
+
 class PositionListParameter(Parameter):
     """A non-empty list of tip positions ``[[x, y], …]`` in metres, each coordinate
     within ±``limit``."""
 
-    def __init__(self, name: str, limit: float = 1e-3, **kwargs: Any) -> None:
+    def __init__(self, name: str, limit: float = POSITION_LIMIT, **kwargs: Any) -> None:
         self.units = "m"
         self.limit = limit
         super().__init__(name, **kwargs)

@@ -68,6 +68,14 @@ class _OuterSeries(SetpointLadder):
         """Walk the setpoint back to the tunnelling value with the feedback on."""
         self.approach(float(self.tunnelling_current))
 
+    def move_tip(self, x: float, y: float) -> None:
+        """Move the tip to (x, y) (m; call :meth:`back_to_tunnelling` first) and wait
+        ``tip_settle``; a stop request during the wait ends the run."""
+        rig = self._rig()
+        rig.stm.move_tip(x, y)
+        rig.sleep(float(self.tip_settle), self.should_stop)
+        self._check_stop()
+
 
 class TemperatureSeries(_OuterSeries):
     """A ladder (or, with one ladder step, a spectrum) at each temperature."""
@@ -228,11 +236,9 @@ class PositionSeries(_OuterSeries):
         )
 
     def enter_outer(self, index: int) -> bool:
-        rig = self._rig()
         x, y = self.positions[index]
         self.back_to_tunnelling()
-        rig.stm.move_tip(float(x), float(y))
-        rig.sleep(float(self.tip_settle), self.should_stop)
+        self.move_tip(float(x), float(y))
         return True
 
 
