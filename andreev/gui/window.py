@@ -522,14 +522,23 @@ def run_gui(
 def _ctrl_c_closes(window: GuiWindow) -> Iterator[None]:
     """Ctrl-C (SIGINT) in the terminal closes the window, which stops a run safely (the
     window's poll timer lets Python see the signal within one interval). Main thread
-    only, as :class:`~andreev.engine.stop.StopFlag` does."""
+    only, as :class:`~andreev.engine.stop.StopFlag` does.
+
+    The handler only schedules the close on the event loop: Python runs it between two
+    bytecodes of whatever the main thread was doing, say inside h5py while reading the
+    run file and holding h5py's lock. Closing there would wait for the run's thread,
+    which needs that lock to write its last point: a deadlock until the join gave up.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def close(signum: int, frame: Any) -> None:
+    def close_from_the_loop() -> None:
         log.warning("Ctrl-C: stopping the run safely and closing the window")
         window.close()
+
+    def close(signum: int, frame: Any) -> None:
+        QtCore.QTimer.singleShot(0, close_from_the_loop)
 
     previous = signal.signal(signal.SIGINT, close)
     try:

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from h5py._objects import phil
 
 pytest.importorskip("pyqtgraph", reason="the gui extra is not installed")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
@@ -26,7 +27,7 @@ from pyqtgraph.Qt import QtCore, QtGui
 
 from andreev.engine.station_lock import lock_path
 from andreev.gui.form import ExperimentForm
-from andreev.gui.window import DRY_RUN_OK, GuiWindow
+from andreev.gui.window import DRY_RUN_OK, GuiWindow, _ctrl_c_closes
 from andreev.sim import SimFridge
 from andreev.storage import load
 from tests.conftest import make_world, station_file_for
@@ -164,6 +165,25 @@ def test_abort_mid_sweep_is_safe_then_resume_completes(qtbot, window, fridge, tm
     assert again.state == "completed" and again.path == item.path
     assert exit_status(item.path) == "completed"
     assert (load(item.path).status.values == "done").all()
+    assert_safe(fridge)
+
+
+def test_ctrl_c_while_the_window_holds_h5py_lock_does_not_deadlock(
+    qtbot, window, fridge, tmp_path
+) -> None:
+    """Python runs a signal handler between two bytecodes of the main thread, possibly
+    inside h5py while the window reads the run file (h5py's lock held). Closing there
+    waited for the run's thread, which needs that lock to write: a 120 s hang in CI."""
+    fill(window, tmp_path, {**LADDER, "parameters": {**LADDER["parameters"], "bias_points": 61}})
+    item = window.queue_form()
+    assert item is not None
+    qtbot.waitUntil(lambda: 3 <= window.points_bar.value() < 40, timeout=60_000)
+    with _ctrl_c_closes(window):
+        with phil:  # as inside RunFollower's read of the file
+            signal.raise_signal(signal.SIGINT)
+            assert window.isVisible()  # the handler returned without waiting for the run
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
+    assert item.state == "aborted" and exit_status(item.path) == "aborted"
     assert_safe(fridge)
 
 
