@@ -252,7 +252,15 @@ class Junction:
 
     def clipping(self) -> bool:
         """True if the preamp output is at its limit now."""
-        return self.force_clip or abs(self.true_current()) >= self.clip_current
+        return self.force_clip or self.clips(self.true_current())
+
+    def clips(self, current: float) -> bool:
+        """True if the preamp output is at its limit with the junction passing
+        ``current`` (A) (always under the ``force_clip`` fault)."""
+        return (
+            self.force_clip
+            or abs(current) >= self.params.clip_voltage / self.gains[self.gain_index]
+        )
 
     def noise(self, sigma: float) -> float:
         """A seeded normal draw of rms ``sigma`` from the junction's generator."""

@@ -161,10 +161,22 @@ class FilmSpectra:
         self._tables: OrderedDict[tuple[float, float, int | None], _Table] = OrderedDict()
         self._memo: dict[tuple[float, float, float], list[tuple[_Table, float, float]]] = {}
         self._sums_memo: dict[tuple[int, float, float, float], tuple[float, float]] = {}
+        self._node_memo: dict[tuple[int, float, float, float], tuple[float, float]] = {}
+        self._last_nodes: tuple[float, tuple[tuple[float, float], ...]] = (math.nan, ())
+        self._last_mix: tuple[float, float] = (math.nan, 0.0)
 
     # ---- nodes --------------------------------------------------------------------
     def _t_nodes(self, t: float) -> tuple[tuple[float, float], ...]:
-        """The two temperature nodes around ``t`` (K) and their weights."""
+        """The two temperature nodes around ``t`` (K) and their weights (the last answer
+        is remembered: the dI/dV and the current of one request ask for the same T)."""
+        last = self._last_nodes
+        if last[0] == t:
+            return last[1]
+        nodes = self._t_nodes_new(t)
+        self._last_nodes = (t, nodes)
+        return nodes
+
+    def _t_nodes_new(self, t: float) -> tuple[tuple[float, float], ...]:
         if t < T_MIN:
             return ((0.0, 1.0),)
         split = T_SPLIT * self.film.tc
@@ -213,35 +225,58 @@ class FilmSpectra:
     def _sums(self, which: int, bias: float, t: float, v_mod: float) -> tuple[float, float]:
         """Preformed kind: (Σ w·c0, Σ w·c1) of the dI/dV (0) or I(V) (1) channels over
         the temperature nodes at ``bias``: the spectrum is G_N (s0 + mix(G_N) s1), so a
-        moving G_N (the feedback moving the tip) costs no table lookup (remembered)."""
+        moving G_N (the feedback moving the tip) costs no table lookup (remembered).
+        A new T between the same two nodes costs only the weights: each node's channel
+        values at ``bias`` are remembered too (:meth:`_node_sums`)."""
         key = (which, bias, t, v_mod)
         hit = self._sums_memo.get(key)
         if hit is not None:
             return hit
         s0 = s1 = 0.0
-        edge = self.width
-        for table, w, _mix in self._weights(0.0, t, v_mod):
-            if which == 0:
-                c = table.cond
-                s0 += w * c[0].at(bias)
-                s1 += w * c[1].at(bias)
-                continue
-            c = table.cur
-            v = min(max(bias, -edge), edge)
-            i0, i1 = c[0].at(v), c[1].at(v)
-            if v != bias:  # beyond the table: dI/dV held at its edge value
-                i0 += table.cond[0].at(v) * (bias - v)
-                i1 += table.cond[1].at(v) * (bias - v)
-            s0 += w * i0
-            s1 += w * i1
+        for tn, w in self._t_nodes(t):
+            if w != 0.0:
+                c0, c1 = self._node_sums(which, bias, tn, v_mod)
+                s0 += w * c0
+                s1 += w * c1
         if len(self._sums_memo) >= 64:
             self._sums_memo.clear()
         self._sums_memo[key] = (s0, s1)
         return s0, s1
 
+    def _node_sums(self, which: int, bias: float, tn: float, v_mod: float) -> tuple[float, float]:
+        """(c0, c1): the two channels of temperature node ``tn`` (K) at ``bias`` (V)
+        (remembered: a table's values never change)."""
+        key = (which, bias, tn, v_mod)
+        hit = self._node_memo.get(key)
+        if hit is not None:
+            return hit
+        table = self.table(tn, v_mod, None)
+        if which == 0:
+            c = table.cond
+            out = (c[0].at(bias), c[1].at(bias))
+        else:
+            c = table.cur
+            edge = self.width
+            v = min(max(bias, -edge), edge)
+            i0, i1 = c[0].at(v), c[1].at(v)
+            if v != bias:  # beyond the table: dI/dV held at its edge value
+                i0 += table.cond[0].at(v) * (bias - v)
+                i1 += table.cond[1].at(v) * (bias - v)
+            out = (i0, i1)
+        if len(self._node_memo) >= 256:
+            self._node_memo.clear()
+        self._node_memo[key] = out
+        return out
+
     def _mix(self, gn: float) -> float:
-        """Weight of the preformed kind's Andreev channel at G_N (S)."""
-        return self.film.andreev_amplitude * self.film.andreev_weight(gn)
+        """Weight of the preformed kind's Andreev channel at G_N (S) (the last answer is
+        remembered)."""
+        last = self._last_mix
+        if last[0] == gn:
+            return last[1]
+        mix = self.film.andreev_amplitude * self.film.andreev_weight(gn)
+        self._last_mix = (gn, mix)
+        return mix
 
     def conductance(self, bias: float, gn: float, t: float, v_mod: float) -> float:
         """dI/dV (S) at bias (V), G_N (S), T (K), lock-in modulation v_mod (V rms)."""
@@ -279,6 +314,28 @@ class FilmSpectra:
                 i += g * (bias - v)
             total += w * i
         return gn * total
+
+    def current_and_conductance(
+        self, bias: float, gn: float, t: float, v_mod: float
+    ) -> tuple[float, float]:
+        """(I (A), dI/dV (S)) at bias (V), G_N (S), T (K), modulation v_mod (V rms): the
+        values of :meth:`current` and :meth:`conductance`, the temperature nodes and the
+        channel values at ``bias`` looked up once for both (what one request needs)."""
+        if gn <= 0:
+            return 0.0, 0.0
+        if self.bcs:
+            return self.current(bias, gn, t), self.conductance(bias, gn, t, v_mod)
+        i0 = i1 = g0 = g1 = 0.0
+        for tn, w in self._t_nodes(t):
+            if w != 0.0:
+                a0, a1 = self._node_sums(1, bias, tn, 0.0)
+                c0, c1 = self._node_sums(0, bias, tn, v_mod)
+                i0 += w * a0
+                i1 += w * a1
+                g0 += w * c0
+                g1 += w * c1
+        mix = self._mix(gn)
+        return gn * (i0 + mix * i1), gn * (g0 + mix * g1)
 
     # ---- whole sweeps --------------------------------------------------------------
     def conductance_array(self, bias: np.ndarray, gn: float, t: float, v_mod: float) -> np.ndarray:

@@ -193,24 +193,35 @@ class ThermalModel:
         c0, c1, a = p.heat_capacity_c0, p.heat_capacity_c1, p.cooling_coefficient
         q = power + p.base_heat_load
         inv_tau_s = 1.0 / p.sample_tau
+        h_tau = 0.1 * p.sample_tau
         remaining = duration
-        while remaining > 1e-12:
+        while remaining > 1e-12:  # comparisons, not min()/max(): this is the hot loop
             cap = c0 + c1 * mc
-            rate = abs(q - a * mc * mc) / cap
-            h = min(remaining, 0.05 * cap / (a * max(mc, 1e-3)), 0.1 * p.sample_tau)
-            if rate > 0:
-                h = min(h, 0.02 * mc / rate)
-            h = max(h, 1e-6)
+            dm = q - a * mc * mc
+            h = 0.05 * cap / (a * (mc if mc > 1e-3 else 1e-3))
+            if remaining < h:
+                h = remaining
+            if h_tau < h:
+                h = h_tau
+            rate = abs(dm) / cap
+            if rate > 0 and 0.02 * mc / rate < h:
+                h = 0.02 * mc / rate
+            if h < 1e-6:
+                h = 1e-6
             hh = 0.5 * h
-            m1, s1 = (q - a * mc * mc) / cap, (mc - sample) * inv_tau_s
+            m1, s1 = dm / cap, (mc - sample) * inv_tau_s
             m = mc + hh * m1
             m2, s2 = (q - a * m * m) / (c0 + c1 * m), (m - sample - hh * s1) * inv_tau_s
             m = mc + hh * m2
             m3, s3 = (q - a * m * m) / (c0 + c1 * m), (m - sample - hh * s2) * inv_tau_s
             m = mc + h * m3
             m4, s4 = (q - a * m * m) / (c0 + c1 * m), (m - sample - h * s3) * inv_tau_s
-            mc = max(mc + h / 6.0 * (m1 + 2 * m2 + 2 * m3 + m4), 1e-3)
-            sample = max(sample + h / 6.0 * (s1 + 2 * s2 + 2 * s3 + s4), 1e-3)
+            mc += h / 6.0 * (m1 + 2 * m2 + 2 * m3 + m4)
+            sample += h / 6.0 * (s1 + 2 * s2 + 2 * s3 + s4)
+            if mc < 1e-3:
+                mc = 1e-3
+            if sample < 1e-3:
+                sample = 1e-3
             remaining -= h
         return mc, sample
 

@@ -157,10 +157,16 @@ class World:
             spectra = self._spectra_at(p.x, p.y, p.setpoint)
         else:
             spectra = self._spectra_at(j.x, j.y, j.setpoint)
-        key = (bias, g_normal, self._physics_temperature(), spectra)
+        return self._film_current(spectra, bias, g_normal, self._physics_temperature())
+
+    def _film_current(
+        self, spectra: FilmSpectra, bias: float, g_normal: float, temperature: float
+    ) -> float:
+        """Current (A) of ``spectra`` at bias (V), G_N (S), temperature (K) (remembered)."""
+        key = (bias, g_normal, temperature, spectra)
         if key == self._last_current[0]:
             return self._last_current[1]
-        value = spectra.current(bias, g_normal, key[2])
+        value = spectra.current(bias, g_normal, temperature)
         self._last_current = (key, value)
         return value
 
@@ -253,19 +259,21 @@ class World:
         """dI/dV (S) at the present bias, G_N, sample T, v_mod and tip position (from the
         local film's spectrum tables; see :mod:`andreev.sim.spectra`)."""
         with self.lock:
-            j = self.junction
-            gn = j.g_normal()
+            gn = self.junction.g_normal()
             if gn <= 0:
                 return 0.0
-            spectra = self._local_spectra()
-            temperature = self._physics_temperature()
-            key = (j.bias, gn, temperature, self.v_mod_rms(), spectra)
-            last = self._last_conductance
-            if key == last[0]:
-                return last[1]
-            value = spectra.conductance(key[0], gn, key[2], key[3])
-            self._last_conductance = (key, value)
-            return value
+            return self._conductance(self._local_spectra(), gn, self._physics_temperature())
+
+    def _conductance(self, spectra: FilmSpectra, gn: float, temperature: float) -> float:
+        """dI/dV (S) of ``spectra`` at the present bias and v_mod, G_N ``gn`` (S, > 0) and
+        ``temperature`` (K) (the last answer is remembered)."""
+        key = (self.junction.bias, gn, temperature, self.v_mod_rms(), spectra)
+        last = self._last_conductance
+        if key == last[0]:
+            return last[1]
+        value = spectra.conductance(key[0], gn, temperature, key[3])
+        self._last_conductance = (key, value)
+        return value
 
     def lockin_input(self) -> complex:
         """The SR830 input X + iY (V rms) for the present state."""
@@ -273,13 +281,28 @@ class World:
             return self._lockin_input()[0]
 
     def _lockin_input(self) -> tuple[complex, bool]:
+        """(X + iY (V rms), the preamp clipping): the film's current and dI/dV at the
+        present state, G_N, spectra and temperature looked up once for both."""
         j = self.junction
         lk = self.lockin
-        clipping = j.clipping()
+        gn = j.g_normal()
+        spectra = self._local_spectra()
+        temperature = self._physics_temperature()
         if lk.harmonic != 1 or lk.reference_source == 0:
-            return 0j, clipping
+            return 0j, j.clips(self._film_current(spectra, j.bias, gn, temperature))
+        bias, v_mod = j.bias, self.v_mod_rms()
+        current_key = (bias, gn, temperature, spectra)
+        conductance_key = (bias, gn, temperature, v_mod, spectra)
+        if current_key == self._last_current[0] or conductance_key == self._last_conductance[0]:
+            current = self._film_current(spectra, bias, gn, temperature)
+            g = self._conductance(spectra, gn, temperature) if gn > 0 else 0.0
+        else:  # both new (the temperature moved): one lookup for both
+            current, g = spectra.current_and_conductance(bias, gn, temperature, v_mod)
+            self._last_current = (current_key, current)
+            self._last_conductance = (conductance_key, g)
+        clipping = j.clips(current)
         gain = j.gains[j.gain_index]
-        amplitude = self.conductance() * lk.amplitude * self.modulation_divider * gain
+        amplitude = g * lk.amplitude * self.modulation_divider * gain
         phase = math.radians(lk.phase + self.config.noise.phase_offset)
         return complex(amplitude * math.cos(phase), -amplitude * math.sin(phase)), clipping
 

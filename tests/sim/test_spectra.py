@@ -60,3 +60,20 @@ def test_the_temperature_drifting_does_not_rebuild_tables():
         spectra.conductance(0.4e-3, 0.1 * G0, 0.0496 + k * 1e-6, 1e-5)
         spectra.current(0.4e-3, 0.1 * G0, 0.0496 + k * 1e-6)
     assert len(spectra._tables) <= 4  # two T nodes, with and without the modulation
+
+
+@pytest.mark.parametrize("film", [FilmModel(), sample_film("InO-4")])
+def test_remembered_answers_are_the_fresh_ones_exactly(film):
+    # a temperature moving between two nodes, requests in the order the world asks:
+    # the remembered node values and the joint lookup give the numbers a fresh set of
+    # tables gives, to the last bit
+    warm = FilmSpectra(film, 0.1)
+    gn, v_mod = 0.3 * G0, 1e-5
+    for k in range(20):
+        t = 0.05 * (1 + 0.008 * k)
+        fresh = FilmSpectra(film, 0.1)  # remembers nothing yet at these biases
+        for bias in (0.7e-3, -2.1e-3, 0.05):
+            both = warm.current_and_conductance(bias, gn, t, v_mod)
+            assert both == (fresh.current(bias, gn, t), fresh.conductance(bias, gn, t, v_mod))
+            assert warm.current(bias, gn, t) == both[0]
+            assert warm.conductance(bias, gn, t, v_mod) == both[1]
