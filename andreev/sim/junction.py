@@ -149,6 +149,7 @@ class Junction:
         self.params = params
         self.clock = clock
         self.rng = rng
+        self._numpy_rng = hasattr(rng, "standard_normal")
         self.current_fn = current_fn
         self.kappa = kappa_from_barrier(params.barrier_height)
         self.bias = float(params.bias)
@@ -174,6 +175,7 @@ class Junction:
         self.z = 0.0
         #: height noise (m) added to z in the tunnelling exponent (drift, telegraph jumps)
         self.z_noise = 0.0
+        self._g_normal = (math.nan, math.nan, 0.0)  # z m, z_noise m, G_N S
         self._at_rest: tuple[Any, ...] | None = None
         self._normals: list[float] = []
         self._t = clock.now()
@@ -210,9 +212,17 @@ class Junction:
         return self.params.g_contact * math.exp(min(exponent, 700.0))
 
     def g_normal(self, z: float | None = None) -> float:
-        """Junction conductance G_N (S) at height ``z`` (default: present)."""
+        """Junction conductance G_N (S) at height ``z`` (default: present; remembered for
+        the present height and height noise: a request asks two or three times)."""
+        if z is None:
+            last = self._g_normal
+            if last[0] == self.z and last[1] == self.z_noise:
+                return last[2]
         gt = self.tunnel_conductance(z)
-        return 1.0 / (1.0 / gt + self.params.series_resistance) if gt > 0 else 0.0
+        g = 1.0 / (1.0 / gt + self.params.series_resistance) if gt > 0 else 0.0
+        if z is None:
+            self._g_normal = (self.z, self.z_noise, g)
+        return g
 
     def z_for_conductance(self, g: float) -> float:
         """Height (m) where G_N = ``g`` (S); −inf-safe for g ≥ 1/R_s (deepest range)."""
@@ -266,7 +276,7 @@ class Junction:
         """A seeded normal draw of rms ``sigma`` from the junction's generator."""
         if sigma <= 0:
             return 0.0
-        if not hasattr(self.rng, "standard_normal"):
+        if not self._numpy_rng:
             return float(self.rng.gauss(0.0, sigma))
         if not self._normals:  # drawn in blocks: no numpy call per reading
             self._normals = self.rng.standard_normal(256).tolist()

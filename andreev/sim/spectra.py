@@ -161,31 +161,42 @@ class FilmSpectra:
         self._tables: OrderedDict[tuple[float, float, int | None], _Table] = OrderedDict()
         self._memo: dict[tuple[float, float, float], list[tuple[_Table, float, float]]] = {}
         self._sums_memo: dict[tuple[int, float, float, float], tuple[float, float]] = {}
-        self._node_memo: dict[tuple[int, float, float, float], tuple[float, float]] = {}
-        self._last_nodes: tuple[float, tuple[tuple[float, float], ...]] = (math.nan, ())
+        self._node_memo: dict[tuple[float, float, float], tuple[float, ...]] = {}
+        self._last_place: tuple[float, tuple[tuple[float, ...], float]] = (math.nan, ((), 0.0))
+        self._pairs: dict[tuple[float, int], tuple[float, ...]] = {}
+        self._pair_memo: dict[tuple[float, tuple[float, ...], float], tuple[float, ...]] = {}
         self._last_mix: tuple[float, float] = (math.nan, 0.0)
 
     # ---- nodes --------------------------------------------------------------------
     def _t_nodes(self, t: float) -> tuple[tuple[float, float], ...]:
-        """The two temperature nodes around ``t`` (K) and their weights (the last answer
-        is remembered: the dI/dV and the current of one request ask for the same T)."""
-        last = self._last_nodes
+        """The two temperature nodes around ``t`` (K) and their weights."""
+        pair, f = self._t_place(t)
+        if len(pair) == 1:
+            return ((pair[0], 1.0),)
+        return ((pair[0], 1.0 - f), (pair[1], f))
+
+    def _t_place(self, t: float) -> tuple[tuple[float, ...], float]:
+        """(the two node temperatures (K) around ``t``, the weight of the upper one), or
+        ((0.0,), 0.0) below :data:`T_MIN` (the last answer and the node temperatures are
+        remembered: the dI/dV and the current of one request ask for the same T)."""
+        last = self._last_place
         if last[0] == t:
             return last[1]
-        nodes = self._t_nodes_new(t)
-        self._last_nodes = (t, nodes)
-        return nodes
-
-    def _t_nodes_new(self, t: float) -> tuple[tuple[float, float], ...]:
         if t < T_MIN:
-            return ((0.0, 1.0),)
-        split = T_SPLIT * self.film.tc
-        s = math.log(t / split)
-        step = LN_T_STEP_LOW if s < 0 else LN_T_STEP_HIGH
-        u = s / step
-        u0 = math.floor(u)
-        f = u - u0
-        return ((split * math.exp(u0 * step), 1.0 - f), (split * math.exp((u0 + 1) * step), f))
+            place: tuple[tuple[float, ...], float] = ((0.0,), 0.0)
+        else:
+            split = T_SPLIT * self.film.tc
+            s = math.log(t / split)
+            step = LN_T_STEP_LOW if s < 0 else LN_T_STEP_HIGH
+            u = s / step
+            u0 = math.floor(u)
+            pair = self._pairs.get((step, u0))
+            if pair is None:
+                pair = (split * math.exp(u0 * step), split * math.exp((u0 + 1) * step))
+                self._pairs[(step, u0)] = pair
+            place = (pair, u - u0)
+        self._last_place = (t, place)
+        return place
 
     def _tau_nodes(self, gn: float) -> tuple[tuple[int, float], ...]:
         tau = min(gn / (self.film.n_channels * G0), 1.0)
@@ -227,42 +238,41 @@ class FilmSpectra:
         the temperature nodes at ``bias``: the spectrum is G_N (s0 + mix(G_N) s1), so a
         moving G_N (the feedback moving the tip) costs no table lookup (remembered).
         A new T between the same two nodes costs only the weights: each node's channel
-        values at ``bias`` are remembered too (:meth:`_node_sums`)."""
+        values at ``bias`` are remembered too (:meth:`_node_values`)."""
         key = (which, bias, t, v_mod)
         hit = self._sums_memo.get(key)
         if hit is not None:
             return hit
         s0 = s1 = 0.0
+        k = 2 * (1 - which)  # the node values are (i0, i1, g0, g1)
         for tn, w in self._t_nodes(t):
             if w != 0.0:
-                c0, c1 = self._node_sums(which, bias, tn, v_mod)
-                s0 += w * c0
-                s1 += w * c1
+                values = self._node_values(bias, tn, v_mod)
+                s0 += w * values[k]
+                s1 += w * values[k + 1]
         if len(self._sums_memo) >= 64:
             self._sums_memo.clear()
         self._sums_memo[key] = (s0, s1)
         return s0, s1
 
-    def _node_sums(self, which: int, bias: float, tn: float, v_mod: float) -> tuple[float, float]:
-        """(c0, c1): the two channels of temperature node ``tn`` (K) at ``bias`` (V)
-        (remembered: a table's values never change)."""
-        key = (which, bias, tn, v_mod)
+    def _node_values(self, bias: float, tn: float, v_mod: float) -> tuple[float, ...]:
+        """(i0, i1, g0, g1): the current (A/S) and dI/dV (normalised, smeared by
+        ``v_mod``) channels of temperature node ``tn`` (K) at ``bias`` (V) (remembered:
+        a table's values never change)."""
+        key = (bias, tn, v_mod)
         hit = self._node_memo.get(key)
         if hit is not None:
             return hit
         table = self.table(tn, v_mod, None)
-        if which == 0:
-            c = table.cond
-            out = (c[0].at(bias), c[1].at(bias))
-        else:
-            c = table.cur
-            edge = self.width
-            v = min(max(bias, -edge), edge)
-            i0, i1 = c[0].at(v), c[1].at(v)
-            if v != bias:  # beyond the table: dI/dV held at its edge value
-                i0 += table.cond[0].at(v) * (bias - v)
-                i1 += table.cond[1].at(v) * (bias - v)
-            out = (i0, i1)
+        c, g = table.cur, table.cond
+        edge = self.width
+        v = min(max(bias, -edge), edge)
+        i0, i1 = c[0].at(v), c[1].at(v)
+        if v != bias:  # beyond the table: dI/dV (unsmeared) held at its edge value
+            g_edge = self.table(tn, 0.0, None).cond if v_mod else g
+            i0 += g_edge[0].at(v) * (bias - v)
+            i1 += g_edge[1].at(v) * (bias - v)
+        out = (i0, i1, g[0].at(bias), g[1].at(bias))
         if len(self._node_memo) >= 256:
             self._node_memo.clear()
         self._node_memo[key] = out
@@ -325,15 +335,21 @@ class FilmSpectra:
             return 0.0, 0.0
         if self.bcs:
             return self.current(bias, gn, t), self.conductance(bias, gn, t, v_mod)
-        i0 = i1 = g0 = g1 = 0.0
-        for tn, w in self._t_nodes(t):
-            if w != 0.0:
-                a0, a1 = self._node_sums(1, bias, tn, 0.0)
-                c0, c1 = self._node_sums(0, bias, tn, v_mod)
-                i0 += w * a0
-                i1 += w * a1
-                g0 += w * c0
-                g1 += w * c1
+        pair, f = self._t_place(t)
+        if f == 0.0:  # on a node (or below T_MIN): one table
+            i0, i1, g0, g1 = self._node_values(bias, pair[0], v_mod)
+        else:  # the two nodes' values, remembered together (one lookup)
+            key = (bias, pair, v_mod)
+            v = self._pair_memo.get(key)
+            if v is None:
+                low, high = pair
+                v = self._node_values(bias, low, v_mod) + self._node_values(bias, high, v_mod)
+                if len(self._pair_memo) >= 256:
+                    self._pair_memo.clear()
+                self._pair_memo[key] = v
+            w = 1.0 - f
+            i0, i1 = w * v[0] + f * v[4], w * v[1] + f * v[5]
+            g0, g1 = w * v[2] + f * v[6], w * v[3] + f * v[7]
         mix = self._mix(gn)
         return gn * (i0 + mix * i1), gn * (g0 + mix * g1)
 

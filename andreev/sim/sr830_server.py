@@ -112,6 +112,7 @@ class SR830Server(PrologixMixin, MnemonicServer):
         self.settings: dict[str, int] = {k: v[2] for k, v in _SERVER_INTS.items()}
         self.front_panel: dict[int, int] = {1: 0, 2: 0}
         self.buffer = DataBuffer()
+        self._snap_indices: dict[str, list[int]] = {}  # SNAP? arguments -> indices
         self._handlers: dict[str, Callable[[bool, list[str]], str | None]] = {
             "*IDN": self._idn,
             "*RST": self._rst,
@@ -352,7 +353,13 @@ class SR830Server(PrologixMixin, MnemonicServer):
             raise _BadCommand
         if not 2 <= len(args) <= 6:
             raise _BadParameter
-        indices = [_int(args, k, 1, 11) for k in range(len(args))]
+        key = ",".join(args)
+        indices = self._snap_indices.get(key)
+        if indices is None:  # parsed once per distinct argument list
+            indices = [_int(args, k, 1, 11) for k in range(len(args))]
+            if len(self._snap_indices) >= 64:
+                self._snap_indices.clear()
+            self._snap_indices[key] = indices
         x, y = self.lockin.read_xy(self.world.time)
         return ",".join([f"{self._value(i, x, y):.6g}" for i in indices])
 

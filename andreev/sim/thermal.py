@@ -135,6 +135,13 @@ class HeaterOutput:
     zones: list[Zone] = field(default_factory=lambda: [Zone() for _ in range(10)])
 
 
+def _percent(value: float) -> float:
+    """``value`` clamped to 0 … 100 (%), as min(max(value, 0), 100) (comparisons: hot)."""
+    if value < 0.0:
+        return 0.0
+    return 100.0 if value > 100.0 else value
+
+
 def ruox_resistance(temperature: float) -> float:
     """Resistance (ohm) of the simulated RuO2 thermometers at ``temperature`` (K)."""
     return 1000.0 * math.exp(math.sqrt(0.5 / max(temperature, 1e-4)))
@@ -166,7 +173,7 @@ class ThermalModel:
         self._ramp_sp = 0.0  # present (ramping) setpoint
         self._view_t = t0
         self._view = (t_init, t_init)
-        self._slope: tuple[Any, ...] = (None, 0.0, 0.0, 0.0)
+        self._slope: tuple[Any, ...] = (None, 0.0, 0.0, 0.0, 0.0, 0.0)
         #: extra relative noise of each reading and a slow drift factor (sim.noise)
         self.extra_noise = 0.0
         self.reading_factor = 1.0
@@ -178,17 +185,12 @@ class ThermalModel:
         current = percent / 100.0 * HEATER_RANGES[r]
         return current * current * self.output.resistance
 
-    def _deriv(self, mc: float, sample: float, power: float) -> tuple[float, float]:
-        p = self.params
-        cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
-        dmc = (power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
-        return dmc, (mc - sample) / p.sample_tau
-
     def _integrate(
         self, mc: float, sample: float, power: float, duration: float
     ) -> tuple[float, float]:
-        """RK4 over ``duration`` (s) with constant heater ``power`` (W) (the derivative
-        of :meth:`_deriv` written out: this runs once per control interval)."""
+        """RK4 over ``duration`` (s) with constant heater ``power`` (W) of
+        dT_mc/dt = (P + P_base − a T_mc²)/(c0 + c1 T_mc), dT_s/dt = (T_mc − T_s)/τ_s
+        (written out: this runs once per control interval)."""
         p = self.params
         c0, c1, a = p.heat_capacity_c0, p.heat_capacity_c1, p.cooling_coefficient
         q = power + p.base_heat_load
@@ -256,17 +258,18 @@ class ThermalModel:
         else:
             self._ramp_sp = out.setpoint
         # temperature limits switch every output off
-        for ch, limit in self.tlimits.items():
+        for ch, limit in self.tlimits.items() if self.tlimits else ():
             value = self._sample if ch == "A" else self._mc if ch == "6" else 0.0
             if limit > 0 and value > limit:
                 out.range = 0
         if out.mode == 2:
-            self._heater = min(max(out.manual, 0.0), 100.0)
+            self._heater = _percent(out.manual)
             self._last_meas = None
         elif out.mode in (3, 5):
-            p, i, d, rng_index = self._effective_pid()
             if out.mode == 3:
-                out.range = rng_index
+                p, i, d, out.range = self._effective_pid()
+            else:
+                p, i, d = out.p, out.i, out.d
             meas = self._noisy(self._sample if out.input == "A" else self._mc)
             sp = self._ramp_sp
             if sp <= 0:
@@ -282,7 +285,7 @@ class ThermalModel:
                 if i > 0 and not ((raw >= 100.0 and eps > 0) or (raw <= 0.0 and eps < 0)):
                     self._integral += eps * dt
                     raw = p * (eps + self._integral / i + d * deriv)
-                self._heater = min(max(raw, 0.0), 100.0)
+                self._heater = _percent(raw)
         else:
             self._heater = 0.0
             self._last_meas = None
@@ -294,7 +297,8 @@ class ThermalModel:
         if t == self._view_t:
             return
         dt = self.params.control_interval
-        intervals = math.floor((t + 1e-9 - self._t) / dt)
+        due = (t + 1e-9 - self._t) / dt
+        intervals = math.floor(due) if due >= 1.0 else 0  # most requests: within one
         if intervals > CATCH_UP_INTERVALS + SETTLE_INTERVALS:
             self._step(CATCH_UP_INTERVALS)
             skipped = intervals - CATCH_UP_INTERVALS - SETTLE_INTERVALS
@@ -313,9 +317,11 @@ class ThermalModel:
     def _step(self, intervals: int) -> None:
         """Commit ``intervals`` whole control intervals."""
         dt = self.params.control_interval
-        for _ in range(max(intervals, 0)):
+        out = self.output
+        for _ in range(intervals):
             self._control_step()
-            power = self._power(self._heater)
+            current = self._heater / 100.0 * HEATER_RANGES[out.range]  # _power, inline
+            power = current * current * out.resistance
             self._mc, self._sample = self._integrate(self._mc, self._sample, power, dt)
             self._t += dt
 
@@ -325,12 +331,17 @@ class ThermalModel:
         out = self.output
         key = (self._t, self._mc, self._sample, self._heater, out.range, out.resistance)
         slope = self._slope
-        if slope[0] != key:
-            power = self._power(self._heater)
-            slope = self._slope = (key, power, *self._deriv(self._mc, self._sample, power))
-        _key, power, dmc, dsample = slope
+        if slope[0] != key:  # the power and the derivatives, inline (once per interval)
+            current = self._heater / 100.0 * HEATER_RANGES[out.range]
+            power = current * current * out.resistance
+            p, mc = self.params, self._mc
+            cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
+            dmc = (power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
+            dsample = (mc - self._sample) / p.sample_tau
+            slope = self._slope = (key, power, dmc, dsample, abs(dmc), 0.05 * p.sample_tau)
+        _key, power, dmc, dsample, rate, h_max = slope
         mc = self._mc
-        if abs(dmc) * h > 0.01 * mc or h > 0.05 * self.params.sample_tau:
+        if rate * h > 0.01 * mc or h > h_max:
             return self._integrate(mc, self._sample, power, h)
         return mc + dmc * h, self._sample + dsample * h
 

@@ -81,6 +81,9 @@ class World:
         self._local: tuple[float, float, float, FilmSpectra] | None = None
         self._last_current: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
         self._t_key: tuple[float, float] = (-1.0, -1.0)  # (temperature K, as the physics sees it)
+        self._t_decade: tuple[float, float, int] = (0.0, 0.0, 0)  # [low, high) K, digits
+        self._phase: tuple[float, float, float] = (math.nan, 1.0, 0.0)  # degrees, cos, sin
+        self._density: tuple[float, float] = (math.nan, 0.0)  # gain V/A, V/√Hz
         self._last_conductance: tuple[tuple[Any, ...] | None, float] = (None, 0.0)
         t0 = self.clock.now()
         self.thermal = ThermalModel(config.thermal, np.random.default_rng([config.seed, 1]), t0)
@@ -177,7 +180,13 @@ class World:
         interval a new spectrum: 1e-4 relative moves dI/dV by far less than its noise)."""
         t = self.thermal.interval_sample_temperature()
         if t != self._t_key[0]:
-            digits = TEMPERATURE_DIGITS - math.floor(math.log10(t)) if t > 0 else 0
+            low, high, digits = self._t_decade
+            if not low < t < high:  # another decade: count its digits (log10 once)
+                exponent = math.floor(math.log10(t)) if t > 0 else TEMPERATURE_DIGITS
+                digits = TEMPERATURE_DIGITS - exponent
+                # well inside the decade, where floor(log10(t)) is surely ``exponent``
+                low, high = 1.000001 * 10.0**exponent, 0.999999 * 10.0 ** (exponent + 1)
+                self._t_decade = (low, high, digits)
             self._t_key = (t, round(t, digits))
         return self._t_key[1]
 
@@ -286,11 +295,11 @@ class World:
         j = self.junction
         lk = self.lockin
         gn = j.g_normal()
-        spectra = self._local_spectra()
+        spectra = self._spectra_at(j.x, j.y, j.setpoint)
         temperature = self._physics_temperature()
         if lk.harmonic != 1 or lk.reference_source == 0:
             return 0j, j.clips(self._film_current(spectra, j.bias, gn, temperature))
-        bias, v_mod = j.bias, self.v_mod_rms()
+        bias, v_mod = j.bias, lk.amplitude * self.modulation_divider  # v_mod_rms()
         current_key = (bias, gn, temperature, spectra)
         conductance_key = (bias, gn, temperature, v_mod, spectra)
         if current_key == self._last_current[0] or conductance_key == self._last_conductance[0]:
@@ -303,12 +312,22 @@ class World:
         clipping = j.clips(current)
         gain = j.gains[j.gain_index]
         amplitude = g * lk.amplitude * self.modulation_divider * gain
-        phase = math.radians(lk.phase + self.config.noise.phase_offset)
-        return complex(amplitude * math.cos(phase), -amplitude * math.sin(phase)), clipping
+        degrees = lk.phase + self.config.noise.phase_offset
+        if degrees != self._phase[0]:
+            phase = math.radians(degrees)
+            self._phase = (degrees, math.cos(phase), math.sin(phase))
+        _degrees, cos, sin = self._phase
+        return complex(amplitude * cos, -amplitude * sin), clipping
 
     def _noise_density(self) -> float:
+        """Input noise density (V/√Hz) at the present preamp gain (remembered per gain)."""
         j = self.junction
         gain = j.gains[j.gain_index]
+        if gain != self._density[0]:
+            self._density = (gain, self._density_at(gain))
+        return self._density[1]
+
+    def _density_at(self, gain: float) -> float:
         p = self.config.lockin
         chain = math.hypot(p.noise_density, p.current_noise_density * gain)
         return math.hypot(chain, self.noise.input_density(gain)) if self._noisy else chain

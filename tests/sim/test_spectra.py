@@ -69,10 +69,9 @@ def test_remembered_answers_are_the_fresh_ones_exactly(film):
     # tables gives, to the last bit
     warm = FilmSpectra(film, 0.1)
     gn, v_mod = 0.3 * G0, 1e-5
-    for k in range(20):
-        t = 0.05 * (1 + 0.008 * k)
+    for t in [0.5e-3] + [0.05 * (1 + 0.008 * k) for k in range(20)]:  # 0.5 mK: the T = 0 table
         fresh = FilmSpectra(film, 0.1)  # remembers nothing yet at these biases
-        for bias in (0.7e-3, -2.1e-3, 0.05):
+        for bias in (0.7e-3, -2.1e-3, 0.05, -0.3):  # -0.3 V: beyond the table
             both = warm.current_and_conductance(bias, gn, t, v_mod)
             assert both == (fresh.current(bias, gn, t), fresh.conductance(bias, gn, t, v_mod))
             assert warm.current(bias, gn, t) == both[0]
