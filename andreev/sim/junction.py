@@ -253,12 +253,14 @@ class Junction:
     def measured_current(self) -> float:
         """What the preamp reports (A): true current + seeded noise, clipped at
         ±clip_voltage/gain (always at the clip level under the ``force_clip`` fault)."""
-        clip = self.clip_current
+        clip = self.params.clip_voltage / self.gains[self.gain_index]  # clip_current
         if self.force_clip:
             sign = 1.0 if self.bias >= 0 else -1.0
             return sign * clip
         current = self.true_current() + self.noise(self.params.current_noise)
-        return min(max(current, -clip), clip)
+        if current < -clip:  # min(max(current, -clip), clip), by comparison (hot)
+            return -clip
+        return clip if current > clip else current
 
     def clipping(self) -> bool:
         """True if the preamp output is at its limit now."""

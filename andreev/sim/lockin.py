@@ -103,7 +103,9 @@ class LockinState:
     pickup: Callable[[float], complex] | None = None
     _t: float = 0.0
     _u: complex = 0j
-    _y: list[complex] = field(default_factory=lambda: [0j, 0j, 0j, 0j])
+    #: the four filter stages' deviations from the input, y_k − u (V rms): a step of the
+    #: filter is then a few products (no subtraction of the input and adding it back)
+    _e: list[complex] = field(default_factory=lambda: [0j, 0j, 0j, 0j])
     _normals: list[float] = field(default_factory=list)
 
     # ---- derived settings -------------------------------------------------------
@@ -126,6 +128,18 @@ class LockinState:
     def input(self) -> complex:
         """The present filter input X + iY (V rms)."""
         return self._u
+
+    @property
+    def _y(self) -> list[complex]:
+        """The four filter stages' outputs X + iY (V rms)."""
+        u = self._u
+        return [u + e for e in self._e]
+
+    def _set_u(self, u: complex) -> None:
+        """Switch the filter input to ``u`` (the stages' outputs stay where they are)."""
+        shift = self._u - u
+        self._e = [e + shift for e in self._e]
+        self._u = u
 
     def reset(self, t: float) -> None:
         """``*RST``: default settings (keeps the filter state and the time)."""
@@ -165,38 +179,36 @@ class LockinState:
             return
         if t_change > self._t:
             self._evolve(t_change, t_change - self._t)
-        self._u = u
+        self._set_u(u)
         if t > self._t:
             self._evolve(t, t - self._t)
         self._update_status()
 
     def _evolve(self, t: float, dt: float) -> None:
         x = dt / self.time_constant
-        u = self._u
         if x > 700:
-            self._y = [u, u, u, u]
+            self._e = [0j, 0j, 0j, 0j]
         else:  # pure Python: four complex numbers, no numpy call per request
-            y0, y1, y2, y3 = self._y
-            e0, e1, e2, e3 = y0 - u, y1 - u, y2 - u, y3 - u
+            e0, e1, e2, e3 = self._e
             d = math.exp(-x)
             c1, c2, c3 = d * x, d * x * x / 2.0, d * x * x * x / 6.0
-            self._y = [
-                u + d * e0,
-                u + d * e1 + c1 * e0,
-                u + d * e2 + c1 * e1 + c2 * e0,
-                u + d * e3 + c1 * e2 + c2 * e1 + c3 * e0,
+            self._e = [
+                d * e0,
+                d * e1 + c1 * e0,
+                d * e2 + c1 * e1 + c2 * e0,
+                d * e3 + c1 * e2 + c2 * e1 + c3 * e0,
             ]
         self._t = t
 
     def set_input(self, t: float, u: complex) -> None:
         """Advance to ``t`` (s), then make ``u`` (X + iY, V rms) the filter input."""
         self.advance(t)
-        self._u = complex(u)
+        self._set_u(complex(u))
         self._update_status()
 
     def output(self) -> complex:
         """Noiseless filter output X + iY (V rms) at the last advanced time."""
-        return complex(self._y[self.poles - 1])
+        return complex(self._u + self._e[self.slope_index])
 
     def output_noise_rms(self) -> float:
         """Standard deviation of the output noise per quadrature (V rms)."""
@@ -244,8 +256,9 @@ class LockinState:
             bits |= 1 << BIT_INPUT_OVERLOAD
         if u > sensitivity * RESERVE_FACTORS[self.reserve]:
             bits |= 1 << BIT_FILTER_OVERLOAD
-        out = self._y[self.slope_index]
-        if abs(out.real) > sensitivity or abs(out.imag) > sensitivity:
+        out = self._u + self._e[self.slope_index]
+        r, i = out.real, out.imag  # |r| > s or |i| > s, by comparison (hot)
+        if r > sensitivity or r < -sensitivity or i > sensitivity or i < -sensitivity:
             bits |= 1 << BIT_OUTPUT_OVERLOAD
         if self.force_overload:
             bits |= (1 << BIT_INPUT_OVERLOAD) | (1 << BIT_OUTPUT_OVERLOAD)

@@ -440,6 +440,9 @@ class LS372Server(MnemonicServer):
     # ---- readings (queries) -------------------------------------------------------------
     def _krdg(self, query: bool, args: list[str]) -> str:
         ch = self._query_channel(query, args)
+        if ch == "A" and ch != self.film_channel:  # live, and no resistance needed
+            t = self._temperature(ch)
+            return _e(0.0 if t <= 0 else t)  # as _live's
         return _e(self._reading(ch)[0])
 
     def _srdg(self, query: bool, args: list[str]) -> str:

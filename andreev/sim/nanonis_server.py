@@ -264,10 +264,7 @@ class NanonisServer(TCPServer):
         return self.world.junction
 
     def _sync(self) -> None:
-        """Bring the world to now and apply world-level faults (call under the lock)."""
-        faults = getattr(self.world, "faults", None)
-        if faults is not None and hasattr(faults, "force_clip"):
-            self.junction.force_clip = bool(faults.force_clip)
+        """Bring the world to now (call under the lock); the world applies its faults."""
         self.world.advance()
 
     def _modulation_rms(self) -> float:
