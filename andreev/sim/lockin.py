@@ -218,7 +218,8 @@ class LockinState:
     def read_xy(self, t: float, input_xy: complex | None = None) -> tuple[float, float]:
         """(X, Y) in V rms at world time ``t`` with output noise; sets the input if given."""
         if input_xy is None:
-            self.advance(t)
+            if t > self._t:
+                self.advance(t)
         else:
             self.set_input(t, input_xy)
         sigma = self.output_noise_rms()

@@ -361,7 +361,9 @@ class SR830Server(PrologixMixin, MnemonicServer):
                 self._snap_indices.clear()
             self._snap_indices[key] = indices
         x, y = self.lockin.read_xy(self.world.time)
-        return ",".join([f"{self._value(i, x, y):.6g}" for i in indices])
+        # X and Y as they are (the usual SNAP? 1,2), the others through _value
+        values = [x if i == 1 else y if i == 2 else self._value(i, x, y) for i in indices]
+        return ",".join([f"{v:.6g}" for v in values])
 
     def _oaux(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:

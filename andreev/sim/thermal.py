@@ -239,7 +239,11 @@ class ThermalModel:
 
     def _noisy(self, value: float) -> float:
         p = self.params
-        relative = math.hypot(p.noise_relative, self.extra_noise)
+        relative = (
+            p.noise_relative
+            if not self.extra_noise
+            else math.hypot(p.noise_relative, self.extra_noise)
+        )
         sigma = math.hypot(relative * value, p.noise_absolute)
         if not self._normals:  # drawn in blocks: no numpy call per reading
             self._normals = self.rng.standard_normal(256).tolist()
