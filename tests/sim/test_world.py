@@ -226,3 +226,73 @@ def test_held_sweep_evaluates_every_point_at_once(world):
     # pointwise: the same numbers as the per-request path at the last point
     with world.lock:
         assert world.conductance() == pytest.approx(sweep["conductance"][-1], rel=1e-3)
+
+
+class _ManualClock:
+    """A world clock moved by hand (s), so two worlds see the same request times."""
+
+    def __init__(self, t: float, speedup: float) -> None:
+        self.t, self.speedup = t, speedup
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+
+
+def _driven(seed: int, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, ...]]:
+    """What the instruments would read from a world driven through a fixed script: bias
+    steps under feedback, the heater on in open loop (the temperature moving), then
+    regulated at 0.5 K; a request every 0.2 world s (most cross a control interval)."""
+    clock = _ManualClock(0.0, 1000.0)
+    monkeypatch.setattr("andreev.sim.world.Clock", lambda speedup: clock)
+    world = World(SimConfig(speedup=1000, seed=seed))
+    j, thermal, lk = world.junction, world.thermal, world.lockin
+    out = []
+    for k in range(900):
+        clock.t += 0.2
+        with world.lock:
+            world.advance()
+            if k % 150 == 0:
+                j.bias = (2e-3, -1e-3, 0.05, 3e-3, -0.1, 1.2e-3)[k // 150]
+            if k == 200:
+                thermal.output.range = 5
+                thermal.set_mode(2)
+                thermal.output.manual = 60.0
+            if k == 500:
+                thermal.set_pid(5.0, 40.0, 0.0)
+                thermal.set_setpoint(0.5)
+                thermal.set_mode(5, "A")
+            x, y = lk.read_xy(world.time)
+            out.append((x, y, j.measured_current(), thermal.reading("A"), j.z))
+    return out
+
+
+def test_same_seed_same_readings_with_the_temperature_moving(monkeypatch):
+    # the caches of the fast paths (spectra per temperature node, G_N, phase, the
+    # physics temperature) never make a run depend on anything but the seed and the
+    # request times
+    first = _driven(11, monkeypatch)
+    assert _driven(11, monkeypatch) == first
+    assert _driven(12, monkeypatch) != first
+    temperatures = [row[3] for row in first]
+    assert max(temperatures[200:500]) > 10 * min(temperatures[:200])  # it did move
+
+
+def test_conductance_follows_the_physics_while_the_temperature_moves(world):
+    with world.lock:
+        world.advance()
+        world.thermal.output.range = 5
+        world.thermal.set_mode(2)
+        world.thermal.output.manual = 30.0
+    j = world.junction
+    for _ in range(40):
+        world.clock.sleep(2.0)  # world s: the sample warms through many T nodes
+        with world.lock:
+            world.advance()
+            t = world._physics_temperature()
+            film = world.film_at(j.x, j.y)
+            expected = float(film.conductance(j.bias, j.g_normal(), t, world.v_mod_rms()))
+            assert world.conductance() == pytest.approx(expected, rel=3e-3)
+    assert world.sample_temperature() > 0.2
