@@ -680,12 +680,11 @@ class LS372Server(MnemonicServer):
         max_current = _int(args, 2, 0, 2)
         max_user = _float(args, 3, 0.0, 2.0)
         display = _int(args, 4, 1, 2)
-        o.resistance, o.max_current, o.max_user_current, o.display = (
-            resistance,
-            max_current,
-            max_user,
-            display,
-        )
+        if out == 0:
+            self.thermal.set_resistance(resistance)
+        else:
+            o.resistance = resistance
+        o.max_current, o.max_user_current, o.display = max_current, max_user, display
         return None
 
     def _mout(self, query: bool, args: list[str]) -> str | None:

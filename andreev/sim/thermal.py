@@ -172,7 +172,7 @@ class ThermalModel:
         self._last_meas: float | None = None
         self._ramp_sp = 0.0  # present (ramping) setpoint
         self._view_t = t0
-        self._view = (t_init, t_init)
+        self._view: tuple[float, float] | None = (t_init, t_init)  # None: not yet computed
         self._slope: tuple[Any, ...] = (None, 0.0, 0.0, 0.0, 0.0, 0.0)
         #: extra relative noise of each reading and a slow drift factor (sim.noise)
         self.extra_noise = 0.0
@@ -311,12 +311,18 @@ class ThermalModel:
             intervals = SETTLE_INTERVALS
         if intervals > 0:
             self._step(intervals)
-        if t > self._t:
-            self._view = self._partial(t - self._t)
-            self._view_t = t
-        else:
-            self._view = (self._mc, self._sample)
-            self._view_t = self._t
+        # the state at t is computed when asked for (:meth:`_viewed`): most requests
+        # (lock-in, STM) never read the temperature, only the committed one
+        self._view = None
+        self._view_t = t if t > self._t else self._t
+
+    def _viewed(self) -> tuple[float, float]:
+        """(MC, sample) temperatures (K) at ``_view_t``, computed on first use."""
+        view = self._view
+        if view is None:
+            h = self._view_t - self._t
+            view = self._view = self._partial(h) if h > 0 else (self._mc, self._sample)
+        return view
 
     def _step(self, intervals: int) -> None:
         """Commit ``intervals`` whole control intervals."""
@@ -382,11 +388,11 @@ class ThermalModel:
 
     def mc_temperature(self) -> float:
         """Mixing-chamber temperature (K, noiseless)."""
-        return self._view[0]
+        return self._viewed()[0]
 
     def sample_temperature(self) -> float:
         """Sample temperature (K, noiseless)."""
-        return self._view[1]
+        return self._viewed()[1]
 
     def interval_sample_temperature(self) -> float:
         """Sample temperature (K, noiseless) at the last committed control interval: it
@@ -432,6 +438,7 @@ class ThermalModel:
 
     def set_range(self, rng_index: int) -> None:
         """RANGE: change the range keeping the heater power (closed loop, bumpless)."""
+        self._viewed()  # the state up to now ran under the old range
         out = self.output
         old_current = HEATER_RANGES[out.range]
         new_current = HEATER_RANGES[rng_index]
@@ -440,6 +447,11 @@ class ThermalModel:
             self._heater = min(target, 100.0)
             self._bumpless(self._heater)
         out.range = rng_index
+
+    def set_resistance(self, ohms: float) -> None:
+        """HTRSET: the heater resistance (ohm), from now on."""
+        self._viewed()  # the state up to now ran under the old resistance
+        self.output.resistance = float(ohms)
 
     def set_setpoint(self, value: float) -> None:
         """SETP (K)."""
