@@ -4,7 +4,8 @@ The output filter is a chain of up to four identical RC poles (time constant ``t
 from ``OFLT``); the slope (``OFSL``, 6/12/18/24 dB/oct) selects which pole's output is
 read. It is evolved exactly in world time for a piecewise-constant complex input ``u``
 (X + iY, V rms, already rotated by the reference phase): with ``e_k = y_k - u`` and
-``x = dt/tau``, ``e_k(t+dt) = exp(-x) sum_{j<k} x^j/j! e_{k-j}(t)``.
+``x = dt/tau``, ``e_k(t+dt) = exp(-x) sum_{j<k} x^j/j! e_{k-j}(t)`` (the stages are kept
+as ``e_k``: a step is a few products; a new input shifts them by the old minus the new).
 
 Usage (the World does this under its lock): ``advance(t)`` evolves the filter to world
 time ``t`` with the present input; ``set_input(t, u)`` advances then switches the input;

@@ -16,7 +16,9 @@ Python (no numpy call per request) and whole sweeps with one ``np.interp``:
   Δc(T) move), linear interpolation between the two nodes around T (second order: a few
   1e-3 of the sharpest Andreev peak): the cache key never holds the drifting exact
   temperature, and a ramp from base to 1 K builds ~30 tables. Below :data:`T_MIN` the
-  T = 0 table.
+  T = 0 table. The two nodes' channel values at a request's bias are remembered, so a
+  new temperature between the same nodes costs one logarithm and the weights (a few
+  µs per control interval while the fridge warms, not a table lookup per channel).
 - **G_N.** The preformed kind is linear in its two channels, G = G_N (c0 + mix(G_N) c1):
   no G_N in the key. The bcs kind depends on G_N through the transparency: nodes 1 %
   apart in ln τ (as :meth:`FilmModel.current`), linear between them.

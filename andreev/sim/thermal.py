@@ -26,11 +26,13 @@ The model advances lazily: whole control intervals are committed (so the traject
 depend on when it is queried), each integrated with RK4 sub-steps no longer than a small
 fraction of the shortest time constant; a query between grid points extrapolates the
 partial interval to first order (the interval is ≤ 1/40 of the fastest time constant)
-without committing it. A long idle gap costs O(1): after :data:`CATCH_UP_INTERVALS`
-intervals stepped exactly, the state jumps to the equilibrium of the present settings
-(closed loop at a reachable setpoint: the setpoint with the heater that holds it; open
-loop or off: the power balance; a ramp moves on at its rate) and the last
-:data:`SETTLE_INTERVALS` intervals before the target are stepped exactly again.
+without committing it, when something first reads it (the junction's physics needs only
+the committed interval's temperature; ``RANGE`` and ``HTRSET`` settle it first). A long
+idle gap costs O(1): after :data:`CATCH_UP_INTERVALS` intervals stepped exactly, the
+state jumps to the equilibrium of the present settings (closed loop at a reachable
+setpoint: the setpoint with the heater that holds it; open loop or off: the power
+balance; a ramp moves on at its rate) and the last :data:`SETTLE_INTERVALS` intervals
+before the target are stepped exactly again.
 
 Fault ``no_settle``: every reading (KRDG of A and 6) carries a ±3 % oscillation of period
 120 s (plus the usual noise), so no stability criterion of 0.5 % can be met.
