@@ -1,6 +1,7 @@
 """Benchmark: the simulated fridge's server-side cost per request, next to a bare echo.
 
-Run as ``python benchmarks/sim.py``. Prints figures, asserts nothing. Measures, in one run:
+Run as ``python benchmarks/sim.py [--runs N]``. Prints figures, asserts nothing. Measures,
+in one run:
 
 - the machine's baseline: its load, a bare loopback echo server (round trip, the floor
   any request pays) and a pure-Python stand-in for a request (a dict lookup and the
@@ -9,7 +10,9 @@ Run as ``python benchmarks/sim.py``. Prints figures, asserts nothing. Measures, 
   ``KRDG? A`` (372) over loopback TCP, and their server-side cost (the handler called
   in-process, what a request costs beyond the socket), at biases inside and outside the
   gap and across ±max_bias, feedback on and off, with the temperature moving, and at 1 K
-  (median and min; the target is on the median);
+  (median and min; the target is on the median; ``--runs N`` repeats these on fresh
+  fridges and adds the range of the runs' medians: this VM's medians swing 2-3× with its
+  load);
 - ``BiasSpectr.Start`` with 1000 points: server compute (wall time minus the world time
   slept on the clock);
 - an idle simulator: the first request after a long idle gap (world time jumped);
@@ -19,6 +22,7 @@ Run as ``python benchmarks/sim.py``. Prints figures, asserts nothing. Measures, 
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import socketserver
@@ -261,33 +265,57 @@ def _figures(samples: list[float]) -> str:
     return f"{_median_us(samples):8.1f} {1e6 * min(samples):7.1f}"
 
 
+def _server_runs(runs: int) -> tuple[list[dict[str, list[float]]], dict[str, float], float, float]:
+    """``runs`` repetitions of the server-side figures (each on a fresh fridge), and once:
+    the round trips and the held sweep (wall s, slept s)."""
+    out, trips, sweep = [], {}, (0.0, 0.0)
+    for k in range(runs):
+        with SimFridge(World(SimConfig(speedup=SPEEDUP))) as fridge:
+            server = server_side(fridge)
+            if k == 0:
+                trips = round_trips(fridge)
+                sweep = held_sweep(fridge)
+        server.update(at_one_kelvin())
+        out.append(server)
+    return out, trips, *sweep
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat the server-side figures (range of medians)"
+    )
+    runs = max(parser.parse_args().runs, 1)
     try:
         from andreev.sim.world import MAX_SPEEDUP
     except ImportError:  # before the speedup limit existed
         MAX_SPEEDUP = float("nan")
+    load_before = os.getloadavg()[0]
     echo = echo_round_trip()
     python = python_baseline()
-    with SimFridge(World(SimConfig(speedup=SPEEDUP))) as fridge:
-        server = server_side(fridge)
-        trips = round_trips(fridge)
-        sweep_wall, sweep_slept = held_sweep(fridge)
-    server.update(at_one_kelvin())
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min)")
+    results, trips, sweep_wall, sweep_slept = _server_runs(runs)
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load_before:.2f} → "
+        f"{os.getloadavg()[0]:.2f} (1 min, before → after)"
+    )
     print(f"bare loopback echo round trip (median, min): {_figures(echo)} µs")
     print(f"pure-Python baseline (dict lookup + format a reply): {_figures(python)} µs")
+    spread = f" (range of {runs} runs' medians)" if runs > 1 else ""
     print(
         f"{'request':28s} {'server-side µs':>16s} {'ratio to':>9s} {'round trip':>11s}"
-        f"   target: median ≤ {TARGET_US:g} µs"
+        f"   target: median ≤ {TARGET_US:g} µs{spread}"
     )
     print(f"{'':28s} {'median':>8s} {'min':>7s} {'Python':>9s} {'median µs':>11s}")
     base = statistics.median(python)
-    for name, samples in server.items():
+    for name in results[0]:
+        samples = [x for run in results for x in run[name]]
+        medians = [1e6 * statistics.median(run[name]) for run in results]
         trip = trips.get(name.split(" (")[0])
         trip_text = f"{trip * 1e6:8.1f}" if trip is not None else ""
         cost = statistics.median(samples)
         ok = "" if "no physics" in name else "ok" if cost * 1e6 <= TARGET_US else "MISSED"
-        print(f"{name:28s} {_figures(samples)} {cost / base:8.0f}× {trip_text:>11s}   {ok}")
+        ranged = f"   {min(medians):.1f}–{max(medians):.1f}" if runs > 1 else ""
+        print(f"{name:28s} {_figures(samples)} {cost / base:8.0f}× {trip_text:>11s}   {ok}{ranged}")
     compute = sweep_wall - sweep_slept
     print(
         f"BiasSpectr.Start {SWEEP_POINTS} points: {sweep_wall * 1e3:.2f} ms wall, "

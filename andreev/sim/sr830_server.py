@@ -86,6 +86,10 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
+#: the reply format of SNAP? with n values (2 to 6): n × "%.6g" joined by commas
+_SNAP_FORMATS = {n: ",".join(["%.6g"] * n) for n in range(2, 7)}
+
+
 class SR830Server(PrologixMixin, MnemonicServer):
     """SR830 protocol server on top of a :class:`~andreev.sim.world.World`.
 
@@ -363,7 +367,7 @@ class SR830Server(PrologixMixin, MnemonicServer):
         x, y = self.lockin.read_xy(self.world.time)
         # X and Y as they are (the usual SNAP? 1,2), the others through _value
         values = [x if i == 1 else y if i == 2 else self._value(i, x, y) for i in indices]
-        return ",".join([f"{v:.6g}" for v in values])
+        return _SNAP_FORMATS[len(values)] % tuple(values)  # "%.6g" is f"{v:.6g}"
 
     def _oaux(self, query: bool, args: list[str]) -> str:
         if not query or len(args) != 1:
