@@ -186,7 +186,7 @@ class LockinState:
         self._update_status()
 
     def _evolve(self, t: float, dt: float) -> None:
-        x = dt / self.time_constant
+        x = dt / TIME_CONSTANTS[self.tc_index]  # time_constant, inline (every request)
         if x > 700:
             self._e = [0j, 0j, 0j, 0j]
         else:  # pure Python: four complex numbers, no numpy call per request
@@ -213,7 +213,7 @@ class LockinState:
 
     def output_noise_rms(self) -> float:
         """Standard deviation of the output noise per quadrature (V rms)."""
-        enbw = ENBW_FACTORS[self.slope_index] / self.time_constant
+        enbw = ENBW_FACTORS[self.slope_index] / TIME_CONSTANTS[self.tc_index]
         return self.noise_density * math.sqrt(enbw)
 
     def read_xy(self, t: float, input_xy: complex | None = None) -> tuple[float, float]:
@@ -224,11 +224,16 @@ class LockinState:
         else:
             self.set_input(t, input_xy)
         sigma = self.output_noise_rms()
-        z = self.output()
+        z = self._u + self._e[self.slope_index]  # output()
         if self.pickup is not None:
             z += self.pickup(t)
         if sigma > 0:
-            return z.real + sigma * self._normal(), z.imag + sigma * self._normal()
+            normals = self._normals
+            if len(normals) >= 2:  # the two draws _normal() would give, without the calls
+                nx = normals.pop()
+                return z.real + sigma * nx, z.imag + sigma * normals.pop()
+            nx = self._normal()
+            return z.real + sigma * nx, z.imag + sigma * self._normal()
         return z.real, z.imag
 
     def _normal(self) -> float:

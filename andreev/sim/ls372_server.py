@@ -381,7 +381,8 @@ class LS372Server(MnemonicServer):
     def sync(self) -> None:
         """Advance the world, then let the film follow the sample stage (its lag)."""
         super().sync()
-        self.film.film_temperature(self.thermal.true_temperature("A"), self.world.time)
+        world = self.world
+        self.film.film_temperature(world.thermal.sample_temperature(), world.time)  # "A"
 
     # ---- the scanner and the film ------------------------------------------------------
     def _settled(self, ch: str) -> bool:

@@ -320,7 +320,7 @@ class NanonisServer(TCPServer):
     def _current_get(self, r: _Reader) -> _Writer:
         with self.world.lock:
             self._sync()
-            return _Writer().f32(self.junction.measured_current())
+            return _Writer().f32(self.world.junction.measured_current())
 
     def _gains_get(self, r: _Reader) -> _Writer:
         with self.world.lock:

@@ -364,7 +364,7 @@ class SR830Server(PrologixMixin, MnemonicServer):
             if len(self._snap_indices) >= 64:
                 self._snap_indices.clear()
             self._snap_indices[key] = indices
-        x, y = self.lockin.read_xy(self.world.time)
+        x, y = self.world.lockin.read_xy(self.world.time)
         # X and Y as they are (the usual SNAP? 1,2), the others through _value
         values = [x if i == 1 else y if i == 2 else self._value(i, x, y) for i in indices]
         return _SNAP_FORMATS[len(values)] % tuple(values)  # "%.6g" is f"{v:.6g}"
@@ -477,7 +477,7 @@ class SR830Server(PrologixMixin, MnemonicServer):
     def sync(self) -> None:
         """Advance the world; store the buffer points that fell due in between, read
         from the filter as it evolved from the previous request with the new input."""
-        buf, lk = self.buffer, self.lockin
+        buf, lk = self.buffer, self.world.lockin
         if buf.state != "running" or buf.rate_index == 14:
             self.world.advance()
             return
