@@ -350,7 +350,7 @@ class LS372Server(MnemonicServer):
         if not settings.enabled:
             return 0.0
         if ch in ("A", "6"):
-            return self.thermal.reading(ch)
+            return self.world.thermal.reading(ch)
         t = self._true_temperature(ch)
         if t <= 0:
             return 0.0
@@ -440,7 +440,8 @@ class LS372Server(MnemonicServer):
 
     # ---- readings (queries) -------------------------------------------------------------
     def _krdg(self, query: bool, args: list[str]) -> str:
-        ch = self._query_channel(query, args)
+        # the usual KRDG? A without the general channel parse
+        ch = "A" if query and args == ["A"] else self._query_channel(query, args)
         if ch == "A" and ch != self.film_channel:  # live, and no resistance needed
             t = self._temperature(ch)
             return _e(0.0 if t <= 0 else t)  # as _live's

@@ -408,7 +408,8 @@ class ThermalModel:
 
     def reading(self, channel: str) -> float:
         """Bridge reading of channel ``"A"`` or ``"6"`` (K), with noise and faults."""
-        value = self._noisy(self.true_temperature(channel))
+        view = self._viewed()  # true_temperature(channel), inline
+        value = self._noisy(view[1] if channel == "A" else view[0])
         if self.no_settle:
             p = self.params
             phase = 2.0 * math.pi * self._view_t / p.no_settle_period
