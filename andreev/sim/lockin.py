@@ -139,7 +139,8 @@ class LockinState:
     def _set_u(self, u: complex) -> None:
         """Switch the filter input to ``u`` (the stages' outputs stay where they are)."""
         shift = self._u - u
-        self._e = [e + shift for e in self._e]
+        e0, e1, e2, e3 = self._e
+        self._e = [e0 + shift, e1 + shift, e2 + shift, e3 + shift]
         self._u = u
 
     def reset(self, t: float) -> None:
