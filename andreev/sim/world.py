@@ -275,13 +275,16 @@ class World:
 
     def _conductance(self, spectra: FilmSpectra, gn: float, temperature: float) -> float:
         """dI/dV (S) of ``spectra`` at the present bias and v_mod, G_N ``gn`` (S, > 0) and
-        ``temperature`` (K) (the last answer is remembered)."""
-        key = (self.junction.bias, gn, temperature, self.v_mod_rms(), spectra)
+        ``temperature`` (K) (the last answer is remembered, and the current of the same
+        lookup too: the preamp's clipping asks for it next)."""
+        bias, v_mod = self.junction.bias, self.lockin.amplitude * self.modulation_divider
+        key = (bias, gn, temperature, v_mod, spectra)
         last = self._last_conductance
         if key == last[0]:
             return last[1]
-        value = spectra.conductance(key[0], gn, temperature, key[3])
+        current, value = spectra.current_and_conductance(bias, gn, temperature, v_mod)
         self._last_conductance = (key, value)
+        self._last_current = ((bias, gn, temperature, spectra), current)
         return value
 
     def lockin_input(self) -> complex:
@@ -290,26 +293,13 @@ class World:
             return self._lockin_input()[0]
 
     def _lockin_input(self) -> tuple[complex, bool]:
-        """(X + iY (V rms), the preamp clipping): the film's current and dI/dV at the
-        present state, G_N, spectra and temperature looked up once for both."""
+        """(X + iY (V rms), the preamp clipping) for the present state."""
         j = self.junction
         lk = self.lockin
-        gn = j.g_normal()
-        spectra = self._spectra_at(j.x, j.y, j.setpoint)
-        temperature = self._physics_temperature()
         if lk.harmonic != 1 or lk.reference_source == 0:
-            return 0j, j.clips(self._film_current(spectra, j.bias, gn, temperature))
-        bias, v_mod = j.bias, lk.amplitude * self.modulation_divider  # v_mod_rms()
-        current_key = (bias, gn, temperature, spectra)
-        conductance_key = (bias, gn, temperature, v_mod, spectra)
-        if current_key == self._last_current[0] or conductance_key == self._last_conductance[0]:
-            current = self._film_current(spectra, bias, gn, temperature)
-            g = self._conductance(spectra, gn, temperature) if gn > 0 else 0.0
-        else:  # both new (the temperature moved): one lookup for both
-            current, g = spectra.current_and_conductance(bias, gn, temperature, v_mod)
-            self._last_current = (current_key, current)
-            self._last_conductance = (conductance_key, g)
-        clipping = j.clips(current)
+            return 0j, j.clipping()
+        g = self.conductance()  # one table lookup for the dI/dV and the current
+        clipping = j.clipping()
         gain = j.gains[j.gain_index]
         amplitude = g * lk.amplitude * self.modulation_divider * gain
         degrees = lk.phase + self.config.noise.phase_offset
