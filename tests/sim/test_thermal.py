@@ -258,3 +258,26 @@ def test_partial_interval_view_matches_integration():
     exact = m._integrate(m._mc, m._sample, m.heater_power(), 0.3)
     assert view[0] == pytest.approx(exact[1], rel=1e-4)
     assert view[1] == pytest.approx(exact[0], rel=1e-4)
+
+
+@pytest.mark.parametrize("change", ["range", "resistance"])
+def test_a_setting_changed_after_an_advance_applies_from_then_on(change):
+    # the temperature at the request time is computed when read; a RANGE or HTRSET
+    # made after the advance must not reach back into the time before it
+    def warming() -> ThermalModel:
+        m = model(seed=2, initial_temperature=0.3)
+        m.set_range(5)
+        m.output.manual = 60.0
+        m.set_mode(2)
+        m.advance(10.0)
+        m.advance(10.4)  # 0.4 s into an interval, nobody has read the temperature yet
+        return m
+
+    read_first, lazy = warming(), warming()
+    before = read_first.sample_temperature(), read_first.mc_temperature()
+    for m in (read_first, lazy):
+        if change == "range":
+            m.set_range(6)
+        else:
+            m.set_resistance(25.0)
+    assert (lazy.sample_temperature(), lazy.mc_temperature()) == before
