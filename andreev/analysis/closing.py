@@ -8,6 +8,11 @@ How the uncertainty is made honest (docs/physics.md §9.5):
   of their own scatter: when two sweeps at one temperature disagree beyond their errors,
   that temperature's point carries the disagreement itself, instead of it being diluted by
   the (often over-cautious) low-temperature points in a global χ²_red.
+- **The scatter pooled over the run.** One pair of sweeps measures S poorly (one degree of
+  freedom), and the sweeps' errors miss the same slow noise at every step (on the
+  realistic sim the forward − backward differences scatter as much beyond their errors as
+  the sweeps do about the truth). So every step's error is scaled by at least the pooled
+  factor √(Σχ²/Σ(N − 1)) of all steps with two or more sweeps.
 - **Temperature.** The step's temperature is the weighted mean of its sweeps' recorded
   (measured) temperatures; their standard error σ_T enters by the effective-variance
   method: σ² = σ_Δc² + (dΔc/dT · σ_T)², the slope from the fitted law.
@@ -92,18 +97,27 @@ class _Points:
     n_sweeps: int
 
 
-def _combine(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> tuple[float, float, float, float]:
-    """Weighted mean of one step's sweeps: (T, σ_T, Δc, error scaled by the PDG factor)."""
+def _combine(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> tuple[float, ...]:
+    """Weighted mean of one step's sweeps: (T, σ_T, Δc, its error unscaled, χ² of the
+    sweeps about the mean, degrees of freedom N − 1)."""
     w = 1.0 / e**2
     mean = float(np.sum(w * y) / np.sum(w))
     err = math.sqrt(1.0 / float(np.sum(w)))
     t_mean = float(np.sum(w * t) / np.sum(w))
     if y.size < 2:
-        return t_mean, 0.0, mean, err
+        return t_mean, 0.0, mean, err, 0.0, 0
     chi2 = float(np.sum(w * (y - mean) ** 2))
-    scale = max(1.0, math.sqrt(chi2 / (y.size - 1)))
     t_err = float(np.std(t, ddof=1)) / math.sqrt(t.size)
-    return t_mean, t_err, mean, err * scale
+    return t_mean, t_err, mean, err, chi2, y.size - 1
+
+
+def _scaled(rows: np.ndarray) -> np.ndarray:
+    """Each step's error × max(its own PDG factor √(χ²/(N − 1)), the pooled one
+    √(Σχ²/Σ(N − 1)) of every step with ≥ 2 sweeps, 1)."""
+    chi2, dof = rows[:, 4], rows[:, 5]
+    pooled = math.sqrt(float(np.sum(chi2)) / float(np.sum(dof))) if np.sum(dof) > 0 else 1.0
+    own = np.sqrt(np.divide(chi2, dof, out=np.zeros_like(chi2), where=dof > 0))
+    return rows[:, 3] * np.maximum(np.maximum(own, pooled), 1.0)
 
 
 def _points(t: ArrayLike, y: ArrayLike, e: ArrayLike | None, groups: ArrayLike | None) -> _Points:
@@ -122,8 +136,8 @@ def _points(t: ArrayLike, y: ArrayLike, e: ArrayLike | None, groups: ArrayLike |
         fill = float(np.median(e_a[good_e])) if np.any(good_e) else 0.05 * float(np.max(y_a))
         e_a = np.maximum(np.where(good_e, e_a, fill), 1e-3 * float(np.max(y_a)))
     rows = [_combine(t_a[g_a == g], y_a[g_a == g], e_a[g_a == g]) for g in np.unique(g_a)]
-    arr = np.array(rows, dtype=float).reshape(-1, 4)
-    return _Points(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], int(y_a.size))
+    arr = np.array(rows, dtype=float).reshape(-1, 6)
+    return _Points(arr[:, 0], arr[:, 1], arr[:, 2], _scaled(arr), int(y_a.size))
 
 
 def _start(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
