@@ -30,10 +30,18 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-#: temperature lists (K) per sample: 50 mK and 0.3 K, then warm steps to 0.6–0.8 Tc
+#: temperature lists (K) per sample: 50 mK and 0.3 K, then warm steps to 0.75–0.86 Tc
 LISTS = {
-    "InO-2": {"a": [0.05, 0.3, 1.0, 1.1, 1.2], "b": [0.05, 0.3, 0.8, 1.0, 1.15]},
-    "InO-3": {"a": [0.05, 0.3, 1.2, 1.4, 1.5], "b": [0.05, 0.3, 1.0, 1.25, 1.45]},
+    "InO-2": {
+        "a": [0.05, 0.3, 1.0, 1.1, 1.2],
+        "b": [0.05, 0.3, 0.8, 1.0, 1.15],
+        "c": [0.05, 0.3, 0.9, 1.1, 1.25],
+    },
+    "InO-3": {
+        "a": [0.05, 0.3, 1.2, 1.4, 1.5],
+        "b": [0.05, 0.3, 1.0, 1.25, 1.45],
+        "c": [0.05, 0.3, 1.3, 1.5, 1.6],
+    },
 }
 
 
@@ -139,7 +147,9 @@ def analyze_dir(folder: Path, csv: Path | None, dump: Path | None = None) -> Non
     print(
         f"\n{len(rows)} series, {failed} without Tc; pull rms {np.sqrt(np.mean(pulls**2)):.2f}, "
         f"largest {pulls.max():.2f}; |Tc − truth| > 0.1 K: {int(np.sum(np.abs(dtc) > 0.1))}; "
-        f"beyond 3σ: {int(np.sum(pulls > 3))}; beyond 2σ: {int(np.sum(pulls > 2))}"
+        f"beyond 3σ: {int(np.sum(pulls > 3))}; beyond 2σ: {int(np.sum(pulls > 2))}; "
+        f"within 1σ {np.mean(pulls < 1):.0%}, 2σ {np.mean(pulls < 2):.0%}; "
+        f"Tc − truth: mean {np.mean(dtc):+.3f} K, rms {np.sqrt(np.mean(dtc**2)):.3f} K"
     )
     _print_sweep_pulls(sweeps)
     if dump is not None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from andreev import physics
-from andreev.analysis.closing import _points, fit_gap_closing
+from andreev.analysis.closing import _points, _student_level, fit_gap_closing
 
 TC, GAP0 = 1.45, 0.1e-3
 
@@ -78,6 +78,28 @@ def test_the_pooled_scatter_widens_a_step_whose_pair_agrees_by_chance():
     lone = fit_gap_closing(temps, y, err, groups=steps)
     wide = fit_gap_closing(temps, y_scatter, err, groups=steps)
     assert wide.tc_error_low > 2 * lone.tc_error_low
+
+
+def test_a_scale_estimated_from_few_pairs_widens_the_interval_as_student_t():
+    """Five steps of two identical sweeps (scale factor 1, but estimated from 5 degrees of
+    freedom) against the same five points given once each with the combined error: the
+    interval's Δχ² level is t²₅(0.841) = 1.23, so its sides are ≈ 1.11 × wider."""
+    assert _student_level(0) == 1.0
+    assert _student_level(5) == pytest.approx(1.232, abs=2e-3)
+    assert _student_level(10_000) == pytest.approx(1.0, abs=1e-3)
+    temps = np.array([0.05, 0.3, 0.7, 1.0, 1.2])
+    y = _series(temps, 0.0, 0)
+    once = fit_gap_closing(temps, y, np.full(5, 1e-6))
+    pairs = fit_gap_closing(
+        np.repeat(temps, 2),
+        np.repeat(y, 2),
+        np.full(10, math.sqrt(2) * 1e-6),
+        np.repeat(range(5), 2),
+    )
+    assert pairs.tc == pytest.approx(once.tc, abs=1e-6)
+    for side in ("tc_error_low", "tc_error_high"):
+        ratio = getattr(pairs, side) / getattr(once, side)
+        assert ratio == pytest.approx(math.sqrt(_student_level(5)), rel=0.03), side
 
 
 def test_unbounded_tc_is_a_lower_limit_only():
