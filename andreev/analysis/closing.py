@@ -8,6 +8,13 @@ How the uncertainty is made honest (docs/physics.md §9.5):
   of their own scatter: when two sweeps at one temperature disagree beyond their errors,
   that temperature's point carries the disagreement itself, instead of it being diluted by
   the (often over-cautious) low-temperature points in a global χ²_red.
+- **The scatter pooled over the run.** One pair of sweeps measures S poorly (one degree of
+  freedom), and the sweeps' errors miss the same slow noise at every step (on the
+  realistic sim the forward − backward differences scatter as much beyond their errors as
+  the sweeps do about the truth). So every step's error is scaled by at least the pooled
+  factor √(Σχ²/Σ(N − 1)) of all steps with two or more sweeps. That factor is itself
+  estimated from few degrees of freedom ν = Σ(N − 1) (5 for five forward/backward pairs),
+  so the interval's level is the Student-t one: Δχ² = t²_ν(0.841) (1.23 for ν = 5).
 - **Temperature.** The step's temperature is the weighted mean of its sweeps' recorded
   (measured) temperatures; their standard error σ_T enters by the effective-variance
   method: σ² = σ_Δc² + (dΔc/dT · σ_T)², the slope from the fitted law.
@@ -17,7 +24,8 @@ How the uncertainty is made honest (docs/physics.md §9.5):
   warmest point with a gap is well below Tc, and Δc(T) flattens at low T, so χ²(Tc) is
   far from a parabola: the linearised error is too small on the upper side. Δc0 enters
   linearly, so χ² profiled over Δc0 is exact and cheap; the one-sigma interval is where it
-  stays within max(χ²_red, 1) of its minimum (Δχ² = 1 with the Birge scaling). The upper
+  stays within max(χ²_red, 1) (× the Student-t factor above) of its minimum (Δχ² = 1 with
+  the Birge scaling). The upper
   side is infinite when the data do not close the gap within ``TC_SEARCH`` × the warmest
   temperature (then ``success`` is False: the data give a lower limit only).
   ``tc_error`` is the larger side.
@@ -83,27 +91,38 @@ def _failure(message: str, n_points: int = 0) -> GapClosingResult:
 
 @dataclass(frozen=True)
 class _Points:
-    """Per temperature step: T (K), its standard error (K), Δc (eV), error (eV)."""
+    """Per temperature step: T (K), its standard error (K), Δc (eV), error (eV); the
+    sweeps in all, and the degrees of freedom Σ(N − 1) their scale factors came from."""
 
     t: np.ndarray
     t_err: np.ndarray
     y: np.ndarray
     e: np.ndarray
     n_sweeps: int
+    dof: int = 0
 
 
-def _combine(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> tuple[float, float, float, float]:
-    """Weighted mean of one step's sweeps: (T, σ_T, Δc, error scaled by the PDG factor)."""
+def _combine(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> tuple[float, ...]:
+    """Weighted mean of one step's sweeps: (T, σ_T, Δc, its error unscaled, χ² of the
+    sweeps about the mean, degrees of freedom N − 1)."""
     w = 1.0 / e**2
     mean = float(np.sum(w * y) / np.sum(w))
     err = math.sqrt(1.0 / float(np.sum(w)))
     t_mean = float(np.sum(w * t) / np.sum(w))
     if y.size < 2:
-        return t_mean, 0.0, mean, err
+        return t_mean, 0.0, mean, err, 0.0, 0
     chi2 = float(np.sum(w * (y - mean) ** 2))
-    scale = max(1.0, math.sqrt(chi2 / (y.size - 1)))
     t_err = float(np.std(t, ddof=1)) / math.sqrt(t.size)
-    return t_mean, t_err, mean, err * scale
+    return t_mean, t_err, mean, err, chi2, y.size - 1
+
+
+def _scaled(rows: np.ndarray) -> np.ndarray:
+    """Each step's error × max(its own PDG factor √(χ²/(N − 1)), the pooled one
+    √(Σχ²/Σ(N − 1)) of every step with ≥ 2 sweeps, 1)."""
+    chi2, dof = rows[:, 4], rows[:, 5]
+    pooled = math.sqrt(float(np.sum(chi2)) / float(np.sum(dof))) if np.sum(dof) > 0 else 1.0
+    own = np.sqrt(np.divide(chi2, dof, out=np.zeros_like(chi2), where=dof > 0))
+    return rows[:, 3] * np.maximum(np.maximum(own, pooled), 1.0)
 
 
 def _points(t: ArrayLike, y: ArrayLike, e: ArrayLike | None, groups: ArrayLike | None) -> _Points:
@@ -122,8 +141,19 @@ def _points(t: ArrayLike, y: ArrayLike, e: ArrayLike | None, groups: ArrayLike |
         fill = float(np.median(e_a[good_e])) if np.any(good_e) else 0.05 * float(np.max(y_a))
         e_a = np.maximum(np.where(good_e, e_a, fill), 1e-3 * float(np.max(y_a)))
     rows = [_combine(t_a[g_a == g], y_a[g_a == g], e_a[g_a == g]) for g in np.unique(g_a)]
-    arr = np.array(rows, dtype=float).reshape(-1, 4)
-    return _Points(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], int(y_a.size))
+    arr = np.array(rows, dtype=float).reshape(-1, 6)
+    dof = int(np.sum(arr[:, 5]))
+    return _Points(arr[:, 0], arr[:, 1], arr[:, 2], _scaled(arr), int(y_a.size), dof)
+
+
+def _student_level(dof: int) -> float:
+    """Δχ² of a one-sigma (68.3 %) interval when the errors were scaled by a factor
+    estimated from ``dof`` degrees of freedom: the Student-t quantile squared (1 without)."""
+    if dof <= 0:
+        return 1.0
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(0.5 + 0.5 * math.erf(1.0 / math.sqrt(2.0)), dof)) ** 2
 
 
 def _start(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -233,7 +263,8 @@ def _result(
     msg = "converged" if ok else "did not converge or covariance singular"
     low, high = math.nan, math.nan
     if math.isfinite(tc):
-        low, high = _interval(p, sigma, tc, t_top * lo[1], error_inflation(s2))
+        step = error_inflation(s2) * _student_level(p.dof)
+        low, high = _interval(p, sigma, tc, t_top * lo[1], step)
     if abs(x[1] - lo[1]) < 1e-6:
         msg += "; Tc at its lower bound (the warmest temperature with a gap)"
     if tc > EXTRAPOLATED * t_top:

@@ -24,6 +24,7 @@ import numpy as np
 
 from andreev.analysis.fits import FitResult, fit_btk, fit_film
 from andreev.analysis.gap_c import CorrectedGapC, best_gap_c, correct_gap_c
+from andreev.analysis.held import propagate_held
 from andreev.analysis.peaks import PeakResult, find_andreev_peaks
 
 #: the film model must beat BTK by this much BIC ("very strong" evidence, Kass & Raftery)
@@ -112,7 +113,8 @@ def analyze_contact(
     bias (V), didv (S), temperature (K, measured), v_mod_rms (V rms), ``noise`` the white
     point noise (S; the d²I/dV² read-out's), ``sigma`` the per-point σ (S) the fits use
     (default: ``noise`` at every point), ``gap`` (eV) the tunnelling Δ of the same outer step (None:
-    unknown), ``film_kw`` extra keywords of ``fit_film`` (the contact's Z_A, Γ_A).
+    unknown), ``film_kw`` extra keywords of ``fit_film`` (the contact's held weight, Z_A,
+    Γ_A from ``held.held_from``; their ``held_covariance`` is propagated into Δc and Δ).
     """
     t, vm = temperature, v_mod_rms
     white = noise if math.isfinite(noise) and noise > 0 else None
@@ -126,10 +128,17 @@ def analyze_contact(
         if pk.found:
             p0["gap_c"] = pk.peak_max
         kw = dict(film_kw or {})
-        za_err = float(kw.pop("barrier_andreev_error", 0.0))
+        cov = kw.pop("held_covariance", None)
         fr = fit_film(bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=p0 or None, **kw)
-        if za_err > 0 and fr.success:
-            _propagate_held_barrier(fr, za_err, bias, didv, t, vm, sigma, p0, kw)
+        if cov is not None and fr.success:
+            start = {**p0, "gap": fr.params["gap"], "gap_c": fr.params["gap_c"]}
+
+            def refit(moved: dict[str, Any]) -> FitResult:
+                return fit_film(
+                    bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=start, **moved
+                )
+
+            propagate_held(fr, cov, kw, refit)
     model, margin = choose(btk, fr)
     nan = math.nan
     corrected = (
@@ -138,31 +147,6 @@ def analyze_contact(
         else CorrectedGapC(nan, nan, pk.gap_c, nan, nan)
     )
     return ContactResult(pk, btk, fr, model, margin, corrected)
-
-
-def _propagate_held_barrier(
-    fr: FitResult,
-    za_err: float,
-    bias: np.ndarray,
-    didv: np.ndarray,
-    t: float,
-    vm: float,
-    sigma: np.ndarray | None,
-    p0: dict[str, float],
-    kw: dict[str, Any],
-) -> None:
-    """A film fit with Z_A held at a value known to ±``za_err``: refit with Z_A moved by
-    one error and add the change of Δc (and Δ) to their errors, so the held value's
-    uncertainty is not lost."""
-    moved = {**kw, "barrier_andreev": float(kw["barrier_andreev"]) + za_err}
-    start = {**p0, "gap": fr.params["gap"], "gap_c": fr.params["gap_c"]}
-    alt = fit_film(bias, didv, temperature=t, v_mod_rms=vm, sigma=sigma, p0=start, **moved)
-    if not alt.success:
-        return
-    for name in ("gap_c", "gap"):
-        d = alt.params[name] - fr.params[name]
-        fr.errors[name] = math.hypot(fr.errors[name], d)
-    fr.message += f"; errors include Z_A ± {za_err:.2g}"
 
 
 def final_gap_c(cr: ContactResult) -> CorrectedGapC:

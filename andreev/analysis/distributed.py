@@ -7,8 +7,8 @@ which setpoints are tunnelling) before the fits, ``finish`` (measured G_N, direc
 
 1. the Dynes fits of the tunnelling sweeps (their Δ feeds the contact fits);
 2. in a temperature series, per (setpoint, direction) the coldest contact sweeps up to
-   the first film fit whose Z_A, Γ_A the warmer sweeps hold (one task per chain);
-3. every other contact sweep, with the held Z_A, Γ_A.
+   the first film fit whose weight, Z_A, Γ_A the warmer sweeps hold (one task per chain);
+3. every other contact sweep, with the held weight, Z_A, Γ_A.
 
 A task gets the file's path and a chunk of sweep indices with their scalar inputs, and
 reads the dI/dV of those sweeps itself (``andreev.storage.reader.open_read``: read-only,

@@ -14,8 +14,9 @@ What is fitted (see docs/physics.md, "Extracting the gaps from data"):
   the film model (Δ, Δc, Γ, Andreev weight, G_N, the contact's Z_A and Γ_A), the model
   chosen by BIC with its margin; Δc read at the d²I/dV² slope change and corrected for
   the smearing shift computed from the film fit (``andreev.analysis.gap_c``). In a
-  temperature series the contact's Z_A and Γ_A come from its coldest sweep and are held
-  for the warmer ones (the message says so);
+  temperature series the contact's Andreev weight, Z_A and Γ_A come from its coldest
+  sweep and are held for the warmer ones, their joint uncertainty propagated into Δc
+  (``andreev.analysis.held``; the message says so);
 - measured G_N per sweep: the chosen fit's G_N when the fit is good, else the high-bias
   conductance (``g_normal_source``); the recorded I_set/V_set is kept as the nominal;
 - forward/backward agreement (``andreev.analysis.directions``);
@@ -43,6 +44,7 @@ from andreev.analysis.closing import GapClosingResult, fit_gap_closing
 from andreev.analysis.contact import ContactResult, analyze_contact, final_gap_c, fit_flag
 from andreev.analysis.directions import flag_directions
 from andreev.analysis.fits import FitResult, fit_dynes
+from andreev.analysis.held import held_from
 from andreev.analysis.spectrum import (
     high_bias_conductance,
     noise_sigma,
@@ -368,27 +370,11 @@ def _store_contact(res: RunAnalysis, idx: tuple[int, int, int], cr: ContactResul
 
 def _contact_order(res: RunAnalysis, sw: _Sweeps, temp_series: bool) -> list[tuple[int, int, int]]:
     """Contact sweeps to fit; for a temperature series coldest first per (setpoint,
-    direction), so that the contact's Z_A, Γ_A come from its coldest sweep."""
+    direction), so that the contact's weight, Z_A, Γ_A come from its coldest sweep."""
     idxs = sw.indices(res.contact_setpoints())
     if temp_series:
         idxs.sort(key=lambda t: (t[1], t[2], float(np.nan_to_num(sw.temperature[t], nan=1e9))))
     return idxs
-
-
-def _shared_contact(fr: FitResult | None) -> dict[str, Any] | None:
-    """Z_A, Γ_A of a film fit to hold for the warmer sweeps of the same contact, if known
-    to better than 30 % (Z_A)."""
-    if fr is None or not fr.success or "barrier_andreev" not in fr.params:
-        return None
-    za, ze = fr.params["barrier_andreev"], fr.errors["barrier_andreev"]
-    if not (math.isfinite(ze) and ze < 0.3 * za):
-        return None
-    return {
-        "free_andreev": False,
-        "barrier_andreev": za,
-        "barrier_andreev_error": ze,
-        "gamma_andreev": fr.params["gamma_andreev"],
-    }
 
 
 @dataclass(frozen=True)
@@ -405,7 +391,7 @@ class ContactJob:
     film: bool
 
 
-#: Z_A, Γ_A held per (setpoint, direction): (film_kw, temperature (K) of the source fit)
+#: weight, Z_A, Γ_A held per (setpoint, direction): (film_kw, T (K) of the source fit)
 Held = dict[tuple[int, int], tuple[dict[str, Any], float]]
 
 
@@ -438,8 +424,8 @@ def fit_contact_jobs(
     held: Held | None = None,
     until_held: bool = False,
 ) -> tuple[list[tuple[ContactJob, ContactResult, float | None]], Held]:
-    """Fit contact sweeps in order: (job, result, temperature (K) of the fit whose Z_A, Γ_A
-    were held, or None) per job, and the held Z_A, Γ_A after them. In a temperature series
+    """Fit contact sweeps in order: (job, result, temperature (K) of the fit whose weight,
+    Z_A, Γ_A were held, or None) per job, and the held values after them. In a temperature series
     the first good film fit of a (setpoint, direction) sets what its later sweeps hold;
     ``until_held`` stops after the job that set one (a chain's prefix)."""
     held = dict(held or {})
@@ -461,7 +447,7 @@ def fit_contact_jobs(
             film_kw=kw,
         )
         out.append((job, cr, t0 if kw is not None and cr.film is not None else None))
-        if kw is None and temp_series and (found := _shared_contact(cr.film)) is not None:
+        if kw is None and temp_series and (found := held_from(cr.film)) is not None:
             held[key] = (found, job.temperature)
             if until_held:
                 break
@@ -475,7 +461,7 @@ def store_contacts(
     for job, cr, t0 in outcomes:
         _store_contact(res, job.idx, cr)
         if t0 is not None:
-            res.text["film_message"][job.idx] += f"; Z_A, Γ_A held at the {t0:.3g} K fit"
+            res.text["film_message"][job.idx] += f"; weight, Z_A, Γ_A held at the {t0:.3g} K fit"
 
 
 def _fit_contacts(res: RunAnalysis, sw: _Sweeps, film: str, temp_series: bool) -> None:

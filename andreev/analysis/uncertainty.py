@@ -33,6 +33,28 @@ def error_inflation(chi2_red: float) -> float:
     return float(chi2_red) if not chi2_red <= 1.0 else 1.0
 
 
+def covariance(jac: np.ndarray, chi2_red: float, scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """The parameters' covariance (units of p × p) by the rule of the module docstring.
+
+    ``jac`` is the Jacobian of the weighted residual in the parameters p/``scale``. Rows
+    and columns of parameters with no effect are inf on the diagonal and 0 elsewhere; a
+    singular JᵀJ gives inf on the whole diagonal.
+    """
+    jac = np.asarray(jac, dtype=float)
+    n_par = jac.shape[1]
+    scale_arr = np.broadcast_to(np.asarray(scale, dtype=float), (n_par,))
+    live = np.any(jac != 0, axis=0)
+    cov = np.zeros((n_par, n_par))
+    np.fill_diagonal(cov, np.inf)
+    try:
+        sub = np.linalg.inv(jac[:, live].T @ jac[:, live]) * error_inflation(chi2_red)
+    except np.linalg.LinAlgError:
+        return cov
+    s = scale_arr[live]
+    cov[np.ix_(live, live)] = sub * np.outer(s, s)
+    return cov
+
+
 def standard_errors(
     jac: np.ndarray, chi2_red: float, scale: np.ndarray | float = 1.0
 ) -> np.ndarray:
@@ -41,14 +63,5 @@ def standard_errors(
     ``jac`` is the Jacobian of the weighted residual in the parameters p/``scale``;
     errors are returned in the units of p (inf where undetermined).
     """
-    jac = np.asarray(jac, dtype=float)
-    n_par = jac.shape[1]
-    scale_arr = np.broadcast_to(np.asarray(scale, dtype=float), (n_par,))
-    live = np.any(jac != 0, axis=0)
-    err = np.full(n_par, np.inf)
-    try:
-        cov = np.linalg.inv(jac[:, live].T @ jac[:, live]) * error_inflation(chi2_red)
-        err[live] = np.sqrt(np.abs(np.diag(cov))) * scale_arr[live]
-    except np.linalg.LinAlgError:
-        pass
+    err = np.sqrt(np.abs(np.diag(covariance(jac, chi2_red, scale))))
     return np.where(np.isfinite(err), err, np.inf)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from andreev import physics
-from andreev.analysis.closing import fit_gap_closing
+from andreev.analysis.closing import _points, _student_level, fit_gap_closing
 
 TC, GAP0 = 1.45, 0.1e-3
 
@@ -59,6 +59,47 @@ def test_disagreeing_sweeps_of_one_step_carry_their_scatter():
     assert agree.n_points == bad.n_points == 5 and bad.n_sweeps == 10
     assert bad.tc == pytest.approx(agree.tc, abs=1e-3)
     assert bad.tc_error_low > 2 * agree.tc_error_low
+
+
+def test_the_pooled_scatter_widens_a_step_whose_pair_agrees_by_chance():
+    """Sweeps whose errors are 2× too small at every step: four pairs show it (each 4σ
+    apart), the warmest pair happens to agree. Its error is scaled by the factor pooled
+    over the run, not left at 1 from its own single degree of freedom."""
+    temps = np.repeat([0.05, 0.3, 0.7, 1.0, 1.2], 2)
+    steps = np.repeat(np.arange(5), 2)
+    err = np.full(temps.size, 1e-6)
+    y = _series(temps, 0.0, 0)
+    y_scatter = y + np.array([-2e-6, 2e-6] * 4 + [0.0, 0.0])
+    p = _points(temps, y_scatter, err, steps)
+    own = math.sqrt(8.0)  # χ² = 2² + 2² of a scattered pair, 1 degree of freedom
+    pooled = math.sqrt(4 * 8.0 / 5)  # 4 such pairs and one agreeing: 5 degrees of freedom
+    expected = np.array([own] * 4 + [pooled]) * 1e-6 / math.sqrt(2)
+    np.testing.assert_allclose(p.e, expected, rtol=1e-9)
+    lone = fit_gap_closing(temps, y, err, groups=steps)
+    wide = fit_gap_closing(temps, y_scatter, err, groups=steps)
+    assert wide.tc_error_low > 2 * lone.tc_error_low
+
+
+def test_a_scale_estimated_from_few_pairs_widens_the_interval_as_student_t():
+    """Five steps of two identical sweeps (scale factor 1, but estimated from 5 degrees of
+    freedom) against the same five points given once each with the combined error: the
+    interval's Δχ² level is t²₅(0.841) = 1.23, so its sides are ≈ 1.11 × wider."""
+    assert _student_level(0) == 1.0
+    assert _student_level(5) == pytest.approx(1.232, abs=2e-3)
+    assert _student_level(10_000) == pytest.approx(1.0, abs=1e-3)
+    temps = np.array([0.05, 0.3, 0.7, 1.0, 1.2])
+    y = _series(temps, 0.0, 0)
+    once = fit_gap_closing(temps, y, np.full(5, 1e-6))
+    pairs = fit_gap_closing(
+        np.repeat(temps, 2),
+        np.repeat(y, 2),
+        np.full(10, math.sqrt(2) * 1e-6),
+        np.repeat(range(5), 2),
+    )
+    assert pairs.tc == pytest.approx(once.tc, abs=1e-6)
+    for side in ("tc_error_low", "tc_error_high"):
+        ratio = getattr(pairs, side) / getattr(once, side)
+        assert ratio == pytest.approx(math.sqrt(_student_level(5)), rel=0.03), side
 
 
 def test_unbounded_tc_is_a_lower_limit_only():

@@ -257,3 +257,25 @@ def test_collective_gap_at_50_mk_and_0_3_k(sim_series):
         gc, err = an.values["gap_c"][i, j], an.values["gap_c_error"][i, j]
         assert np.all(np.abs(gc - truth) < 10e-6), (t_nominal, gc, truth)
         assert np.all(np.abs(gc - truth) < 3 * err), (t_nominal, gc, err, truth)
+
+
+def test_series_holds_the_contact_weight_from_its_coldest_sweep(sim_series):
+    """The warm sweeps of the top setpoint hold the Andreev weight, Z_A and Γ_A of the
+    50 mK fit of the same direction (stored with error 0, the message says so and that
+    the held values' joint error is in Δc); the held weight is the contact's within 3σ."""
+    an, world = sim_series
+    j = an.top_setpoint()
+    assert j is not None
+    film = world.film_at(world.junction.x, world.junction.y, an.setpoints[j])
+    for k in range(an.shape[2]):
+        w0 = an.values["film_andreev_weight"][0, j, k]
+        e0 = an.values["film_andreev_weight_error"][0, j, k]
+        g_n = an.values["g_normal_measured"][0, j, k]
+        truth = film.andreev_amplitude * film.andreev_weight(g_n)
+        assert 0 < e0 < math.inf and abs(w0 - truth) < 3 * e0, (w0, e0, truth)
+        for i in range(1, an.shape[0]):
+            message = an.text["film_message"][i, j, k]
+            assert an.values["film_andreev_weight"][i, j, k] == w0
+            assert an.values["film_andreev_weight_error"][i, j, k] == 0.0
+            assert "weight, Z_A, Γ_A held at the 0.05" in message, message  # its 50 mK sweep
+            assert "errors include the held weight, Z_A" in message, message

@@ -8,8 +8,9 @@ Three models, each evaluated by the same code the simulator uses:
   ``gamma`` (eV), ``g_normal`` (S) — for Andreev spectra of a conventional film.
 - ``fit_film``: the preformed-pair film model, parameters ``gap`` (eV), ``gap_c`` (eV),
   ``gamma`` (eV), ``andreev_weight`` (1, a_A·w(G_N)), ``g_normal`` (S) — for point-contact
-  spectra of the disordered films. The Andreev channel's barrier and broadening are held
-  at the values given (FilmModel defaults unless told).
+  spectra of the disordered films. The Andreev channel's barrier and broadening start at
+  the values given (FilmModel defaults unless told) and are fitted, or held at them; the
+  weight is fitted unless a value to hold is given.
 
 Temperature (K, the per-sweep measured one) and lock-in modulation (V rms, the file's
 ``v_mod_rms``) are arguments: the caller reads them from the run file, they are never

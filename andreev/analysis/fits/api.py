@@ -154,9 +154,13 @@ def fit_film(
     gamma_andreev: float = physics.FilmModel.gamma_andreev,
     max_nfev: int = 300,
     free_andreev: bool = True,
+    andreev_weight: float | None = None,
 ) -> FitResult:
     """Fit the preformed-pair film model (Δ, Δc, Γ, Andreev weight, G_N, and with
     ``free_andreev`` the Andreev channel's Z_A and Γ_A) to a point contact.
+
+    ``andreev_weight`` given: the weight is held at it (error 0) instead of fitted — the
+    contact's weight from another sweep (``andreev.analysis.contact``).
 
     ``barrier_andreev`` (Z_A) and ``gamma_andreev`` (Γ_A, eV) are the start of the
     Andreev channel's barrier and broadening; with ``free_andreev`` (default) both are then
@@ -193,6 +197,8 @@ def fit_film(
         },
         bounds,
     )
+    if andreev_weight is not None:
+        lim["andreev_weight"] = (float(andreev_weight), float(andreev_weight))
     extra = {"barrier_andreev": float(barrier_andreev), "gamma_andreev": float(gamma_andreev)}
     return fit_film_projected(
         bias,

@@ -22,7 +22,7 @@ from scipy.optimize import OptimizeResult, least_squares
 
 from andreev.analysis.fits.models import MODELS
 from andreev.analysis.spectrum import noise_sigma
-from andreev.analysis.uncertainty import reduced_chi2, standard_errors
+from andreev.analysis.uncertainty import covariance, reduced_chi2
 
 Bounds = Mapping[str, tuple[float, float]]
 
@@ -37,6 +37,8 @@ class FitResult:
     bias points (NaN where the input was not finite). ``chi2_red`` is the reduced χ²
     against ``sigma`` (given, or estimated from the point-to-point noise of the data).
     ``temperature`` (K) and ``v_mod_rms`` (V) are the fixed inputs the model used.
+    ``covariance`` is the parameters' covariance in the order of ``params`` (their units;
+    inflated as the errors, ``andreev.analysis.uncertainty``), None for a failed fit.
     """
 
     model: str
@@ -50,6 +52,7 @@ class FitResult:
     v_mod_rms: float
     nfev: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    covariance: np.ndarray | None = None
 
     def curve(self, bias: np.ndarray) -> np.ndarray:
         """The fitted model's dI/dV (S) at ``bias`` (V); NaN if the fit produced no params."""
@@ -220,7 +223,7 @@ def _messages(names: Sequence[str], sol: Solution, chi2: float, err: np.ndarray)
     at_bound = [
         k
         for k, v, a, b_, d in zip(names, sol.params, sol.lo, sol.hi, span, strict=True)
-        if abs(v - a) <= 1e-6 * d or abs(v - b_) <= 1e-6 * d
+        if d > 0 and (abs(v - a) <= 1e-6 * d or abs(v - b_) <= 1e-6 * d)
     ]
     if at_bound:
         out.append("at bound: " + ", ".join(at_bound))
@@ -230,11 +233,17 @@ def _messages(names: Sequence[str], sol: Solution, chi2: float, err: np.ndarray)
 
 
 def make_result(model: str, data: FitData, sol: Solution, extra: Mapping[str, float]) -> FitResult:
-    """FitResult of a solution: χ²_red, errors (``uncertainty.standard_errors``), message."""
+    """FitResult of a solution: χ²_red, covariance and errors (``uncertainty``), message.
+    A parameter whose bounds are equal is held: its Jacobian column is left out (error 0,
+    not "at bound")."""
     names = MODELS[model][0]
     chi2 = float(np.sum(sol.fun**2))
-    chi2_red = reduced_chi2(sol.fun, len(names))
-    err = standard_errors(sol.jac, chi2_red, sol.scale)
+    held = sol.hi - sol.lo <= 0
+    chi2_red = reduced_chi2(sol.fun, len(names) - int(np.count_nonzero(held)))
+    cov = covariance(np.where(held, 0.0, sol.jac), chi2_red, sol.scale)
+    cov[held, :] = cov[:, held] = 0.0
+    err = np.sqrt(np.abs(np.diag(cov)))
+    err = np.where(np.isfinite(err), err, np.inf)
     residuals = np.full(data.mask.size, np.nan)
     residuals[data.mask] = -sol.fun * data.sigma  # data − model
     success = bool(sol.ls.success) and sol.ls.status > 0 and math.isfinite(chi2)
@@ -250,6 +259,7 @@ def make_result(model: str, data: FitData, sol: Solution, extra: Mapping[str, fl
         v_mod_rms=data.v_mod_rms,
         nfev=int(sol.ls.nfev),
         extra=dict(extra),
+        covariance=cov,
     )
 
 
