@@ -282,15 +282,20 @@ class ReconnectingVisaMixin:
             )
         return None if normal is None and wait == 3600.0 else wait
 
-    def _with_reconnect(self, cmd: str, action: Any, waited: float | None = None) -> Any:
+    def _with_reconnect(
+        self, cmd: str, action: Any, waited: float | None = None, query: bool = False
+    ) -> Any:
         """Run ``action()`` (one request); reconnect and retry once on a lost connection
         or a garbled reply. ``waited``: the reply timeout the action used (s).
 
-        A query interrupted between its write and its reply (a second Ctrl-C raises
-        KeyboardInterrupt wherever the main thread is) leaves its reply on the way: the
-        next request re-opens the resource first, so that reply is never read as its own.
+        A write is sent only on a socket the peer has not closed (checked first: it
+        would be lost silently); a ``query`` finds a closed socket while waiting for its
+        reply and is sent again on a new connection. A query interrupted between its
+        write and its reply (a second Ctrl-C raises KeyboardInterrupt wherever the main
+        thread is) leaves its reply on the way: the next request re-opens the resource
+        first, so that reply is never read as its own.
         """
-        if self.__dict__.get("_in_flight") or self._peer_closed():
+        if self.__dict__.get("_in_flight") or (not query and self._peer_closed()):
             self.reconnect()
         for attempt in (1, 2):
             try:
@@ -370,7 +375,7 @@ class ReconnectingVisaMixin:
         log_debug = self.visa_log.isEnabledFor(logging.DEBUG)  # type: ignore[attr-defined]
         if log_debug:
             self.visa_log.debug("Querying: %s", cmd)  # type: ignore[attr-defined]
-        response = self._with_reconnect(cmd, action, wait)
+        response = self._with_reconnect(cmd, action, wait, query=self._socket() is not None)
         self.silence.answered()
         if log_debug:
             self.visa_log.debug("Response: %s", response)  # type: ignore[attr-defined]
