@@ -14,7 +14,8 @@ interleaved and repeated (min and median of ``--repeats`` rounds after one warm-
    ``--points`` sweep (−1.5 … 1.5 mV, V_set 10 mV, 1 nA) by ``measure_point_by_point``
    + ``RunWriter.write_sweep`` (flush + fsync), against qcodes ``dond`` sweeping
    ``stm.bias`` and reading lock-in ``X`` only, and ``X``, ``Y``, ``stm.current``, into
-   SQLite, between the same hold and restore (feedback off at V_set … back on).
+   SQLite, between the same hold and restore (feedback off at V_set … back on); and
+   the floor: a bare-socket loop making the lean loop's requests and nothing else.
 2. **Requests per point**, counted at the simulated servers (``server.received``): the
    difference between a 2N- and an N-point sweep over N, per server and per command,
    and the fixed cost per sweep (the N-point count minus N × per point).
@@ -242,10 +243,22 @@ def zero_settling_runners(b: Bench, bias: np.ndarray, book: RunWriter, exp: Any)
 
         return run
 
+    def bare(i: int) -> None:
+        bare_loop = BareLoop(b.fridge)
+        b.rig.stm.set_feedback(False)
+        try:
+            bare_loop.sweep_paired(bias)
+        finally:
+            bare_loop.close()
+            getattr(b.stm, "forget_state", lambda: None)()  # moved behind the driver's back
+            b.rig.stm.set_bias(SETPOINT_BIAS)
+            b.rig.stm.set_feedback(True)
+
     return {
         "ours": ours,
         "dond X": qcodes_dond(b.lockin.X),
         "dond X,Y,I": qcodes_dond(b.lockin.X, b.lockin.Y, b.stm.current),
+        "bare socket": bare,
     }
 
 
@@ -271,13 +284,19 @@ def zero_settling(folder: Path, points: int, repeats: int, profile: bool) -> Non
     for name, t in times.items():
         lo, med = stats(t)
         print(f"   {name:14} {1e3 * lo:9.1f} {1e3 * med:10.1f} {points / med:10.0f}")
-    ours = stats(times["ours"])
-    for name in ("dond X", "dond X,Y,I"):
-        other = stats(times[name])
-        print(
-            f"   ours vs {name:10}: {other[0] / ours[0]:5.2f}x (min) "
-            f"{other[1] / ours[1]:5.2f}x (median)"
-        )
+    for mine in ("ours", "bare socket"):
+        ours = stats(times[mine])
+        for name in ("dond X", "dond X,Y,I"):
+            other = stats(times[name])
+            print(
+                f"   {mine + ' vs ' + name:25}: {other[0] / ours[0]:5.2f}x (min) "
+                f"{other[1] / ours[1]:5.2f}x (median)"
+            )
+    print(
+        "   (bare socket: per point SNAP?, then Current.Get + the next Bias.Set in one "
+        "message, on raw sockets; no ramps, temperature, regulation or storage: the "
+        "ceiling of any loop's ratio on this machine)"
+    )
     if text:
         print(text)
 
@@ -373,6 +392,25 @@ class BareLoop:
         x, y = self.lockin_file.readline().decode().split(",")
         return float(x), float(y)
 
+    def current_then_bias(self, value: float | None) -> None:
+        """``Current.Get``, with ``Bias.Set`` to ``value`` in the same message if given."""
+        request = encode_request(COMMANDS["Current.Get"])
+        if value is not None:
+            request += encode_request(COMMANDS["Bias.Set"], value)
+        self.stm.sendall(request)
+        for _ in range(1 if value is None else 2):
+            _, size = decode_reply_header(self._recv(HEADER_SIZE))
+            self._recv(size)
+
+    def sweep_paired(self, bias: np.ndarray) -> None:
+        """The lean loop's requests at zero settling, nothing else: per point ``SNAP?``,
+        then ``Current.Get`` and the next ``Bias.Set`` in one message."""
+        values = bias.tolist()
+        self.set_bias(values[0])
+        for n in range(len(values)):
+            self.read_xy()
+            self.current_then_bias(values[n + 1] if n + 1 < len(values) else None)
+
     def sweep(self, bias: np.ndarray, settle: float, spin: bool) -> None:
         for v in bias:
             self.set_bias(float(v))
@@ -390,6 +428,7 @@ def realtime(folder: Path, repeats: int) -> None:
     bias = np.linspace(BIAS_START, BIAS_STOP, RT_POINTS)
     with bench(folder, 1.0, RT_TAU, RT_SLOPE) as b:
         settle = b.rig.lockin.settle_time(RT_PRECISION)
+        slew = b.rig.safety.max_bias_slew_rate
         steady: dict[str, list[float]] = {"lean": [], "reference": []}
         bare = BareLoop(b.fridge)
 
@@ -443,6 +482,11 @@ def realtime(folder: Path, repeats: int) -> None:
     for loop, values in steady.items():
         lo, med = stats(values[1:] or values)
         print(f"   {'ours (' + loop + '), steady state':34} {100 * lo:7.2f}% {100 * med:7.2f}%")
+    ramps = (abs(SETPOINT_BIAS - bias[0]) + abs(bias[-1] - SETPOINT_BIAS)) / slew
+    print(
+        f"   of the whole sweep, the ramps V_set <-> sweep at the slew limit ({slew:g} V/s) "
+        f"are {100 * ramps / total:.2f}% (physics; the driver adds a round trip per step)"
+    )
     print("   (bare socket: bias write + wait + SNAP?, whole sweep; no current, no temperature)")
 
 

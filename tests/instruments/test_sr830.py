@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import time
 
 import numpy as np
@@ -295,6 +296,35 @@ def test_reconnects_when_the_server_closed_between_requests(lockin: SR830, fridg
     lockin.phase(20.0)  # the closed socket is noticed before sending
     assert lockin.phase() == pytest.approx(20.0)
     assert lockin.reconnect_count == 1
+
+
+def test_a_query_interrupted_before_its_reply_never_leaves_it_to_the_next(
+    lockin: SR830, monkeypatch
+) -> None:
+    """A second Ctrl-C lands between a query's write and its read: the reply is on its
+    way; the next query re-opens the connection and gets its own answer."""
+    lockin.time_constant(0.1)
+
+    def interrupted(timeout_s: float | None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lockin, "_wait_for_reply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lockin.read_xy()  # "SNAP? 1,2" written, its reply never read
+    monkeypatch.undo()
+    assert lockin.time_constant() == pytest.approx(0.1)  # not the SNAP? reply
+    assert lockin.reconnect_count == 1
+    assert lockin.read_xy()[0] > 0
+
+
+def test_requests_go_out_without_nagle_delay(lockin: SR830) -> None:
+    sock = lockin._socket()
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    lockin.reconnect()
+    sock = lockin._socket()
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 # ---- the lock-in role -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from andreev.engine.events import Event, Settling, SweepStarted
+from andreev.engine.events import Event, PointProgress, Settling
 from andreev.procedures.runner import run_experiment
 from andreev.sim import SimFridge
 from andreev.storage import load
@@ -90,9 +90,11 @@ def test_fault_ends_defined_and_resume_completes(
     armed: list[float] = []
 
     def listener(event: Event) -> None:
-        if isinstance(event, SweepStarted) and not armed:
+        # armed a tenth into the first sweep (not after a fixed wall time: a fast run
+        # could be over by then), so the next request of that server meets the fault
+        if isinstance(event, PointProgress) and not armed:
             armed.append(time.monotonic())
-            threading.Timer(0.2, _arm, (sim_fridge, fault, value)).start()
+            _arm(sim_fridge, fault, value)
 
     started = time.monotonic()
     result = run_experiment(experiment, sim_station, out_dir=tmp_path, listeners=[listener])

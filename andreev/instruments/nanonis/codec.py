@@ -159,6 +159,13 @@ def fields(spec: str) -> tuple[Field, ...]:
     return tuple(out)
 
 
+def _fixed_struct(spec: tuple[Field, ...]) -> struct.Struct | None:
+    """One big-endian ``struct`` for fields that are all required numeric scalars."""
+    if any(f.kind not in _SCALARS or f.optional for f in spec):
+        return None
+    return struct.Struct(">" + "".join(_SCALARS[f.kind][0].lstrip(">") for f in spec))
+
+
 @dataclass(frozen=True)
 class Command:
     """Declarative description of one Nanonis command.
@@ -177,6 +184,12 @@ class Command:
     returns: tuple[Field, ...] = ()
     idempotent: bool = False
     auto_lengths: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    fixed_args: struct.Struct | None = field(default=None, init=False, repr=False, compare=False)
+    """The request body when every argument is a numeric scalar (one ``struct`` for the
+    whole body: :func:`encode_request`'s fast path), else None."""
+    fixed_returns: struct.Struct | None = field(default=None, init=False, repr=False, compare=False)
+    """The return values when every one is a numeric scalar (:func:`decode_reply`'s fast
+    path), else None."""
 
     def __post_init__(self) -> None:
         encoded = self.name.encode("ascii")
@@ -184,6 +197,8 @@ class Command:
             raise ValueError(f"command name {self.name!r} must be 1–{NAME_SIZE} ASCII bytes")
         lengths = frozenset(f.length for f in self.args if f.length)
         object.__setattr__(self, "auto_lengths", lengths)
+        object.__setattr__(self, "fixed_args", _fixed_struct(self.args))
+        object.__setattr__(self, "fixed_returns", _fixed_struct(self.returns))
 
     @property
     def user_args(self) -> tuple[Field, ...]:
@@ -439,8 +454,20 @@ def _bind(cmd: Command, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[
 def encode_request(cmd: Command, *args: Any, **kwargs: Any) -> bytes:
     """Header + body of a request for ``cmd`` (arguments positional in field order, length
     fields omitted, or by name). The send-response flag is always 1."""
+    fixed = cmd.fixed_args
+    if fixed is not None and not kwargs and len(args) == len(cmd.args):
+        try:  # every argument a numeric scalar, all given in order: one struct.pack
+            pairs = zip(cmd.args, args, strict=True)
+            body = fixed.pack(*(float(v) if f.kind[0] == "f" else int(v) for f, v in pairs))
+        except (struct.error, OverflowError, TypeError, ValueError):
+            pass  # the general path below says which value cannot be encoded
+        else:
+            return _name_bytes(cmd.name) + _REQUEST_SIZES.pack(fixed.size, 1, 0) + body
     body = pack_values(cmd.args, _bind(cmd, args, kwargs))
-    return _name_bytes(cmd.name) + struct.pack(">iHH", len(body), 1, 0) + body
+    return _name_bytes(cmd.name) + _REQUEST_SIZES.pack(len(body), 1, 0) + body
+
+
+_REQUEST_SIZES = struct.Struct(">iHH")
 
 
 @dataclass(frozen=True)
@@ -482,6 +509,16 @@ def decode_reply(cmd: Command, body: bytes) -> tuple[dict[str, Any], ErrorSectio
     An error reply may carry no (or partial) return values: when the error section does
     not fit after the return values, the body is read as the error section alone (values
     ``{}``), so the controller's message always survives."""
+    fixed = cmd.fixed_returns
+    if fixed is not None and len(body) >= fixed.size + 8:
+        status, length = _ERROR_HEAD.unpack_from(body, fixed.size)
+        if length == len(body) - fixed.size - 8:  # the values, then exactly one section
+            names = (f.name for f in cmd.returns)
+            values = dict(zip(names, fixed.unpack_from(body), strict=True))
+            if status == 0 and length == 0:
+                return values, _NO_ERROR
+            message = body[fixed.size + 8 :].decode("utf-8", errors="replace")
+            return values, ErrorSection(int(status), message)
     try:
         values, end = unpack_values(cmd.returns, body, stop_at_error_section=True)
         err = _error_section(body, end)
@@ -491,6 +528,10 @@ def decode_reply(cmd: Command, body: bytes) -> tuple[dict[str, Any], ErrorSectio
             raise
         return {}, tail
     return values, err
+
+
+_ERROR_HEAD = struct.Struct(">Ii")
+_NO_ERROR = ErrorSection(0, "")
 
 
 def _tail_error_section(body: bytes) -> ErrorSection | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from andreev.instruments.nanonis.gains import (
 from andreev.instruments.nanonis.spectroscopy import SpectroscopyTiming
 from andreev.instruments.nanonis.transport import (
     NanonisConnectionError,
+    NanonisTimeoutError,
     NanonisTransport,
     parse_address,
 )
@@ -52,6 +54,8 @@ from andreev.instruments.roles import ControllerSweep
 from andreev.instruments.safety import DEFAULT_LIMITS, SafetyLimits, refuse_limits_left_behind
 
 __all__ = ["ZCTRL_STATUS", "DriverState", "NanonisSTM"]
+
+log = logging.getLogger(__name__)
 
 ZCTRL_STATUS = {
     1: "off",
@@ -269,11 +273,14 @@ class NanonisSTM(Instrument):
         )
 
     # ---- plumbing -----------------------------------------------------------------------
-    def _call(self, name: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
+    def _call(
+        self, name: str, *args: Any, timeout: float | None = None, retry: bool = True
+    ) -> dict[str, Any]:
         """One request; any error or a new connection forgets the state this driver set
-        (:meth:`forget_state`): after either the controller may not be where it was left."""
+        (:meth:`forget_state`): after either the controller may not be where it was left.
+        ``retry=False``: not re-sent on a fresh connection (it is itself a retry)."""
         try:
-            reply = self.transport.call(name, *args, timeout=timeout)
+            reply = self.transport.call(name, *args, timeout=timeout, retry=retry)
         except BaseException:
             self.forget_state()
             raise
@@ -344,15 +351,16 @@ class NanonisSTM(Instrument):
             return  # already there, and this driver put it there
         self._ramp_bias(start, target)
 
-    def _check_bias_path(self, start: float, target: float) -> None:
+    def _check_bias_path(self, start: float, target: float, retry: bool = True) -> None:
         """Refuse (SafetyError) a ramp that would pass below min_feedback_bias with the
-        feedback on: the target itself, or a change of sign."""
+        feedback on: the target itself, or a change of sign. ``retry``: whether the
+        feedback query may be re-sent on a fresh connection."""
         low = self.safety.min_feedback_bias
         if abs(target) >= low and abs(start) >= low and start * target > 0:
             return  # the whole path stays away from zero: no need to ask for the feedback
         if self._state.held:
             return  # this driver switched the feedback off itself and nothing happened since
-        if self.feedback_on():
+        if self._feedback_on(retry):
             self.safety.check_bias(target, feedback_on=True)
             if start * target < 0:
                 raise SafetyError(
@@ -418,6 +426,11 @@ class NanonisSTM(Instrument):
         )
         try:
             reply, _ = self.transport.call_pair(("Current.Get",), ("Bias.Set", target))
+        except NanonisConnectionError as exc:
+            self.forget_state()
+            if isinstance(exc, NanonisTimeoutError):
+                raise
+            return self._pair_once_more(start, target)
         except BaseException:
             self.forget_state()
             raise
@@ -428,6 +441,28 @@ class NanonisSTM(Instrument):
         self._state.bias = target
         self.bias.cache.set(target)
         return float(reply["current"])
+
+    def _pair_once_more(self, start: float, target: float) -> float:
+        """The retry of a pair whose connection dropped (the controller may or may not
+        have set ``target``): one request at a time, none re-sent again: the bias back at
+        ``start`` (V) if it moved, the current there (A), then ``target`` (V). The
+        segment is checked again (the feedback state was forgotten with the connection)
+        and both steps keep to the slew rate."""
+        log.warning("%s: connection dropped under Current.Get + Bias.Set; once more", self.name)
+        dwell = abs(target - start) / self.safety.max_bias_slew_rate
+        self._check_bias_path(start, target, retry=False)  # the feedback may be asked again
+        now = float(self._call("Bias.Get", retry=False)["bias"])
+        if not math.isclose(now, start, rel_tol=1e-6, abs_tol=1e-9):
+            self.clock.wait_until(self.clock.now() + dwell)  # the moved step may be recent
+            self._call("Bias.Set", start, retry=False)
+            self._last_bias_write = self.clock.now()
+        current = float(self._call("Current.Get", retry=False)["current"])
+        self.clock.wait_until(self._last_bias_write + dwell)
+        self._call("Bias.Set", target, retry=False)
+        self._last_bias_write = self.clock.now()
+        self._state.bias = target
+        self.bias.cache.set(target)
+        return current
 
     def clip_current(self, gain: float) -> float:
         """Preamp clip level (A) at ``gain`` (V/A): ``clip_voltage / gain``."""
@@ -497,7 +532,10 @@ class NanonisSTM(Instrument):
     # ---- feedback, z --------------------------------------------------------------------
     def feedback_on(self) -> bool:
         """True while the Z feedback regulates (asked of the controller)."""
-        on = bool(self._call("ZCtrl.OnOffGet")["on"])
+        return self._feedback_on(True)
+
+    def _feedback_on(self, retry: bool) -> bool:
+        on = bool(self._call("ZCtrl.OnOffGet", retry=retry)["on"])
         if on:
             self._state.held = False  # switched on behind this driver's back
         return on

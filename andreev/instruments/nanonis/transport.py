@@ -143,7 +143,6 @@ class NanonisTransport:
                 return
             sock = socket.create_connection((self.host, self.port), self.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setblocking(False)  # waits are explicit, up to each request's deadline
             self._sock = sock
             if self._connections:
                 self.reconnects += 1
@@ -182,13 +181,19 @@ class NanonisTransport:
 
     # ---- requests -------------------------------------------------------------------
     def call(
-        self, cmd: str | Command, *args: Any, timeout: float | None = None, **kwargs: Any
+        self,
+        cmd: str | Command,
+        *args: Any,
+        timeout: float | None = None,
+        retry: bool = True,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Send ``cmd`` with ``args`` (see
         :func:`~andreev.instruments.nanonis.codec.encode_request`) and return its decoded
         return values.
 
-        ``timeout`` (wall s) bounds the whole reply (default: the transport's).
+        ``timeout`` (wall s) bounds the whole reply (default: the transport's);
+        ``retry=False``: not re-sent even when idempotent (it is itself the retry).
         Raises :class:`NanonisError` (error section), :class:`NanonisTimeoutError`,
         :class:`NanonisConnectionError` or :class:`NanonisProtocolError`."""
         spec = COMMANDS[cmd] if isinstance(cmd, str) else cmd
@@ -198,7 +203,7 @@ class NanonisTransport:
             args = args[:1]
         request = encode_request(spec, *args, **kwargs)
         limit = self.timeout if timeout is None else float(timeout)
-        attempts = 1 + (self.retries if spec.idempotent else 0)
+        attempts = 1 + (self.retries if spec.idempotent and retry else 0)
         with self._lock:
             wait = self.silence.reply_timeout(limit)
             if wait is None:
@@ -267,8 +272,9 @@ class NanonisTransport:
     def _send(self, spec: Command, request: bytes, limit: float) -> tuple[socket.socket, float]:
         """Send ``request`` on an idle connection; returns (socket, reply deadline).
 
-        The socket is non-blocking: a request fits the send buffer and goes out in one
-        system call; the waits are explicit (:func:`select.select` up to the deadline)."""
+        Every send and receive is bounded by what is left of the deadline (the socket's
+        timeout, set before each call: the wait happens in the system call itself, with
+        no extra ``select`` round through Python per reply)."""
         self._idle_check()
         try:
             self.connect()
@@ -281,12 +287,8 @@ class NanonisTransport:
         assert sock is not None
         deadline = time.monotonic() + limit
         try:
-            view = memoryview(request)
-            while view:
-                try:
-                    view = view[sock.send(view) :]
-                except BlockingIOError:
-                    self._wait(sock, deadline, writing=True)
+            sock.settimeout(limit)
+            sock.sendall(request)
         except TimeoutError as exc:
             self.close()
             raise NanonisTimeoutError(
@@ -297,16 +299,6 @@ class NanonisTransport:
             raise NanonisConnectionError(spec.name, f"connection lost: {exc}") from exc
         self.sent += 1
         return sock, deadline
-
-    @staticmethod
-    def _wait(sock: socket.socket, deadline: float, writing: bool = False) -> None:
-        """Wait until ``sock`` is readable (writable), TimeoutError at the deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("reply deadline passed")
-        ready = select.select([] if writing else [sock], [sock] if writing else [], [], remaining)
-        if not ready[0] and not ready[1]:
-            raise TimeoutError("reply deadline passed")
 
     def _exchange(self, spec: Command, request: bytes, limit: float) -> dict[str, Any]:
         sock, deadline = self._send(spec, request, limit)
@@ -367,11 +359,11 @@ class NanonisTransport:
         chunks = [data] if data else []
         got = len(data)
         while got < n:
-            try:
-                chunk = sock.recv(max(n - got, 1 << 16))
-            except BlockingIOError:
-                cls._wait(sock, deadline)
-                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("reply deadline passed")
+            sock.settimeout(remaining)
+            chunk = sock.recv(max(n - got, 1 << 16))  # TimeoutError at the deadline
             if not chunk:
                 raise ConnectionResetError("connection closed by the controller")
             chunks.append(chunk)

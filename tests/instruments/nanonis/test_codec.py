@@ -20,6 +20,7 @@ from andreev.instruments.nanonis.codec import (
     decode_reply_header,
     encode_request,
     fields,
+    pack_values,
 )
 from andreev.instruments.nanonis.gains import parse_gain
 
@@ -300,3 +301,38 @@ def test_parse_gain(name: str, gain: float) -> None:
 def test_parse_gain_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         parse_gain("auto")
+
+
+# ---- the one-struct fast paths agree with the general codec ----------------------------
+_SCALAR_CMDS = [c for c in COMMANDS.values() if c.fixed_args is not None and c.args]
+
+
+@pytest.mark.parametrize("cmd", _SCALAR_CMDS, ids=lambda c: c.name)
+def test_fixed_args_encode_as_the_field_by_field_path(cmd) -> None:
+    args = [1.5 if f.kind[0] == "f" else 3 for f in cmd.args]
+    raw = encode_request(cmd, *args)
+    body = pack_values(cmd.args, {f.name: v for f, v in zip(cmd.args, args, strict=True)})
+    assert raw[HEADER_SIZE:] == body
+    assert _request_header(raw) == (cmd.name, len(body), 1)
+
+
+def test_fixed_args_refuse_what_the_general_path_refuses() -> None:
+    with pytest.raises(ValueError, match="cannot encode on=-1"):
+        encode_request(COMMANDS["SafeTip.OnOffSet"], -1)  # u16
+    with pytest.raises(ValueError, match="cannot encode bias"):
+        encode_request(COMMANDS["Bias.Set"], 1e300)  # beyond f32
+
+
+def test_fixed_returns_decode_values_and_error_sections() -> None:
+    cmd = COMMANDS["Current.Get"]
+    assert cmd.fixed_returns is not None
+    ok = struct.pack(">f", 2.5e-10) + _ok()
+    values, err = decode_reply(cmd, ok)
+    assert values == {"current": pytest.approx(2.5e-10)} and not err.is_error
+    failed = struct.pack(">f", 0.0) + struct.pack(">Ii", 1, 4) + b"oops"
+    values, err = decode_reply(cmd, failed)
+    assert err == ErrorSection(1, "oops") and "current" in values
+    alone = struct.pack(">Ii", 1, 3) + b"bad"  # an error reply without the value
+    assert decode_reply(cmd, alone) == ({}, ErrorSection(1, "bad"))
+    with pytest.raises(NanonisProtocolError):
+        decode_reply(cmd, ok + b"\0")  # trailing byte

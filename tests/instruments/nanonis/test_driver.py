@@ -613,9 +613,24 @@ def test_a_paired_error_reply_keeps_the_stream_in_step(rig: Rig) -> None:
     assert t.reconnects == 0
 
 
-def test_a_dropped_pair_forgets_the_state(rig: Rig) -> None:
+def test_a_dropped_pair_is_taken_once_more_one_request_at_a_time(rig: Rig) -> None:
     _held_near_zero(rig)
+    before = rig.stm.read_current()
+    rig.stm.transport.call("Bias.Set", 0.0006)  # as if the dropped pair had set it
+    rig.server.clear_received()
     rig.server.faults.drop_next = 1
+    current = rig.stm.read_current_then_set_bias(0.0006)
+    # the held feedback was forgotten with the connection: asked again before any write;
+    # the bias back at 0.5 mV, the current read there, then 0.6 mV
+    assert rig.received() == ["ZCtrl.OnOffGet", "Bias.Get", "Bias.Set", "Current.Get", "Bias.Set"]
+    assert current == pytest.approx(before, abs=2e-12)
+    assert rig.world.junction.bias == pytest.approx(0.0006, rel=1e-6)
+    assert rig.stm.known_state.bias == pytest.approx(0.0006, rel=1e-6)
+
+
+def test_a_pair_dropped_twice_raises_and_forgets_the_state(rig: Rig) -> None:
+    _held_near_zero(rig)
+    rig.server.faults.drop_next = 2  # the pair, then its retry
     with pytest.raises(NanonisConnectionError):
         rig.stm.read_current_then_set_bias(0.0006)
     assert rig.stm.known_state.bias is None  # read back before the next write
