@@ -212,7 +212,13 @@ class FilmChannelMixin:
 
     def select_film(self, should_stop: Callable[[], bool] | None = None) -> float:
         """Put the scanner on the film and wait its pause + dwell (world s) when it was
-        elsewhere; returns the world seconds that cost (0 when already there)."""
+        elsewhere; returns the world seconds that cost (0 when already there).
+
+        ``SCAN`` has no reply, so the wait starts once ``SCAN?`` has answered: counted
+        from before the write, a bridge that executed the switch late (busy, a slow
+        link) would still be settling when the reading is asked for, and the 372 then
+        answers with the film channel's previous reading (taken at another temperature).
+        """
         s, inst = self._film(), self._inst()
         if not self._film_configured:
             self.configure_film()
@@ -220,7 +226,9 @@ class FilmChannelMixin:
             return 0.0
         started = inst.clock.now()
         inst.scan(s.channel, False)
-        self._film_since = started
+        inst.ask("SCAN?")  # the switch has been executed: its pause starts now at the latest
+        switched = inst.clock.now()
+        self._film_since = switched
         inst._sleep(s.pause + s.dwell, should_stop)
         return float(inst.clock.now() - started)
 

@@ -4,6 +4,9 @@ write, the excitation power."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from andreev.errors import SafetyError
@@ -55,6 +58,35 @@ def test_reads_the_film_with_the_switch_cost(film_bridge: LakeshoreModel372, fri
     # another channel, then back: the switch costs again
     film_bridge.leave_film(6)
     assert film_bridge.read_film().switch_cost >= 5.0
+
+
+def test_the_settling_wait_starts_when_the_bridge_has_switched(
+    film_bridge: LakeshoreModel372, fridge
+):
+    """The bridge is busy (its world lock held for 40 world s of wall time) while SCAN
+    is in flight: counted from before the write, the driver's pause + dwell (5 world s)
+    ran out before the switch and RDGR? got the film's reading from before (taken
+    superconducting); counted from the SCAN? reply, the reading is the normal film's."""
+    server = fridge.servers["bridge"]
+    film_bridge.read_film()  # a reading at base: superconducting, held by the bridge
+    film_bridge.leave_film(6)
+    server.film = server.film.with_tc(0.01)  # now normal: a fresh reading shows ~7 kΩ
+    world, held = fridge.world, threading.Event()
+
+    def busy() -> None:
+        with world.lock:
+            held.set()
+            time.sleep(40.0 / world.config.speedup)
+
+    bridge_busy = threading.Thread(target=busy)
+    bridge_busy.start()
+    held.wait()
+    try:
+        reading = film_bridge.read_film()
+    finally:
+        bridge_busy.join()
+    assert reading.switch_cost >= 5.0
+    assert 5e3 < reading.resistance < 9e3, reading
 
 
 def test_normal_film_resistance_and_power(film_bridge: LakeshoreModel372, fridge):
