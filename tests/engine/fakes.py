@@ -229,7 +229,7 @@ def make_rig() -> Rig:
     clock = FakeClock()
     stm = FakeSTM(clock)
     return Rig(
-        station=SimpleNamespace(components={}),
+        station=SimpleNamespace(components={}, snapshot=lambda update=False: {}),
         lockin=FakeLockIn(stm),
         bridge=FakeBridge(clock),
         stm=stm,

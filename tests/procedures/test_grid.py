@@ -127,11 +127,8 @@ def test_dry_run_refuses_a_frame_outside_the_lateral_range(tmp_path: Path) -> No
 def test_grid_on_fakes_moves_in_tunnelling_serpentine_with_drift_checks(tmp_path: Path) -> None:
     """The plan alone, on the engine's in-memory instruments: every move at the
     tunnelling setpoint, the reference before points 0 and 4 of a 3 × 2 frame."""
-    from andreev.engine.run_engine import RunEngine
-    from andreev.engine.stop import StopFlag
-    from andreev.procedures.experiment import PROCEDURES, build_procedure
-    from andreev.storage import RunWriter
-    from tests.engine.fakes import TUNNELLING, make_rig
+    from tests.engine.fakes import TUNNELLING
+    from tests.procedures.test_on_fakes import run_on_fakes
 
     values = {
         "frame_x": 1e-6,
@@ -144,28 +141,8 @@ def test_grid_on_fakes_moves_in_tunnelling_serpentine_with_drift_checks(tmp_path
         "setpoint_bias": 10e-3,
         "bias_points": 11,
     }
-    proc = build_procedure(PROCEDURES["GridSeries"], values, tmp_path / "exp.yaml")
-    grid, settings = proc.grid(), proc.settings()
-    book = RunWriter.create(
-        tmp_path / "run.h5",
-        outer_name=grid.outer.name,
-        outer_values=grid.outer.values,
-        outer_unit="",
-        setpoints=grid.setpoints,
-        bias=grid.bias,
-        directions=grid.directions,
-        setpoint_bias=settings.setpoint_bias,
-        v_mod_rms=settings.modulation_rms,
-        config_yaml="",
-        snapshot={},
-        grid=grid.outer.grid,
-    )
-    rig = make_rig()
-    engine = RunEngine(proc, rig, book, StopFlag())
-    try:
-        assert engine.run() == "completed"
-    finally:
-        book.close(engine.exit_status)
+    status, rig, _ = run_on_fakes(tmp_path, "GridSeries", values)
+    assert status == "completed"
     moves = rig.stm.moves  # type: ignore[attr-defined]
     ref = (1e-6, 0.0)
     points = [(1e-6 + dx, dy) for dx, dy in [(-10e-9, -5e-9), (0.0, -5e-9), (10e-9, -5e-9)]]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from andreev.engine.lifecycle import RunInfo, create_book
 from andreev.engine.run_engine import RunEngine
 from andreev.engine.stop import StopFlag
 from andreev.procedures.experiment import PROCEDURES, build_procedure
-from andreev.storage import RunWriter, load
+from andreev.storage import load
 from tests.engine.fakes import TUNNELLING, make_rig
 
 COMMON = {
@@ -24,23 +25,11 @@ COMMON = {
 
 
 def run_on_fakes(tmp_path: Path, name: str, values: dict, rig=None):
+    """Run procedure ``name`` (COMMON + ``values``) on the engine's fakes into a run file
+    laid out as ``andreev run`` lays it out; (exit status, rig, loaded file)."""
     proc = build_procedure(PROCEDURES[name], {**COMMON, **values}, tmp_path / "exp.yaml")
-    grid, settings = proc.grid(), proc.settings()
-    book = RunWriter.create(
-        tmp_path / "run.h5",
-        outer_name=grid.outer.name,
-        outer_values=grid.outer.values,
-        outer_unit=grid.outer.unit,
-        extra_outer_coords=grid.outer.extra or None,
-        setpoints=grid.setpoints,
-        bias=grid.bias,
-        directions=grid.directions,
-        setpoint_bias=settings.setpoint_bias,
-        v_mod_rms=settings.modulation_rms,
-        config_yaml="",
-        snapshot={},
-    )
     rig = rig or make_rig()
+    book = create_book(tmp_path / "run.h5", proc, RunInfo(name, "", name), rig.station)
     engine = RunEngine(proc, rig, book, StopFlag())
     try:
         status = engine.run()
