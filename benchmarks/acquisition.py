@@ -55,7 +55,6 @@ from typing import Any
 import numpy as np
 import yaml
 
-from andreev.cli.run import sim_overrides
 from andreev.engine.lifecycle import snapshot_json
 from andreev.engine.rig import Rig
 from andreev.instruments.nanonis.codec import (
@@ -150,7 +149,7 @@ class Bench:
         path = folder / f"station-{speedup:g}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         self.config = load_station_config(path)
-        self.station, _ = open_station(self.config, overrides=sim_overrides(self.fridge))
+        self.station, _ = open_station(self.config, overrides=self.fridge.station_overrides())
         self.rig = Rig.from_station(self.station, self.config.safety, self.config.clock())
         self.lockin = self.station.components["lockin"]
         self.stm = self.station.components["stm"]

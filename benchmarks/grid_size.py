@@ -51,16 +51,7 @@ EXPERIMENT = {
 
 def station_file(fridge: SimFridge, folder: Path) -> Path:
     """config/sim.yaml pointing at ``fridge``."""
-    data = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())
-    data["instruments"]["lockin"]["address"] = fridge.visa_address("lockin")
-    data["instruments"]["bridge"]["address"] = fridge.visa_address("bridge")
-    host, port = fridge.addresses["stm"]
-    data["instruments"]["stm"]["address"] = f"{host}:{port}"
-    data["clock"]["speedup"] = SPEEDUP
-    data.pop("sim", None)
-    path = folder / "station.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return fridge.write_station(ROOT / "config" / "sim.yaml", folder / "station.yaml", SPEEDUP)
 
 
 def empty_like(run: Path, out: Path) -> int:

@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from andreev.engine.events import Event, RunFileOpened
 from andreev.instruments.station import load_station_config
 from andreev.procedures.experiment import experiment_from_text
-from andreev.procedures.runner import run_experiment, sim_overrides
+from andreev.procedures.runner import run_experiment
 from andreev.sim import SimConfig, SimFridge, World
 from andreev.storage import load
 
@@ -94,18 +95,17 @@ def one_run(fridge: SimFridge, station: Any, text: str, out: Path, watched: bool
     experiment = experiment_from_text(text, out / "bench.yaml")
     watcher: list[subprocess.Popen] = []
 
-    def echo(line: str) -> None:
-        if watched and line.startswith("run file: "):
-            watcher.append(start_watcher(Path(line.removeprefix("run file: "))))
+    def opened(event: Event) -> None:
+        if watched and isinstance(event, RunFileOpened):
+            watcher.append(start_watcher(event.path))
 
     started = time.perf_counter()
     result = run_experiment(
         experiment,
         station,
         out_dir=out,
-        overrides=sim_overrides(fridge),
-        show_progress=False,
-        echo=echo,
+        overrides=fridge.station_overrides(),
+        listeners=[opened],
     )
     wall = time.perf_counter() - started
     cpu = stop_watcher(watcher[0]) if watcher else float("nan")

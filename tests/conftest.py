@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import settings
 
 from andreev.sim import SimConfig, SimFridge, World
@@ -38,16 +37,7 @@ def make_world(seed: int = 1234, speedup: float = 1000.0) -> World:
 
 def station_file_for(fridge: SimFridge, folder: Path, speedup: float = 1000.0) -> Path:
     """config/sim.yaml with the addresses of ``fridge`` (ports chosen by the OS)."""
-    data = yaml.safe_load(SIM_STATION.read_text())
-    data["instruments"]["lockin"]["address"] = fridge.visa_address("lockin")
-    data["instruments"]["bridge"]["address"] = fridge.visa_address("bridge")
-    host, port = fridge.addresses["stm"]
-    data["instruments"]["stm"]["address"] = f"{host}:{port}"
-    data["clock"]["speedup"] = speedup
-    data.pop("sim", None)
-    path = folder / "station.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return fridge.write_station(SIM_STATION, folder / "station.yaml", speedup)
 
 
 @pytest.fixture

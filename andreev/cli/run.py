@@ -381,16 +381,6 @@ def find_config(relative: str) -> Path:
     raise ConfigError(relative, "(file)", f"not found: looked for {path}")
 
 
-def sim_overrides(fridge: Any) -> dict[str, dict[str, str]]:
-    """Addresses of a running SimFridge as ``open_station`` overrides."""
-    host, port = fridge.addresses["stm"]
-    return {
-        "lockin": {"address": fridge.visa_address("lockin")},
-        "bridge": {"address": fridge.visa_address("bridge")},
-        "stm": {"address": f"{host}:{port}"},
-    }
-
-
 def demo_main(args: argparse.Namespace) -> int:
     """``andreev demo``: the simulated fridge in-process, then the demo experiment."""
     from andreev.engine.eta import format_duration
@@ -409,7 +399,7 @@ def demo_main(args: argparse.Namespace) -> int:
         )
         started = time.monotonic()
         result = run_and_report(
-            prepared, out_dir=args.out, overrides=sim_overrides(fridge), args=args
+            prepared, out_dir=args.out, overrides=fridge.station_overrides(), args=args
         )
         print(f"demo took {format_duration(time.monotonic() - started)} (wall time)")
         if world.junction.crashes:

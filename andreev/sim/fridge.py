@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from andreev.config.station import ROLES
@@ -84,3 +85,28 @@ class SimFridge:
         """VISA resource name of instrument ``name`` (raw socket)."""
         host, port = self.servers[name].address
         return f"TCPIP0::{host}::{port}::SOCKET"
+
+    def station_overrides(self) -> dict[str, dict[str, str]]:
+        """The running servers' addresses as station overrides
+        (``{"lockin": {"address": VISA name}, "bridge": …, "stm": {"address": "host:port"}}``)."""
+        host, port = self.servers["stm"].address
+        return {
+            "lockin": {"address": self.visa_address("lockin")},
+            "bridge": {"address": self.visa_address("bridge")},
+            "stm": {"address": f"{host}:{port}"},
+        }
+
+    def write_station(self, template: Path, path: Path, speedup: float | None = None) -> Path:
+        """Write to ``path`` the station YAML ``template`` pointed at these servers (their
+        addresses, ``speedup`` when given, no ``sim:`` section: the fridge is running).
+        Returns ``path``."""
+        import yaml
+
+        data = yaml.safe_load(Path(template).read_text(encoding="utf-8"))
+        for name, override in self.station_overrides().items():
+            data["instruments"][name].update(override)
+        if speedup is not None:
+            data["clock"]["speedup"] = speedup
+        data.pop("sim", None)
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return Path(path)

@@ -48,15 +48,7 @@ CASES = [("InO-2", 21), ("InO-2", 22), ("InO-4", 23), ("InO-4", 24)]
 
 
 def _station(fridge: SimFridge, folder: Path) -> Path:
-    data = yaml.safe_load(REALISTIC.read_text())
-    data["instruments"]["lockin"]["address"] = fridge.visa_address("lockin")
-    data["instruments"]["bridge"]["address"] = fridge.visa_address("bridge")
-    host, port = fridge.addresses["stm"]
-    data["instruments"]["stm"]["address"] = f"{host}:{port}"
-    data.pop("sim", None)
-    path = folder / "station.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return fridge.write_station(REALISTIC, folder / "station.yaml")
 
 
 class _Truth:

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from andreev.cli.run import sim_overrides
 from andreev.engine.rig import Rig
 from andreev.errors import Aborted, SafetyError
 from andreev.instruments.safety import SafetyLimits
@@ -54,7 +53,7 @@ class Sim:
 def _open(folder: Path, seed: int = 1234) -> Iterator[Sim]:
     with SimFridge(make_world(seed=seed), ports={"lockin": 0, "bridge": 0, "stm": 0}) as fridge:
         config = load_station_config(station_file_for(fridge, folder))
-        station, _ = open_station(config, overrides=sim_overrides(fridge))
+        station, _ = open_station(config, overrides=fridge.station_overrides())
         try:
             rig = Rig.from_station(station, config.safety, config.clock())
             station.components["lockin"].time_constant(1e-3)
