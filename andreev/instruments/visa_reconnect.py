@@ -99,6 +99,12 @@ class ReconnectingVisaMixin:
     """
 
     reconnect_count: int = 0
+    #: a query's write went out and its reply is not read yet (see :meth:`_with_reconnect`)
+    _in_flight: bool = False
+    #: qcodes' own set-up query has been answered: from now on requests are the user's
+    _andreev_connected: bool = False
+    #: ((id of the VISA resource, its session), (pyvisa-py session, socket)) looked up last
+    _pyvisa_py_of: tuple[tuple[int, Any], tuple[Any, socket.socket | None]] | None = None
 
     # provided by the qcodes VisaInstrument the mixin goes in front of
     name: str
@@ -122,14 +128,14 @@ class ReconnectingVisaMixin:
         if handle is None:
             return None, None
         key = (id(handle), getattr(handle, "_session", None))
-        known = self.__dict__.get("_pyvisa_py_of")
+        known = self._pyvisa_py_of
         if known is not None and known[0] == key:
             return known[1]
         found = self._find_session(handle)
         if found[1] is not None:
             with contextlib.suppress(OSError):
                 found[1].setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.__dict__["_pyvisa_py_of"] = (key, found)
+        self._pyvisa_py_of = (key, found)
         return found
 
     @staticmethod
@@ -227,7 +233,7 @@ class ReconnectingVisaMixin:
             with contextlib.suppress(Exception):
                 new.clear()  # GPIB/USB: selected device clear flushes a stale reply
         self._visa_handle = new
-        self.__dict__["_in_flight"] = False
+        self._in_flight = False
         self.reconnect_count += 1
         log.info("%s: re-opened the VISA resource %s", self.name, name)
 
@@ -249,7 +255,7 @@ class ReconnectingVisaMixin:
 
     def _timeout_error(self, cmd: str, waited: float | None) -> InstrumentTimeoutError:
         seconds = "inf" if waited is None else f"{waited:g}"
-        if not self.__dict__.get("_andreev_connected", False):  # qcodes' own set-up query
+        if not self._andreev_connected:  # qcodes' own set-up query
             return InstrumentTimeoutError(
                 f"{self.name}: not answering at {self._visa_handle.resource_name} (no reply "
                 f"within {seconds} s while connecting; check that it is on, its address "
@@ -295,7 +301,7 @@ class ReconnectingVisaMixin:
         thread is) leaves its reply on the way: the next request re-opens the resource
         first, so that reply is never read as its own.
         """
-        if self.__dict__.get("_in_flight") or (not query and self._peer_closed()):
+        if self._in_flight or (not query and self._peer_closed()):
             self.reconnect()
         for attempt in (1, 2):
             try:
@@ -388,7 +394,7 @@ class ReconnectingVisaMixin:
         Marked in flight from the write until the reply is read (see
         :meth:`_with_reconnect`)."""
         lib, session = handle.visalib, handle.session
-        self.__dict__["_in_flight"] = True
+        self._in_flight = True
         lib.write(session, (cmd + handle.write_termination).encode(handle.encoding))
         self._wait_for_reply(wait)
         more = vi_const.StatusCode.success_max_count_read
@@ -400,7 +406,7 @@ class ReconnectingVisaMixin:
                     data, status = lib.read(session, _CHUNK)
                     chunks.append(data)
             data = b"".join(chunks)
-        self.__dict__["_in_flight"] = False
+        self._in_flight = False
         reply = data.decode(handle.encoding)
         term = handle.read_termination
         return reply[: -len(term)] if term and reply.endswith(term) else reply
@@ -408,7 +414,7 @@ class ReconnectingVisaMixin:
     def connect_message(self, idn_param: str = "IDN", begin_time: float | None = None) -> None:
         """Log (instead of qcodes' print) which instrument answered and how long the
         connection took: below the command line nothing prints."""
-        self.__dict__["_andreev_connected"] = True  # from now on, requests are the user's
+        self._andreev_connected = True  # from now on, requests are the user's
         idn = {"vendor": None, "model": None, "serial": None, "firmware": None}
         idn.update(self.parameters[idn_param].get())
         started = float(begin_time or getattr(self, "_t0", None) or time.time())  # qcodes' t0
