@@ -122,6 +122,15 @@ class SimProcess:
         host, port = self.addresses[name]
         return f"TCPIP0::{host}::{port}::SOCKET"
 
+    def station_overrides(self) -> dict[str, dict[str, str]]:
+        """The servers' addresses as station overrides, as ``SimFridge.station_overrides``."""
+        host, port = self.addresses["stm"]
+        return {
+            "lockin": {"address": self.visa_address("lockin")},
+            "bridge": {"address": self.visa_address("bridge")},
+            "stm": {"address": f"{host}:{port}"},
+        }
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
@@ -149,7 +158,11 @@ class Bench:
         path = folder / f"station-{speedup:g}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         self.config = load_station_config(path)
-        self.station, _ = open_station(self.config, overrides=self.fridge.station_overrides())
+        try:
+            self.station, _ = open_station(self.config, overrides=self.fridge.station_overrides())
+        except BaseException:
+            self.fridge.stop()  # a simulator in its own process must not outlive the run
+            raise
         self.rig = Rig.from_station(self.station, self.config.safety, self.config.clock())
         self.lockin = self.station.components["lockin"]
         self.stm = self.station.components["stm"]
