@@ -33,7 +33,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         "closing, Δ mean and spread, Δc, Δc/k_B Tc) from analysed runs",
     )
     p.add_argument("--sample", default=None, help="with --summary: one sample name for all runs")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -42,7 +43,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         f"or the serial loop for fewer than {SMALL_JOB_SWEEPS} sweeps in all); "
         "1: the serial loop in this process",
     )
-    p.add_argument(
+    where.add_argument(
         "--scheduler",
         default=None,
         metavar="tcp://HOST:PORT",
@@ -138,21 +139,20 @@ def _default_workers(runs: list[Path], scheduler: str | None) -> int:
 
 
 def _analyze_dask(runs: list[Path], workers: int, scheduler: str | None) -> int:
-    """Fit ``runs`` on a Dask cluster, a progress line on stderr; results written here."""
+    """Fit ``runs`` on a Dask cluster, a progress bar on stderr; results written here."""
     from andreev.analysis import distributed
-
-    def progress(done: int, total: int, finished: Path | None) -> None:
-        if finished is None:
-            sys.stderr.write(f"\rfits {done}/{total}")
-            sys.stderr.flush()
+    from andreev.cli.analyze_progress import FitProgress
 
     status = 0
     with distributed.dask_client(workers, scheduler) as client:
         where = scheduler or f"a local cluster of {workers} workers"
-        print(f"fitting {len(runs)} run(s) on {where}")
-        for an in distributed.analyze_files(runs, client, progress=progress):
-            sys.stderr.write("\n")
-            status = max(status, _write_one(an.path, partial(_same, an)))
+        print(f"fitting {len(runs)} run(s) on {where}", flush=True)
+        progress = FitProgress()
+        try:
+            for an in distributed.analyze_files(runs, client, progress=progress):
+                status = max(status, _write_one(an.path, partial(_same, an)))
+        finally:
+            progress.close()
     return status
 
 
