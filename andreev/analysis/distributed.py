@@ -242,18 +242,21 @@ def analyze_files(
 NO_PROFILER = {"distributed.worker.profile.enabled": False}
 #: the same as an environment variable, for ``dask worker`` processes
 NO_PROFILER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+#: how long a client tries to reach ``--scheduler`` (s) before OSError
+SCHEDULER_TIMEOUT = 10.0
 
 
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
     """A ``distributed.Client``: of the cluster at ``scheduler`` (``tcp://HOST:PORT``), or
     of a local cluster of ``workers`` processes (default: the core count) with one thread
-    each and no statistical profiler (:data:`NO_PROFILER`), closed on exit."""
+    each and no statistical profiler (:data:`NO_PROFILER`), closed on exit. Raises
+    OSError when the scheduler cannot be reached within :data:`SCHEDULER_TIMEOUT`."""
     import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        with Client(scheduler, timeout=SCHEDULER_TIMEOUT) as client:
             yield client
         return
     n = workers or os.cpu_count() or 1

@@ -115,3 +115,21 @@ def test_workers_and_scheduler_exclude_each_other(run_file: Path, capsys) -> Non
     argv = ["analyze", str(run_file), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]
     assert cli_main(argv) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_an_unreachable_scheduler_or_no_workers_is_one_line(
+    run_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from andreev.analysis import distributed
+
+    monkeypatch.setattr(distributed, "SCHEDULER_TIMEOUT", 1.0)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    assert cli_main(["analyze", str(run_file), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert f"andreev analyze: cannot reach the Dask scheduler {address}: " in err
+    assert cli_main(["analyze", str(run_file), "--workers", "0"]) == 2
+    assert "--workers: must be a whole number ≥ 1, got '0'" in capsys.readouterr().err
