@@ -44,8 +44,11 @@ Progress = Callable[[int, int, Path | None], None]
 
 #: chunks hold at most this many sweeps (scheduling overhead ≪ fit time well before)
 MAX_CHUNK = 64
-#: chunks per worker thread and wave, for load balance
-CHUNKS_PER_THREAD = 4
+#: a chunk holds at most 1/(CHUNKS_PER_THREAD × worker threads) of the wave's sweeps still
+#: to plan (guided self-scheduling: large chunks first, single sweeps at the wave's end, so
+#: no worker idles long on the last chunk; about 2 · CHUNKS_PER_THREAD · threads ·
+#: ln(sweeps / threads) tasks in all)
+CHUNKS_PER_THREAD = 2
 
 
 def read_sweeps(path: str | Path, idxs: list[Idx]) -> tuple[np.ndarray, dict[Idx, np.ndarray]]:
@@ -96,12 +99,27 @@ def contact_task(
 
 
 def chunked(items: list[Any], n_threads: int) -> list[list[Any]]:
-    """``items`` in consecutive chunks: about ``CHUNKS_PER_THREAD`` per worker thread,
-    at most ``MAX_CHUNK`` long."""
-    if not items:
-        return []
-    size = max(1, min(MAX_CHUNK, math.ceil(len(items) / (CHUNKS_PER_THREAD * max(1, n_threads)))))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    """``items`` in consecutive chunks (:func:`wave_chunks` of one list)."""
+    return [chunk for _, chunk in wave_chunks([items], n_threads)]
+
+
+def wave_chunks(lists: list[list[Any]], n_threads: int) -> list[tuple[int, list[Any]]]:
+    """The sweeps of one wave, one list per file, in consecutive chunks that never cross
+    a file: (list index, chunk) in submission order. Guided: each chunk holds
+    ⌈remaining / (``CHUNKS_PER_THREAD`` × ``n_threads``)⌉ of the sweeps of the whole wave
+    still to plan, between 1 and ``MAX_CHUNK``; Dask runs tasks of equal priority in
+    submission order, so the small chunks balance the wave's end."""
+    out: list[tuple[int, list[Any]]] = []
+    remaining = sum(len(items) for items in lists)
+    divisor = CHUNKS_PER_THREAD * max(1, n_threads)
+    for n, items in enumerate(lists):
+        start = 0
+        while start < len(items):
+            size = max(1, min(MAX_CHUNK, math.ceil(remaining / divisor), len(items) - start))
+            out.append((n, items[start : start + size]))
+            start += size
+            remaining -= size
+    return out
 
 
 @dataclass
@@ -143,22 +161,23 @@ class _Runner:
         from distributed import as_completed
 
         futures = [self.client.submit(fn, *args, pure=False) for _, fn, args in tasks]
-        sizes = {f.key: len(args[2]) for f, (_, _, args) in zip(futures, tasks, strict=True)}
-        for fut in as_completed(futures):
-            self._count(sizes[fut.key] if fut.status == "finished" else 0)
+        for _, result in as_completed(futures, with_results=True):
+            self._count(_fits_in(result))
         return self.client.gather(futures)
 
     def tunnelling(self) -> None:
-        n = _threads(self.client)
-        tasks = []
+        per_file: list[list[TunnelJob]] = []
         for f in self.files:
             res, sw = f.prep.res, f.prep.sweeps
-            jobs: list[TunnelJob] = [
+            jobs = [
                 (idx, float(sw.temperature[idx]), *_noise(res, idx))
                 for idx in report.tunnelling_indices(res, sw)
             ]
-            args = [(f.where, sw.v_mod_rms, c) for c in chunked(jobs, n)]
-            tasks += [(f, tunnelling_task, a) for a in args]
+            per_file.append(jobs)
+        tasks = []
+        for n, chunk in wave_chunks(per_file, _threads(self.client)):
+            f = self.files[n]
+            tasks.append((f, tunnelling_task, (f.where, f.prep.sweeps.v_mod_rms, chunk)))
         for (f, _, _), out in zip(tasks, self._run(tasks), strict=True):
             for idx, r in out:
                 report.store_dynes(f.prep.res, idx, r)
@@ -181,14 +200,19 @@ class _Runner:
             report.store_contacts(f.prep.res, outcomes)
             f.held.update(held)
             f.rest += args[2][len(outcomes) :]
-        n = _threads(self.client)
         tasks = []
-        for f in self.files:
+        for n, chunk in wave_chunks([f.rest for f in self.files], _threads(self.client)):
+            f = self.files[n]
             v, ts = f.prep.sweeps.v_mod_rms, f.prep.temp_series
-            for c in chunked(f.rest, n):
-                tasks.append((f, contact_task, (f.where, v, c, ts, f.held, False)))
+            tasks.append((f, contact_task, (f.where, v, chunk, ts, f.held, False)))
         for (f, _, _), (outcomes, _) in zip(tasks, self._run(tasks), strict=True):
             report.store_contacts(f.prep.res, outcomes)
+
+
+def _fits_in(result: Any) -> int:
+    """The sweeps a task fitted: a tunnelling task's list, a contact task's outcomes (a
+    chain up to its first held fit returns fewer than it was given; the rest go out again)."""
+    return len(result[0]) if isinstance(result, tuple) else len(result)
 
 
 def _noise(res: RunAnalysis, idx: Idx) -> tuple[float, float]:
@@ -212,19 +236,32 @@ def analyze_files(
         yield res
 
 
+#: Dask's statistical profiler samples every worker thread's stack every 10 ms for the
+#: dashboard; on these fits (deep scipy stacks) it costs ~15 % of the workers' CPU
+#: (benchmarks/analysis_scaling.py). Off for the workers andreev starts.
+NO_PROFILER = {"distributed.worker.profile.enabled": False}
+#: the same as an environment variable, for ``dask worker`` processes
+NO_PROFILER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+#: how long a client tries to reach ``--scheduler`` (s) before OSError
+SCHEDULER_TIMEOUT = 10.0
+
+
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
     """A ``distributed.Client``: of the cluster at ``scheduler`` (``tcp://HOST:PORT``), or
     of a local cluster of ``workers`` processes (default: the core count) with one thread
-    each, closed on exit."""
+    each and no statistical profiler (:data:`NO_PROFILER`), closed on exit. Raises
+    OSError when the scheduler cannot be reached within :data:`SCHEDULER_TIMEOUT`."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        with Client(scheduler, timeout=SCHEDULER_TIMEOUT) as client:
             yield client
         return
     n = workers or os.cpu_count() or 1
     with (
+        dask.config.set(NO_PROFILER),  # the nannies hand their config to the workers
         LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
@@ -235,10 +272,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
 
 @contextmanager
 def local_scheduler(n_workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
-    """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread each)
-    started on 127.0.0.1 as a user would; yields the scheduler's address and stops them
-    all on exit (for tests and benchmarks). Raises TimeoutError if the workers have not
-    joined within ``timeout`` (s)."""
+    """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread each,
+    the profiler off by :data:`NO_PROFILER_ENV`) started on 127.0.0.1 as a user would;
+    yields the scheduler's address and stops them all on exit (for tests and
+    benchmarks). Raises TimeoutError if the workers have not joined within ``timeout``
+    (s)."""
     import subprocess
     import sys
     import tempfile
@@ -259,8 +297,9 @@ def local_scheduler(n_workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
                 if time.monotonic() > deadline or procs[0].poll() is not None:
                     raise TimeoutError("the dask scheduler did not start")
                 time.sleep(0.1)
+            env = {**os.environ, **NO_PROFILER_ENV}
             for _ in range(n_workers):
-                procs.append(subprocess.Popen([*worker, *common], **quiet))
+                procs.append(subprocess.Popen([*worker, *common], env=env, **quiet))
             with Client(scheduler_file=sched_file, timeout=timeout) as client:
                 client.wait_for_workers(n_workers, timeout=timeout)
                 address = str(client.scheduler.address)

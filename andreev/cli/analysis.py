@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,16 +34,17 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         "closing, Δ mean and spread, Δc, Δc/k_B Tc) from analysed runs",
     )
     p.add_argument("--sample", default=None, help="with --summary: one sample name for all runs")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--workers",
-        type=int,
+        type=_worker_count,
         default=None,
         metavar="N",
         help="fit on a local Dask cluster of N worker processes (default: the core count, "
         f"or the serial loop for fewer than {SMALL_JOB_SWEEPS} sweeps in all); "
         "1: the serial loop in this process",
     )
-    p.add_argument(
+    where.add_argument(
         "--scheduler",
         default=None,
         metavar="tcp://HOST:PORT",
@@ -50,6 +52,17 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         "the workers must reach the run files at the same paths)",
     )
     p.set_defaults(handler="andreev.cli.analysis:analyze_main")
+
+
+def _worker_count(text: str) -> int:
+    """``--workers``: a whole number ≥ 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return n
 
 
 def add_plot(sub: argparse._SubParsersAction) -> None:
@@ -138,21 +151,26 @@ def _default_workers(runs: list[Path], scheduler: str | None) -> int:
 
 
 def _analyze_dask(runs: list[Path], workers: int, scheduler: str | None) -> int:
-    """Fit ``runs`` on a Dask cluster, a progress line on stderr; results written here."""
+    """Fit ``runs`` on a Dask cluster, a progress bar on stderr; results written here."""
     from andreev.analysis import distributed
-
-    def progress(done: int, total: int, finished: Path | None) -> None:
-        if finished is None:
-            sys.stderr.write(f"\rfits {done}/{total}")
-            sys.stderr.flush()
+    from andreev.cli.analyze_progress import FitProgress
 
     status = 0
-    with distributed.dask_client(workers, scheduler) as client:
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(distributed.dask_client(workers, scheduler))
+        except OSError as exc:  # distributed: "Timed out trying to connect to …"
+            what = f"reach the Dask scheduler {scheduler}" if scheduler else "start a Dask cluster"
+            print(f"andreev analyze: cannot {what}: {exc}", file=sys.stderr)
+            return 2
         where = scheduler or f"a local cluster of {workers} workers"
-        print(f"fitting {len(runs)} run(s) on {where}")
-        for an in distributed.analyze_files(runs, client, progress=progress):
-            sys.stderr.write("\n")
-            status = max(status, _write_one(an.path, partial(_same, an)))
+        print(f"fitting {len(runs)} run(s) on {where}", flush=True)
+        progress = FitProgress()
+        try:
+            for an in distributed.analyze_files(runs, client, progress=progress):
+                status = max(status, _write_one(an.path, partial(_same, an)))
+        finally:
+            progress.close()
     return status
 
 

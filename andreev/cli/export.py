@@ -25,6 +25,8 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def export_main(args: argparse.Namespace) -> int:
     """Export the run; print what was written. 0, or 2 when the run cannot be read."""
+    import sys
+
     from andreev.analysis import export
     from andreev.errors import RunFileError
 
@@ -35,9 +37,10 @@ def export_main(args: argparse.Namespace) -> int:
         if args.to == "netcdf":
             print(export.to_netcdf(run, args.out or run.with_suffix(".nc")))
             return 0
-        paths = export.to_csv(run, args.out or run.with_name(f"{run.stem}_csv"))
+        folder = args.out or run.with_name(f"{run.stem}_csv")
+        paths = export.to_csv(run, folder)
     except (RunFileError, OSError, KeyError) as exc:
-        print(f"andreev export: {run}: {exc}")
+        print(f"andreev export: {run}: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(paths)} spectra as CSV in {paths[0].parent if paths else args.out}")
+    print(f"{len(paths)} spectra as CSV in {folder}")
     return 0

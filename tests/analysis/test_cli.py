@@ -74,3 +74,62 @@ def test_plot_combines_several_runs(analyzed: dict, tmp_path: Path, capsys):
     assert out / "fig3_runs.png" in printed
     assert (out / "run" / "fig1_setpoints.png").is_file()
     assert (out / "synthetic" / "fig1_setpoints.png").is_file()
+
+
+def test_default_workers_the_core_count_serial_for_a_small_job(tmp_path: Path) -> None:
+    """Without --workers: a local cluster of one worker per core, but the serial loop for
+    fewer than SMALL_JOB_SWEEPS sweeps in all (a cluster's start would cost more)."""
+    import os
+
+    import numpy as np
+
+    from andreev.cli.analysis import SMALL_JOB_SWEEPS, _default_workers
+
+    def planned(name: str, n_outer: int) -> Path:
+        path = tmp_path / name
+        RunWriter.create(
+            path,
+            outer_name="position",
+            outer_values=np.arange(n_outer, dtype=float),
+            outer_unit="1",
+            setpoints=(1e-9, 1e-6),
+            bias=np.linspace(-1e-3, 1e-3, 5),
+            directions=("forward",),
+            setpoint_bias=2e-3,
+            v_mod_rms=1e-5,
+            config_yaml="planned: true\n",
+            snapshot={},
+        ).close()
+        return path
+
+    small = planned("small.h5", SMALL_JOB_SWEEPS // 2 - 1)  # 2 setpoints each
+    other = planned("other.h5", 1)
+    cores = os.cpu_count() or 1
+    assert _default_workers([small], None) == 1
+    assert _default_workers([small, other], None) == cores  # 200 sweeps in all
+    assert _default_workers([small], "tcp://127.0.0.1:8786") == cores
+    assert _default_workers([tmp_path / "missing.h5"], None) == 1
+
+
+def test_workers_and_scheduler_exclude_each_other(run_file: Path, capsys) -> None:
+    argv = ["analyze", str(run_file), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]
+    assert cli_main(argv) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_an_unreachable_scheduler_or_no_workers_is_one_line(
+    run_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from andreev.analysis import distributed
+
+    monkeypatch.setattr(distributed, "SCHEDULER_TIMEOUT", 1.0)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    assert cli_main(["analyze", str(run_file), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert f"andreev analyze: cannot reach the Dask scheduler {address}: " in err
+    assert cli_main(["analyze", str(run_file), "--workers", "0"]) == 2
+    assert "--workers: must be a whole number ≥ 1, got '0'" in capsys.readouterr().err

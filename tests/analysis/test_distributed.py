@@ -4,6 +4,8 @@ results equal the serial path's, number for number."""
 
 from __future__ import annotations
 
+import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +66,8 @@ def _small_run(path: Path) -> Path:
 
 
 def _analyze(path: Path, *flags: str) -> ResultGroup:
-    """Run ``andreev analyze`` in a subprocess (as a user would); the stored results."""
+    """Run ``andreev analyze`` in a subprocess (as a user would); the stored results. On
+    Dask, the progress bar (stderr, a pipe: a line per tenth) reaches every fit."""
     proc = subprocess.run(
         [sys.executable, "-m", "andreev", "analyze", str(path), *flags],
         capture_output=True,
@@ -72,6 +75,8 @@ def _analyze(path: Path, *flags: str) -> ResultGroup:
         timeout=400,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    if "--workers" not in flags or flags[flags.index("--workers") + 1] != "1":
+        assert re.search(r"^\[#{30}\] (\d+)/\1 fits \(100 %\)", proc.stderr, re.M), proc.stderr
     stored = read_analysis(path)
     assert stored is not None
     return stored
@@ -164,14 +169,57 @@ def test_scheduler_and_workers_equal_serial(
 ) -> None:
     """A ``dask scheduler`` + 2 ``dask worker`` processes on 127.0.0.1, torn down after;
     a run and a grid."""
+    from distributed import Client
+
     from andreev.analysis.distributed import local_scheduler
 
     with local_scheduler(2) as address:
         remote = _analyze(runs["scheduler"], str(grid_runs["scheduler"]), "--scheduler", address)
+        with Client(address) as client:  # the workers started without Dask's profiler
+            assert not any(client.run(_profiling).values())
     _same(serial, remote)
     grid = read_analysis(grid_runs["scheduler"])
     assert grid is not None
     _same(grid_serial, grid)
+
+
+_profiling = lambda dask_worker: "profile" in dask_worker.periodic_callbacks  # noqa: E731
+
+
+@pytest.mark.timeout(300)
+def test_tasks_carry_the_path_and_indices_not_the_spectra(
+    runs: dict[str, Path], serial: ResultGroup, tmp_path: Path
+) -> None:
+    """Every task submitted gets the file's path and its sweeps' indices and scalars; the
+    workers read the dI/dV themselves: well under one spectrum's bytes per sweep pickled
+    (a 301-point float64 spectrum: 2408 B). The results are the serial path's, the
+    progress reaches every fit exactly, the local cluster's workers run without Dask's
+    statistical profiler."""
+    from andreev.analysis import distributed
+
+    path = tmp_path / "run.h5"
+    shutil.copy2(runs["serial"], path)
+    sent: list[tuple[int, int, str]] = []  # (pickled bytes of the arguments, sweeps, path)
+    with distributed.dask_client(2) as client:
+        assert not any(client.run(_profiling).values())
+        submit = client.submit
+
+        def recording(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+            sent.append((len(pickle.dumps(args)), len(args[2]), args[0]))
+            return submit(fn, *args, **kwargs)
+
+        client.submit = recording  # type: ignore[method-assign]
+        seen: list[tuple[int, int]] = []
+        progress = lambda done, total, _: seen.append((done, total))  # noqa: E731
+        (an,) = distributed.analyze_files([path], client, progress=progress)
+    # every fit counted once (a chain's sweeps after its first held fit go out again)
+    assert seen[-1] == (16, 16) and all(d <= t for d, t in seen)
+    assert sum(n for _, n, _ in sent) >= 16  # every sweep went out in a task
+    assert {where for *_, where in sent} == {str(path.resolve())}
+    for size, n, _ in sent:
+        assert size < 1000 + 300 * n, (size, n)  # the path, held fits; ≤ 300 B per sweep
+    np.testing.assert_array_equal(an.values["gap"], serial.datasets["gap"][0])
+    np.testing.assert_array_equal(an.values["gap_c"], serial.datasets["gap_c"][0])
 
 
 def test_chunks_cover_every_sweep_once() -> None:
@@ -181,3 +229,30 @@ def test_chunks_cover_every_sweep_once() -> None:
         chunks = chunked(list(range(n)), threads)
         assert [x for c in chunks for x in c] == list(range(n))
         assert all(0 < len(c) <= MAX_CHUNK for c in chunks)
+
+
+def test_chunks_large_first_single_sweeps_at_the_end_few_tasks() -> None:
+    """Guided chunks: sizes never grow, the wave ends on single sweeps (no worker idles
+    long on the last chunk), and the task count stays a few per thread and log of the
+    work, far below one task per sweep (the scheduler's ~3 ms per task stays small)."""
+    from andreev.analysis.distributed import MAX_CHUNK, chunked
+
+    for n, threads in ((64, 2), (1000, 2), (16000, 64)):
+        sizes = [len(c) for c in chunked(list(range(n)), threads)]
+        assert sizes == sorted(sizes, reverse=True)
+        assert sizes[-threads:] == [1] * threads
+        assert sizes[0] == min(MAX_CHUNK, -(-n // (2 * threads)))
+        assert len(sizes) <= 4 * threads * (1 + np.log(n / threads)), len(sizes)
+    assert len(chunked(list(range(16000)), 64)) < 16000 / 20
+
+
+def test_wave_chunks_never_cross_a_file_and_balance_the_whole_wave() -> None:
+    from andreev.analysis.distributed import wave_chunks
+
+    files = [list(range(40)), list(range(100, 130)), list(range(200, 203))]
+    plan = wave_chunks(files, 2)
+    for n, items in enumerate(files):
+        assert [x for m, c in plan if m == n for x in c] == items
+    assert [m for m, _ in plan] == sorted(m for m, _ in plan)  # file by file, in order
+    sizes = [len(c) for _, c in plan]
+    assert sizes[0] == 19 and sizes[-3:] == [1, 1, 1]  # 73 sweeps in the wave: ⌈73/4⌉

@@ -72,3 +72,16 @@ def test_csv_per_spectrum_with_header(synthetic_run: Path, tmp_path: Path) -> No
     values = np.asarray(rows[1:], dtype=float)
     np.testing.assert_allclose(values[:, 0], ds["bias"].values, rtol=1e-9)
     np.testing.assert_allclose(values[:, 1], ds["dIdV"].values[i, j, k], rtol=1e-9)
+
+
+def test_a_missing_or_unreadable_run_is_one_line_on_stderr(tmp_path: Path, capsys) -> None:
+    from andreev.cli import main as cli_main
+
+    assert cli_main(["export", str(tmp_path / "nope.h5"), "--to", "csv"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("andreev export: ") and "no such file" in err
+    junk = tmp_path / "junk.h5"
+    junk.write_text("not a run")
+    assert cli_main(["export", str(junk), "--to", "netcdf"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(junk) in err

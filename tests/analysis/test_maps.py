@@ -75,6 +75,14 @@ def test_fig3_from_the_grid(analysed, tmp_path: Path) -> None:
     assert figure.name == "fig3_grid_maps.png" and figure.stat().st_size > 20_000
 
 
+def test_andreev_plot_draws_fig3_for_a_grid(analysed, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "figs"
+    assert cli_main(["plot", str(analysed), "--out", str(out)]) == 0
+    printed = [Path(p) for p in capsys.readouterr().out.split()]
+    assert out / "fig3_grid_maps.png" in printed
+    assert (out / "fig3_grid_maps.png").stat().st_size > 20_000
+
+
 def test_export_round_trips_through_xarray(grid_run, tmp_path: Path) -> None:
     import xarray as xr
 
