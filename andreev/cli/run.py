@@ -327,7 +327,11 @@ def prepare_inputs(args: argparse.Namespace) -> Prepared:
 
 def connection_problem(exc: BaseException, prepared: Prepared) -> str:
     """One line for an instrument the run could not connect to: which one (found in the
-    traceback of ``open_station``, else all are listed), its address and the error."""
+    traceback of ``open_station``, else all are listed), its address and the error
+    (without the context qcodes appends to its arguments: the driver's own first query,
+    like ``SRAT ?``, is not what the user asked for)."""
+    from andreev.engine.failures import one_line
+
     name = None
     tb = exc.__traceback__
     while tb is not None:
@@ -337,10 +341,9 @@ def connection_problem(exc: BaseException, prepared: Prepared) -> str:
     instruments = prepared.station.instruments
     names = [name] if name in instruments else list(instruments)
     where = ", ".join(f"{n} at {instruments[n].get('address', '?')}" for n in names)
-    error = " ".join(str(exc).split()) or type(exc).__name__
     return (
         f"{prepared.station.path}: instruments: cannot connect to {where} "
-        f"({type(exc).__name__}: {error}); is the instrument on (or `andreev sim` running)?"
+        f"({one_line(exc)}); is the instrument on (or `andreev sim` running)?"
     )
 
 

@@ -257,6 +257,29 @@ def test_an_instrument_garbling_at_connect_is_one_clean_line(
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
 
 
+def test_a_silent_lockin_at_connect_is_one_line_without_the_drivers_own_query(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lock-in that accepts and never answers: one bounded line naming it and its
+    address, not the query the driver made on its own (``SRAT ?``) nor qcodes' context."""
+    import time
+
+    sim_fridge.servers["lockin"].faults.silent = True
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    started = time.monotonic()
+    code = main(["run", str(experiment), "--config", str(sim_station), "--out", str(tmp_path)])
+    took = time.monotonic() - started
+    sim_fridge.servers["lockin"].faults.silent = False
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert code == 1 and took < 30
+    assert "cannot connect to lockin at TCPIP0::127.0.0.1::" in line
+    assert "no reply within" in line
+    assert "SRAT" not in line and "getting " not in line and "('" not in line, line
+    assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
+
+
 def test_resuming_a_file_another_process_writes_touches_no_instrument(
     sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
