@@ -423,6 +423,16 @@ CASES = [
     ),
     Case("unknown option", "unrecognized arguments: --fast", argv=lambda tmp: ["--fast"]),
     Case(
+        "option typo",
+        "unrecognized arguments: --dry-rnu (see andreev --help); did you mean '--dry-run'?",
+        argv=lambda tmp: ["--dry-rnu"],
+    ),
+    Case(
+        "command typo",
+        "invalid choice: 'rnu'",
+        replace_argv=lambda tmp, st, ex: ["rnu", str(ex), "--config", str(st)],
+    ),
+    Case(
         "info of a bad station",
         "instruments.stm: missing",
         station=_pop("instruments.stm"),
