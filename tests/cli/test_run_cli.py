@@ -56,7 +56,7 @@ def test_p_overrides_are_used_and_stored_and_notify_runs(
     experiment.write_text(yaml.safe_dump(SMALL, sort_keys=False))
     out = tmp_path / "data"
     argv = ["run", str(experiment), "--config", str(station), "--out", str(out)]
-    code = main([*argv, "-p", "bias_points=31", "-p", "ladder_stop=2e-9"])
+    code = main([*argv, "-p", "bias_points=31", "-p", "ladder_stop=2e-9", "-p", "backward=true"])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     (run_file,) = out.glob("*.h5")
@@ -65,8 +65,9 @@ def test_p_overrides_are_used_and_stored_and_notify_runs(
     assert stored["parameters"]["bias_points"] == 31
     assert stored["parameters"]["ladder_stop"] == 2e-9
     assert "-p bias_points=31" in read_config_yaml(run_file)
-    # the plan and the progress count the same sweeps
-    assert "sweeps: 2 (1 step(s) × 2 setpoint(s), each forward)" in captured.out
+    assert stored["parameters"]["backward"] is True
+    # the plan and the progress count the same sweeps (both directions are one sweep)
+    assert "sweeps: 2 (1 step(s) × 2 setpoint(s), each forward + backward)" in captured.out
     assert "2/2 sweeps (100 %)" in captured.err and ", ends " in captured.err
     assert not lock_path(station).exists()
     notified = json.loads(report.read_text())
