@@ -320,6 +320,12 @@ CASES = [
     ),
     Case("experiment a list", "(file): expected a YAML mapping", experiment="- 1\n- 2\n"),
     Case(
+        "backward not a boolean",
+        "parameters.backward: 'perhaps' not accepted (BooleanParameter given string value of "
+        "'perhaps'); allowed: true or false",
+        experiment=_set("parameters.backward", "perhaps"),
+    ),
+    Case(
         "bias_points as text",
         "parameters.bias_points",
         experiment=_set("parameters.bias_points", "many"),
@@ -333,6 +339,12 @@ CASES = [
     Case("-p without =", "-p: 'bias_points'", argv=lambda tmp: ["-p", "bias_points"]),
     Case("-p non-integer", "-p bias_points", argv=lambda tmp: ["-p", "bias_points=100.5"]),
     Case("-p NaN", "-p bias_start", argv=lambda tmp: ["-p", "bias_start=nan"]),
+    Case(
+        "-p not a boolean",
+        "-p backward: 'maybe' not accepted (BooleanParameter given string value of 'maybe'); "
+        "allowed: true or false",
+        argv=lambda tmp: ["-p", "backward=maybe"],
+    ),
     Case("-p out of range", "-p bias_points", argv=lambda tmp: ["-p", "bias_points=1"]),
     Case(
         "-p twice",
