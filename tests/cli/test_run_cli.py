@@ -281,6 +281,51 @@ def test_a_silent_lockin_at_connect_is_one_line_without_the_drivers_own_query(
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
 
 
+@pytest.mark.parametrize("fault", ["drop_next", "garbage_next"])
+def test_a_bridge_reply_dropped_or_garbled_once_leaves_a_clean_completed_run(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    """One lost or garbled bridge reply (its identity query at connect): the run
+    completes, the console shows one warning and no traceback (qcodes' own records go
+    to the run's log), and the snapshot has the bridge's identity, not None."""
+    import h5py
+
+    setattr(sim_fridge.servers["bridge"].faults, fault, 1)
+    run_file = _one_sweep_run(sim_station, tmp_path)
+    captured = capsys.readouterr()
+    console = captured.out + captured.err
+    assert "Traceback" not in console and "qcodes" not in console, console
+    with h5py.File(run_file, "r") as f:
+        snapshot = json.loads(f["entry/station_snapshot/data"][()])
+    assert snapshot["instruments"]["bridge"]["parameters"]["IDN"]["value"]["model"] == "372"
+
+
+def test_qcodes_records_go_to_the_runs_log_never_the_console(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """qcodes logs a failed snapshot update with its traceback: while a run lasts that
+    record goes to the run's log, and andreev's own warnings still reach the console."""
+    import logging
+
+    from andreev.cli.run import _RunLogging
+
+    run_file = tmp_path / "run.h5"
+    with _RunLogging(None) as logs:
+        logs.run_file(run_file)
+        try:
+            raise TimeoutError("no reply")
+        except TimeoutError:
+            logging.getLogger("qcodes.instrument.base").warning(
+                "Snapshot: Could not update parameter: IDN", exc_info=True
+            )
+        logging.getLogger("andreev.engine").warning("bridge: garbled reply; asking again")
+    console = capsys.readouterr().err
+    assert "Traceback" not in console and "Snapshot" not in console
+    assert "garbled reply" in console
+    log = run_file.with_suffix(".log").read_text(encoding="utf-8")
+    assert "Snapshot: Could not update parameter: IDN" in log and "Traceback" in log
+
+
 def test_resuming_a_file_another_process_writes_touches_no_instrument(
     sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
