@@ -326,6 +326,34 @@ def test_qcodes_records_go_to_the_runs_log_never_the_console(
     assert "Snapshot: Could not update parameter: IDN" in log and "Traceback" in log
 
 
+def test_a_failed_run_is_one_error_line_then_its_file_and_the_resume_line(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A preamp that always clips: the run fails with one error line on the console, the
+    file's exit status and the line to continue; the traceback once, in the run's log."""
+    from andreev.storage import load
+
+    with sim_fridge.world.lock:
+        sim_fridge.world.faults.force_clip = True
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "data"
+    code = main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)])
+    captured = capsys.readouterr()
+    (run_file,) = out.glob("*.h5")
+    assert code == 1
+    assert "Traceback" not in captured.out + captured.err
+    errors = [line for line in captured.err.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "preamp clipping" in errors[0], captured.err
+    assert f"run failed: {run_file}" in captured.out
+    assert f"continue with: andreev run --resume {run_file} --config {sim_station}" in (
+        captured.out
+    )
+    assert load(run_file).attrs["exit_status"] == "failed"
+    assert run_file.with_suffix(".log").read_text().count("Traceback") == 1
+    assert not lock_path(sim_station).exists()
+
+
 def test_resuming_a_file_another_process_writes_touches_no_instrument(
     sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
