@@ -285,6 +285,11 @@ CASES = [
         experiment=_set("parameters.safe_heater_range", 7),
     ),
     Case(
+        "time constant the SR830 lacks",
+        "parameters.lockin_time_constant: time constant 0.02 s is not one the SR830 has",
+        experiment=_set("parameters.lockin_time_constant", 0.02),
+    ),
+    Case(
         "bias beyond max_bias", "parameters.bias_stop", experiment=_set("parameters.bias_stop", 0.5)
     ),
     Case(
