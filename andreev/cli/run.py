@@ -261,7 +261,7 @@ def check_out_dir(out: Path) -> None:
 
 
 def check_resume_file(path: Path) -> None:
-    """``--resume`` must name an existing HDF5 file: ConfigError otherwise (no h5py)."""
+    """``--resume`` must name an existing, whole HDF5 file: ConfigError otherwise."""
     from andreev.errors import ConfigError
 
     if not path.exists():
@@ -275,6 +275,10 @@ def check_resume_file(path: Path) -> None:
         raise ConfigError(path, "--resume", f"cannot read: {exc.strerror or exc}") from exc
     if head != HDF5_SIGNATURE:
         raise ConfigError(path, "--resume", "not an HDF5 file; give an andreev run file (.h5)")
+    from andreev.storage.superblock import truncation_problem
+
+    if (cut := truncation_problem(path)) is not None:
+        raise ConfigError(path, "--resume", cut)
 
 
 def stored_exit_status(path: Path) -> str | None:

@@ -91,6 +91,19 @@ def _pop(path: str) -> Callable[[dict], None]:
     return edit
 
 
+def _cut_short(tmp: Path) -> Path:
+    """An HDF5 file (1.10 format) cut to its first kilobyte, as a partial copy leaves it."""
+    import h5py
+    import numpy as np
+
+    path = tmp / "cut.h5"
+    with h5py.File(path, "w", libver=("v110", "v110")) as f:
+        f["entry/data"] = np.arange(4096.0)
+    with open(path, "r+b") as fh:
+        fh.truncate(1024)
+    return path
+
+
 def _real_fridge(data: dict) -> None:
     data.pop("sim")
     data["instruments"]["lockin"]["address"] = "GPIB0::8::INSTR"
@@ -384,6 +397,19 @@ CASES = [
         ],
     ),
     Case(
+        "--resume a file cut short",
+        "--resume: cut short: 1024 of the ",
+        replace_argv=lambda tmp, st, ex: [
+            "run",
+            "--resume",
+            str(_cut_short(tmp)),
+            "--config",
+            str(st),
+            "--out",
+            str(tmp / "data"),
+        ],
+    ),
+    Case(
         "--resume with an experiment",
         "--resume: continues the run file's own",
         replace_argv=lambda tmp, st, ex: [
@@ -504,7 +530,8 @@ def _assert_refused(tmp: Path, case: Case, code: int, out: str, err: str) -> Non
     assert case.expect in lines[0], f"{case.name}: {case.expect!r} not in {lines[0]!r}"
     assert "Traceback" not in text
     assert not (tmp / "data").exists(), f"{case.name}: the output folder was created"
-    assert not list(tmp.rglob("*.h5")) and not list(tmp.rglob("*.lock"))
+    written = [p for p in tmp.rglob("*.h5") if p.name != "cut.h5"]  # cut.h5: an input
+    assert not written and not list(tmp.rglob("*.lock"))
 
 
 def test_the_battery_has_at_least_40_inputs() -> None:
