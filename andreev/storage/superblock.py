@@ -110,13 +110,18 @@ def _read_superblock(path: Path) -> tuple[bytes, int]:
 
 
 def truncation_problem(path: str | os.PathLike[str]) -> str | None:
-    """``"cut short: …"`` when a file is (a partial copy, a full disk): its size is below the end
-    of file its version 2/3 superblock declares (HDF5 would retry such reads for ever in
-    SWMR mode). None when it is whole, or when this cannot tell (another superblock).
+    """``"cut short: …"`` when a file is (a partial copy, a full disk): its size is below
+    the end of file its version 2/3 superblock declares (HDF5 would retry such reads for
+    ever in SWMR mode), or it ends inside its superblock. None when it is whole, or when
+    this cannot tell (another superblock version, not HDF5).
 
     A writer extends the file to that end at every flush, so a file a killed writer left
     is whole; a live writer's file is never checked (see :func:`open_read`)."""
     path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(48)
+    if head[:8] == SIGNATURE and len(head) < 48:  # 48: a v2/3 superblock, 8-byte offsets
+        return f"cut short: {len(head)} bytes, inside its HDF5 superblock; not a whole run file"
     try:
         block, _ = _read_superblock(path)
     except RunFileError:

@@ -112,6 +112,11 @@ def test_a_run_file_cut_short_is_refused_at_once_not_read_for_ever(tmp_path: Pat
         f"cut short: 3000 of the {whole.stat().st_size} bytes its HDF5 superblock declares "
         "(a partial copy, or a full disk?); not a whole run file"
     )
+    tiny = tmp_path / "tiny.h5"
+    tiny.write_bytes(whole.read_bytes()[:10])
+    assert truncation_problem(tiny) == (
+        "cut short: 10 bytes, inside its HDF5 superblock; not a whole run file"
+    )
     # in processes of their own: a regression fails on the timeout, never hangs the suite
     readers = CUT_READERS.format(path=str(cut))
     done = subprocess.run([sys.executable, "-c", readers], capture_output=True, timeout=120)
