@@ -23,6 +23,7 @@ from typing import Any
 from andreev import __version__
 from andreev.cli import analysis, export, gui, info, run, sim, status, watch
 from andreev.cli.common import EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED, console_safe
+from andreev.cli.suggest import did_you_mean
 
 #: parser builders, in the order ``--help`` lists the commands
 COMMANDS = (
@@ -140,10 +141,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``andreev`` console script; returns the exit status."""
     console_safe()
+    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(words)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        hint = did_you_mean(parser, words, str(exc))
+        print(f"error: {exc}{hint}", file=sys.stderr, flush=True)
         return EXIT_CONFIG
     from andreev.errors import AndreevError, ConfigError
 

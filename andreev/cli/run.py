@@ -261,7 +261,7 @@ def check_out_dir(out: Path) -> None:
 
 
 def check_resume_file(path: Path) -> None:
-    """``--resume`` must name an existing HDF5 file: ConfigError otherwise (no h5py)."""
+    """``--resume`` must name an existing, whole HDF5 file: ConfigError otherwise."""
     from andreev.errors import ConfigError
 
     if not path.exists():
@@ -275,6 +275,10 @@ def check_resume_file(path: Path) -> None:
         raise ConfigError(path, "--resume", f"cannot read: {exc.strerror or exc}") from exc
     if head != HDF5_SIGNATURE:
         raise ConfigError(path, "--resume", "not an HDF5 file; give an andreev run file (.h5)")
+    from andreev.storage.superblock import truncation_problem
+
+    if (cut := truncation_problem(path)) is not None:
+        raise ConfigError(path, "--resume", cut)
 
 
 def stored_exit_status(path: Path) -> str | None:
@@ -327,7 +331,11 @@ def prepare_inputs(args: argparse.Namespace) -> Prepared:
 
 def connection_problem(exc: BaseException, prepared: Prepared) -> str:
     """One line for an instrument the run could not connect to: which one (found in the
-    traceback of ``open_station``, else all are listed), its address and the error."""
+    traceback of ``open_station``, else all are listed), its address and the error
+    (without the context qcodes appends to its arguments: the driver's own first query,
+    like ``SRAT ?``, is not what the user asked for)."""
+    from andreev.engine.failures import one_line
+
     name = None
     tb = exc.__traceback__
     while tb is not None:
@@ -337,10 +345,9 @@ def connection_problem(exc: BaseException, prepared: Prepared) -> str:
     instruments = prepared.station.instruments
     names = [name] if name in instruments else list(instruments)
     where = ", ".join(f"{n} at {instruments[n].get('address', '?')}" for n in names)
-    error = " ".join(str(exc).split()) or type(exc).__name__
     return (
         f"{prepared.station.path}: instruments: cannot connect to {where} "
-        f"({type(exc).__name__}: {error}); is the instrument on (or `andreev sim` running)?"
+        f"({one_line(exc)}); is the instrument on (or `andreev sim` running)?"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -52,11 +53,21 @@ def _lines(st: object) -> list[str]:
         again = f", retake {attempt}" if attempt > 0 else ""
         lines.append(f"in progress: sweep ({i}, {j}) direction {k}, {points} points{again}")
     if math.isfinite(st.eta):
-        left = st.eta - datetime.now().timestamp()
-        lines.append(f"ETA:         {_clock(st.eta)} (in about {left / 60:.0f} min)")
+        from andreev.engine.eta import format_duration
+
+        left = max(0.0, st.eta - datetime.now().timestamp())
+        lines.append(f"ETA:         {_clock(st.eta)} (in about {format_duration(left)})")
     elif st.pending + st.failed and not st.writer_alive:
-        lines.append(f"resume with: andreev run --resume {st.path} --config STATION.yaml")
+        lines.append(_resume_line(st.path))
     return lines
+
+
+def _resume_line(path: Path) -> str:
+    return f"resume with: andreev run --resume {path} --config STATION.yaml"
+
+
+def _error(text: str) -> None:
+    print(f"error: {text}", file=sys.stderr, flush=True)
 
 
 def status_main(args: argparse.Namespace) -> int:
@@ -67,13 +78,13 @@ def status_main(args: argparse.Namespace) -> int:
     try:
         st = run_status(args.run_file)
     except FileNotFoundError:
-        print(f"error: {args.run_file}: no such file")
+        _error(f"{args.run_file}: no such file")
         return 2
     except AndreevError as exc:
-        print(f"error: {exc}")
+        _error(str(exc))
         return 2
     except (OSError, KeyError) as exc:
-        print(f"error: {args.run_file} is not a readable andreev run file ({exc})")
+        _error(f"{args.run_file} is not a readable andreev run file ({exc})")
         return 2
     for line in _lines(st):
         print(line)
@@ -84,21 +95,23 @@ def repair_main(args: argparse.Namespace) -> int:
     """``andreev repair``: recover a killed writer's file; 0, 1 when a live writer holds
     it, 2 when it cannot be read."""
     from andreev.errors import AndreevError, RunLockedError
-    from andreev.storage import repair
+    from andreev.storage import repair, run_status
 
     try:
         print(repair(args.run_file))
     except FileNotFoundError:
-        print(f"error: {args.run_file}: no such file")
+        _error(f"{args.run_file}: no such file")
         return 2
     except RunLockedError as exc:
-        print(f"error: {exc}; not touching it")
+        _error(f"{exc}; not touching it")
         return 1
     except AndreevError as exc:
-        print(f"error: {exc}")
+        _error(str(exc))
         return 2
     except (OSError, KeyError) as exc:
-        print(f"error: {args.run_file} is not a readable andreev run file ({exc})")
+        _error(f"{args.run_file} is not a readable andreev run file ({exc})")
         return 2
-    print(f"resume with: andreev run --resume {args.run_file} --config STATION.yaml")
+    st = run_status(args.run_file)
+    if st.pending + st.failed:  # a completed run has nothing to resume
+        print(_resume_line(args.run_file))
     return 0

@@ -34,6 +34,7 @@ from andreev.procedures._driver_checks import (
     StationFacts,
     lockin_settle_time,
     modulation_problems,
+    time_constant_problem,
 )
 from andreev.procedures.sweeps import MEASURE
 
@@ -279,6 +280,7 @@ class SweepProcedure(Procedure):
                 for key, current in self._setpoint_keys()
             ),
             ("safe_heater_range", problem(safety.check_heater_range, int(self.safe_heater_range))),
+            ("lockin_time_constant", time_constant_problem(float(self.lockin_time_constant))),
         ]
         checks += [
             ("modulation_rms", message)

@@ -57,6 +57,17 @@ class Experiment:
     path: Path
 
 
+#: what a parameter of a kind without a range or choices allows, in the user's words
+KIND_WORDS = {
+    "BooleanParameter": "true or false",
+    "FloatParameter": "a number",
+    "IntegerParameter": "a whole number",
+    "VectorParameter": "a list of numbers",
+    "ListParameter": "one of the listed values",
+    "Parameter": "a value",
+}
+
+
 def _allowed(parameter: Any) -> str:
     parts = []
     if hasattr(parameter, "minimum") and hasattr(parameter, "maximum"):
@@ -66,7 +77,8 @@ def _allowed(parameter: Any) -> str:
     units = getattr(parameter, "units", None)
     if units:
         parts.append(units)
-    return " ".join(parts) if parts else type(parameter).__name__
+    kind = type(parameter).__name__
+    return " ".join(parts) if parts else KIND_WORDS.get(kind, kind)
 
 
 def build_procedure(

@@ -86,7 +86,8 @@ def planned_wall_seconds(experiment: Experiment, station: StationConfig) -> floa
 
 
 def _outer_line(axis: OuterAxis) -> str:
-    """The plan's outer stepper: its values, or a grid's frame (nm) and visiting order."""
+    """The plan's outer stepper: its values, a grid's frame (nm) and visiting order, or
+    none (a ladder or a spectrum alone)."""
     grid = axis.grid
     if grid is not None:
         width, height = (float(np.ptp(v)) * 1e9 for v in (grid.x, grid.y))
@@ -97,6 +98,8 @@ def _outer_line(axis: OuterAxis) -> str:
             f"{height:g} nm around ({cx:g}, {cy:g}) nm, angle {grid.angle:g}°, "
             f"serpentine{drift}"
         )
+    if axis.name == "step" and len(axis.values) == 1:  # no outer stepper
+        return "  outer   none (a single step)"
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
     return f"  outer   {axis.name}: {len(axis.values)} step(s) {steps}"

@@ -27,6 +27,7 @@ from andreev.storage.schema import (
     STATUS_NAMES,
     text,
 )
+from andreev.storage.superblock import truncation_problem
 
 if TYPE_CHECKING:
     import xarray
@@ -48,12 +49,15 @@ def open_read(path: str | os.PathLike[str]) -> h5py.File:
 
     Raises:
         FileNotFoundError: no such file.
-        RunFileError: not an HDF5 run file, or one left marked "open for (non-SWMR)
+        RunFileError: not an HDF5 run file, one cut short (a partial copy: HDF5's SWMR
+            reads of it would retry for ever), or one left marked "open for (non-SWMR)
             write" that only ``andreev repair`` can recover.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
+    if (cut := truncation_problem(path)) is not None and not writer_alive(path):
+        raise RunFileError(f"{path} is {cut}")
     try:
         return h5py.File(path, "r", swmr=True)
     except (OSError, RuntimeError) as exc:

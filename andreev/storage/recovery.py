@@ -43,7 +43,7 @@ import h5py
 
 from andreev.errors import RunFileError, RunLockedError
 from andreev.storage.schema import now_iso, text
-from andreev.storage.superblock import clear_consistency_flags
+from andreev.storage.superblock import clear_consistency_flags, truncation_problem
 from andreev.storage.superblock import consistency_flags as _flags
 
 __all__ = [
@@ -252,6 +252,8 @@ def create_file(path: Path, build: Callable[[h5py.File], None]) -> h5py.File:
 def _open_source(path: Path) -> tuple[h5py.File, Path | None]:
     """The run file opened for copying, and the temporary flag-cleared copy if one was
     needed (a file marked open for plain, non-SWMR write)."""
+    if (cut := truncation_problem(path)) is not None:
+        raise RunFileError(f"{path} is {cut}")
     try:
         return h5py.File(path, "r", libver=LIBVER, swmr=True), None
     except (OSError, RuntimeError) as exc:

@@ -109,6 +109,36 @@ def _read_superblock(path: Path) -> tuple[bytes, int]:
     return block, end
 
 
+def truncation_problem(path: str | os.PathLike[str]) -> str | None:
+    """``"cut short: …"`` when a file is (a partial copy, a full disk): its size is below
+    the end of file its version 2/3 superblock declares (HDF5 would retry such reads for
+    ever in SWMR mode), or it ends inside its superblock. None when it is whole, or when
+    this cannot tell (another superblock version, not HDF5).
+
+    A writer extends the file to that end at every flush, so a file a killed writer left
+    is whole; a live writer's file is never checked (see :func:`open_read`)."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(48)
+    if head[:8] == SIGNATURE and len(head) < 48:  # 48: a v2/3 superblock, 8-byte offsets
+        return f"cut short: {len(head)} bytes, inside its HDF5 superblock; not a whole run file"
+    try:
+        block, _ = _read_superblock(path)
+    except RunFileError:
+        return None
+    size = block[9]
+    base, _extension, end = (
+        int.from_bytes(block[12 + i * size : 12 + (i + 1) * size], "little") for i in range(3)
+    )
+    actual = path.stat().st_size
+    if actual >= base + end:
+        return None
+    return (
+        f"cut short: {actual} of the {base + end} bytes its HDF5 superblock declares "
+        "(a partial copy, or a full disk?); not a whole run file"
+    )
+
+
 def superblock_version(path: str | os.PathLike[str]) -> int:
     """The superblock version of an HDF5 file (3 for ``libver`` v110 and up)."""
     with open(path, "rb") as fh:

@@ -91,6 +91,19 @@ def _pop(path: str) -> Callable[[dict], None]:
     return edit
 
 
+def _cut_short(tmp: Path) -> Path:
+    """An HDF5 file (1.10 format) cut to its first kilobyte, as a partial copy leaves it."""
+    import h5py
+    import numpy as np
+
+    path = tmp / "cut.h5"
+    with h5py.File(path, "w", libver=("v110", "v110")) as f:
+        f["entry/data"] = np.arange(4096.0)
+    with open(path, "r+b") as fh:
+        fh.truncate(1024)
+    return path
+
+
 def _real_fridge(data: dict) -> None:
     data.pop("sim")
     data["instruments"]["lockin"]["address"] = "GPIB0::8::INSTR"
@@ -285,6 +298,11 @@ CASES = [
         experiment=_set("parameters.safe_heater_range", 7),
     ),
     Case(
+        "time constant the SR830 lacks",
+        "parameters.lockin_time_constant: time constant 0.02 s is not one the SR830 has",
+        experiment=_set("parameters.lockin_time_constant", 0.02),
+    ),
+    Case(
         "bias beyond max_bias", "parameters.bias_stop", experiment=_set("parameters.bias_stop", 0.5)
     ),
     Case(
@@ -320,6 +338,12 @@ CASES = [
     ),
     Case("experiment a list", "(file): expected a YAML mapping", experiment="- 1\n- 2\n"),
     Case(
+        "backward not a boolean",
+        "parameters.backward: 'perhaps' not accepted (BooleanParameter given string value of "
+        "'perhaps'); allowed: true or false",
+        experiment=_set("parameters.backward", "perhaps"),
+    ),
+    Case(
         "bias_points as text",
         "parameters.bias_points",
         experiment=_set("parameters.bias_points", "many"),
@@ -333,6 +357,12 @@ CASES = [
     Case("-p without =", "-p: 'bias_points'", argv=lambda tmp: ["-p", "bias_points"]),
     Case("-p non-integer", "-p bias_points", argv=lambda tmp: ["-p", "bias_points=100.5"]),
     Case("-p NaN", "-p bias_start", argv=lambda tmp: ["-p", "bias_start=nan"]),
+    Case(
+        "-p not a boolean",
+        "-p backward: 'maybe' not accepted (BooleanParameter given string value of 'maybe'); "
+        "allowed: true or false",
+        argv=lambda tmp: ["-p", "backward=maybe"],
+    ),
     Case("-p out of range", "-p bias_points", argv=lambda tmp: ["-p", "bias_points=1"]),
     Case(
         "-p twice",
@@ -360,6 +390,19 @@ CASES = [
             "run",
             "--resume",
             str(tmp / "afile"),
+            "--config",
+            str(st),
+            "--out",
+            str(tmp / "data"),
+        ],
+    ),
+    Case(
+        "--resume a file cut short",
+        "--resume: cut short: 1024 of the ",
+        replace_argv=lambda tmp, st, ex: [
+            "run",
+            "--resume",
+            str(_cut_short(tmp)),
             "--config",
             str(st),
             "--out",
@@ -423,6 +466,16 @@ CASES = [
     ),
     Case("unknown option", "unrecognized arguments: --fast", argv=lambda tmp: ["--fast"]),
     Case(
+        "option typo",
+        "unrecognized arguments: --dry-rnu (see andreev --help); did you mean '--dry-run'?",
+        argv=lambda tmp: ["--dry-rnu"],
+    ),
+    Case(
+        "command typo",
+        "invalid choice: 'rnu'",
+        replace_argv=lambda tmp, st, ex: ["rnu", str(ex), "--config", str(st)],
+    ),
+    Case(
         "info of a bad station",
         "instruments.stm: missing",
         station=_pop("instruments.stm"),
@@ -477,7 +530,8 @@ def _assert_refused(tmp: Path, case: Case, code: int, out: str, err: str) -> Non
     assert case.expect in lines[0], f"{case.name}: {case.expect!r} not in {lines[0]!r}"
     assert "Traceback" not in text
     assert not (tmp / "data").exists(), f"{case.name}: the output folder was created"
-    assert not list(tmp.rglob("*.h5")) and not list(tmp.rglob("*.lock"))
+    written = [p for p in tmp.rglob("*.h5") if p.name != "cut.h5"]  # cut.h5: an input
+    assert not written and not list(tmp.rglob("*.lock"))
 
 
 def test_the_battery_has_at_least_40_inputs() -> None:

@@ -56,7 +56,7 @@ def test_p_overrides_are_used_and_stored_and_notify_runs(
     experiment.write_text(yaml.safe_dump(SMALL, sort_keys=False))
     out = tmp_path / "data"
     argv = ["run", str(experiment), "--config", str(station), "--out", str(out)]
-    code = main([*argv, "-p", "bias_points=31", "-p", "ladder_stop=2e-9"])
+    code = main([*argv, "-p", "bias_points=31", "-p", "ladder_stop=2e-9", "-p", "backward=true"])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     (run_file,) = out.glob("*.h5")
@@ -65,8 +65,9 @@ def test_p_overrides_are_used_and_stored_and_notify_runs(
     assert stored["parameters"]["bias_points"] == 31
     assert stored["parameters"]["ladder_stop"] == 2e-9
     assert "-p bias_points=31" in read_config_yaml(run_file)
-    # the plan and the progress count the same sweeps
-    assert "sweeps: 2 (1 step(s) × 2 setpoint(s), each forward)" in captured.out
+    assert stored["parameters"]["backward"] is True
+    # the plan and the progress count the same sweeps (both directions are one sweep)
+    assert "sweeps: 2 (1 step(s) × 2 setpoint(s), each forward + backward)" in captured.out
     assert "2/2 sweeps (100 %)" in captured.err and ", ends " in captured.err
     assert not lock_path(station).exists()
     notified = json.loads(report.read_text())
@@ -255,6 +256,102 @@ def test_an_instrument_garbling_at_connect_is_one_clean_line(
     assert lines[0].startswith("error: lockin: ") and "getting " not in lines[0], lines[0]
     assert not lines[0].startswith("error: (")  # not a tuple of qcodes' context
     assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
+
+
+def test_a_silent_lockin_at_connect_is_one_line_without_the_drivers_own_query(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lock-in that accepts and never answers: one bounded line naming it and its
+    address, not the query the driver made on its own (``SRAT ?``) nor qcodes' context."""
+    import time
+
+    sim_fridge.servers["lockin"].faults.silent = True
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    started = time.monotonic()
+    code = main(["run", str(experiment), "--config", str(sim_station), "--out", str(tmp_path)])
+    took = time.monotonic() - started
+    sim_fridge.servers["lockin"].faults.silent = False
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert code == 1 and took < 30
+    assert "cannot connect to lockin at TCPIP0::127.0.0.1::" in line
+    assert "no reply within" in line
+    assert "SRAT" not in line and "getting " not in line and "('" not in line, line
+    assert not list(tmp_path.rglob("*.h5")) and not lock_path(sim_station).exists()
+
+
+@pytest.mark.parametrize("fault", ["drop_next", "garbage_next"])
+def test_a_bridge_reply_dropped_or_garbled_once_leaves_a_clean_completed_run(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    """One lost or garbled bridge reply (its identity query at connect): the run
+    completes, the console shows one warning and no traceback (qcodes' own records go
+    to the run's log), and the snapshot has the bridge's identity, not None."""
+    import h5py
+
+    setattr(sim_fridge.servers["bridge"].faults, fault, 1)
+    run_file = _one_sweep_run(sim_station, tmp_path)
+    captured = capsys.readouterr()
+    console = captured.out + captured.err
+    assert "Traceback" not in console and "qcodes" not in console, console
+    with h5py.File(run_file, "r") as f:
+        snapshot = json.loads(f["entry/station_snapshot/data"][()])
+    assert snapshot["instruments"]["bridge"]["parameters"]["IDN"]["value"]["model"] == "372"
+
+
+def test_qcodes_records_go_to_the_runs_log_never_the_console(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """qcodes logs a failed snapshot update with its traceback: while a run lasts that
+    record goes to the run's log, and andreev's own warnings still reach the console."""
+    import logging
+
+    from andreev.cli.run import _RunLogging
+
+    run_file = tmp_path / "run.h5"
+    with _RunLogging(None) as logs:
+        logs.run_file(run_file)
+        try:
+            raise TimeoutError("no reply")
+        except TimeoutError:
+            logging.getLogger("qcodes.instrument.base").warning(
+                "Snapshot: Could not update parameter: IDN", exc_info=True
+            )
+        logging.getLogger("andreev.engine").warning("bridge: garbled reply; asking again")
+    console = capsys.readouterr().err
+    assert "Traceback" not in console and "Snapshot" not in console
+    assert "garbled reply" in console
+    log = run_file.with_suffix(".log").read_text(encoding="utf-8")
+    assert "Snapshot: Could not update parameter: IDN" in log and "Traceback" in log
+
+
+def test_a_failed_run_is_one_error_line_then_its_file_and_the_resume_line(
+    sim_fridge, sim_station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A preamp that always clips: the run fails with one error line on the console, the
+    file's exit status and the line to continue; the traceback once, in the run's log."""
+    from andreev.storage import load
+
+    with sim_fridge.world.lock:
+        sim_fridge.world.faults.force_clip = True
+    experiment = tmp_path / "small.yaml"
+    experiment.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "data"
+    code = main(["run", str(experiment), "--config", str(sim_station), "--out", str(out)])
+    captured = capsys.readouterr()
+    (run_file,) = out.glob("*.h5")
+    assert code == 1
+    assert "Traceback" not in captured.out + captured.err
+    errors = [line for line in captured.err.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "preamp clipping" in errors[0], captured.err
+    assert f"run failed: {run_file}" in captured.out
+    assert f"continue with: andreev run --resume {run_file} --config {sim_station}" in (
+        captured.out
+    )
+    assert load(run_file).attrs["exit_status"] == "failed"
+    assert run_file.with_suffix(".log").read_text().count("Traceback") == 1
+    assert not lock_path(sim_station).exists()
 
 
 def test_resuming_a_file_another_process_writes_touches_no_instrument(

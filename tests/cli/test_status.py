@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -51,9 +54,39 @@ def test_status_and_repair_of_a_killed_run(tmp_path: Path) -> None:
     out = andreev("repair", str(path))
     assert out.returncode == 0, out.stderr
     assert "exit status running -> killed" in out.stdout
+    assert f"resume with: andreev run --resume {path}" in out.stdout
     assert load(path).attrs["exit_status"] == "killed"
     out = andreev("repair", str(path))
     assert "nothing to repair" in out.stdout
+
+
+def test_repair_of_a_completed_run_offers_no_resume(tmp_path: Path) -> None:
+    from tests.storage.runs import make_run, sweep
+
+    path = tmp_path / "done.h5"
+    with make_run(path) as w:
+        while (idx := w.first_unfinished()) is not None:
+            w.write_sweep(*idx, **sweep(*idx))
+    out = andreev("repair", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "nothing to repair (closed cleanly, exit status completed)" in out.stdout
+    assert "resume" not in out.stdout
+
+
+def test_the_eta_of_a_live_run_is_a_clock_time_and_a_duration(tmp_path: Path) -> None:
+    from andreev.cli.status import _lines
+    from andreev.storage import run_status
+    from tests.storage.runs import make_run, sweep
+
+    path = tmp_path / "live.h5"
+    with make_run(path) as w:
+        w.write_sweep(0, 0, 0, **sweep(0, 0, 0))
+        w.write_sweep(0, 0, 1, **sweep(0, 0, 1))
+        w.write_sweep(0, 1, 0, **sweep(0, 1, 0))
+        # as a rate of 14 s per sweep gives for the three pending
+        st = dataclasses.replace(run_status(path), eta=time.time() + 42.0)
+        (eta,) = [line for line in _lines(st) if line.startswith("ETA:")]
+    assert re.fullmatch(r"ETA: +\d{4}-\d\d-\d\d \d\d:\d\d \(in about 4[12]\.\d s\)", eta), eta
 
 
 def test_status_while_writing_and_repair_refused(tmp_path: Path) -> None:
@@ -67,7 +100,7 @@ def test_status_while_writing_and_repair_refused(tmp_path: Path) -> None:
         assert f"alive (pid {os.getpid()}" in out.stdout
         out = andreev("repair", str(path))
         assert out.returncode == 1
-        assert "another live process" in out.stdout and "not touching it" in out.stdout
+        assert "another live process" in out.stderr and "not touching it" in out.stderr
 
 
 @pytest.mark.parametrize("content", [None, b"not hdf5 at all", b"\x89HDF\r\n\x1a\n\x00"])
@@ -77,6 +110,6 @@ def test_status_and_repair_of_junk(tmp_path: Path, content: bytes | None) -> Non
         path.write_bytes(content)
     for command in ("status", "repair"):
         out = andreev(command, str(path))
-        assert out.returncode == 2
-        assert out.stdout.startswith("error: ") and str(path) in out.stdout
+        assert out.returncode == 2 and not out.stdout
+        assert out.stderr.startswith("error: ") and str(path) in out.stderr
         assert "Traceback" not in out.stdout + out.stderr

@@ -86,6 +86,17 @@ def test_time_constant_round_trip(shared_lockin: SR830, shared_fridge, tau: floa
     assert shared_fridge.world.lockin.time_constant == pytest.approx(tau)
 
 
+def test_the_dry_runs_time_constants_are_the_drivers(shared_lockin: SR830) -> None:
+    """The dry run refuses a time constant the driver would refuse mid-run."""
+    from andreev.procedures._driver_checks import SR830_TIME_CONSTANTS, time_constant_problem
+
+    assert sorted(shared_lockin.time_constant.val_mapping) == list(SR830_TIME_CONSTANTS)
+    assert all(time_constant_problem(tau) is None for tau in SR830_TIME_CONSTANTS)
+    with pytest.raises(ValueError):
+        shared_lockin.time_constant(0.02)
+    assert "the nearest is 0.03 s" in str(time_constant_problem(0.02))
+
+
 def test_every_legal_sensitivity_round_trips(lockin: SR830, fridge) -> None:
     assert len(VOLT_SENS) == 27
     for index, sens in enumerate(VOLT_SENS):

@@ -111,6 +111,19 @@ def test_plan_lines_name_the_axes() -> None:
     assert "sweeps: 512 (256 step(s) × 2 setpoint(s)" in text
 
 
+def test_a_descending_ladder_is_planned_in_its_own_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "procedure: SetpointLadder\nparameters:\n  ladder_start: 1.0e-6\n"
+        "  ladder_stop: 1.0e-9\n  ladder_steps: 4\n  backward: true\n",
+    )
+    lines = describe_plan(load_experiment(path), load_station_config(SIM_STATION))
+    text = "\n".join(lines)
+    assert "setpoints: 4 from 1e-06 A to 1e-09 A" in text
+    assert "  outer   none (a single step)" in lines
+    assert "sweeps: 4 (1 step(s) × 4 setpoint(s), each forward + backward)" in text
+
+
 def test_modulation_is_checked_before_anything_moves(tmp_path: Path) -> None:
     # 10 mV rms at the junction needs SLVL = 10 V with the sim's 1e-3 divider: the SR830
     # gives at most 5 V, so the dry run refuses it and names the key

@@ -25,6 +25,7 @@ SAFE_HEATER_RANGE = 0
 FAULTS = [
     ("lockin.drop_next", 1, {"completed"}),
     ("lockin.drop_next", 2, {"failed"}),
+    ("bridge.drop_next", 1, {"completed"}),
     ("bridge.drop_next", 2, {"failed"}),
     ("stm.drop_next", 1, {"completed"}),
     ("stm.drop_next", 2, {"failed"}),
@@ -33,6 +34,7 @@ FAULTS = [
     ("stm.delay", 0.02, {"completed"}),
     ("lockin.garbage_next", 1, {"completed"}),
     ("lockin.garbage_next", 2, {"failed"}),
+    ("bridge.garbage_next", 1, {"completed"}),
     ("bridge.garbage_next", 2, {"failed"}),
     ("stm.garbage_next", 2, {"failed"}),
     ("lockin.silent", True, {"failed"}),

@@ -93,3 +93,50 @@ def test_load_keeps_long_names_and_sees_the_analysis(tmp_path: Path) -> None:
     assert consistency_flags(path) == 0 and superblock_version(path) == 3
     with h5py.File(path, "r", libver="v110") as f:
         assert "analysis" in f["entry"] and f["entry/data/dIdV"].shape[0] == 3
+
+
+def test_a_run_file_cut_short_is_refused_at_once_not_read_for_ever(tmp_path: Path) -> None:
+    """A partial copy of a run file: HDF5's SWMR reads of it retry without end (a
+    ``--resume`` of one hung for more than 10 min). ``load``, ``run_status``, ``repair``
+    and ``andreev status`` refuse it at once, saying how much of it is there."""
+    from andreev.storage.superblock import truncation_problem
+    from tests.storage.runs import make_run, sweep
+
+    whole = tmp_path / "whole.h5"
+    with make_run(whole) as w:
+        w.write_sweep(0, 0, 0, **sweep(0, 0, 0))
+    assert truncation_problem(whole) is None
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(whole.read_bytes()[:3000])
+    assert truncation_problem(cut) == (
+        f"cut short: 3000 of the {whole.stat().st_size} bytes its HDF5 superblock declares "
+        "(a partial copy, or a full disk?); not a whole run file"
+    )
+    tiny = tmp_path / "tiny.h5"
+    tiny.write_bytes(whole.read_bytes()[:10])
+    assert truncation_problem(tiny) == (
+        "cut short: 10 bytes, inside its HDF5 superblock; not a whole run file"
+    )
+    # in processes of their own: a regression fails on the timeout, never hangs the suite
+    readers = CUT_READERS.format(path=str(cut))
+    done = subprocess.run([sys.executable, "-c", readers], capture_output=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == [b"load", b"run_status", b"repair"]
+    done = subprocess.run(
+        [sys.executable, "-m", "andreev", "status", str(cut)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "is cut short: 3000 of the" in done.stderr
+
+
+CUT_READERS = """
+from andreev.errors import RunFileError
+from andreev.storage import load, repair, run_status
+for read in (load, run_status, repair):
+    try:
+        read({path!r})
+    except RunFileError as exc:
+        assert "is cut short: 3000 of the" in str(exc), exc
+        print(read.__name__)
+"""

@@ -351,3 +351,18 @@ def test_film_resistance_only_when_asked_kept_across_a_resume(tmp_path: Path) ->
         assert group.attrs["NX_class"] == "NXdata" and group.attrs["signal"] == "resistance"
         assert group["resistance"].attrs["units"] == "Ohm"
         assert group["temperature"].attrs["units"] == "K"
+
+
+def test_the_file_is_written_in_hdf5_1_10_format_when_created_and_resumed(tmp_path: Path) -> None:
+    """libver bounds (v110, v110) whenever the writer has the file open: objects in the
+    1.10 format, so tools on any HDF5 ≥ 1.10 read a closed run (not "latest", which
+    HDF5 1.14.2's tools refused on /entry/data/status)."""
+    path = tmp_path / "run.h5"
+    writer = make_run(path)
+    assert writer._f.libver == ("v110", "v110")
+    writer.write_sweep(0, 0, 0, **sweep(0, 0, 0))
+    writer.close("incomplete")
+    with RunWriter.open(path) as resumed:
+        assert resumed._f.libver == ("v110", "v110")
+    with h5py.File(path, "r", libver=("earliest", "v110")) as f:  # plain, no SWMR
+        assert f["entry/data/status"][0, 0, 0] == STATUS_NAMES.index("done")

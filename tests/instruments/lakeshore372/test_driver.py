@@ -345,6 +345,16 @@ def test_wait_until_stable_reaches_new_temperature(bridge: LakeshoreModel372) ->
     assert np.all((trace.heater >= 0) & (trace.heater <= 100))
 
 
+@pytest.mark.parametrize("hold", [2.0, 5.0, 15.0])
+def test_a_short_hold_counts_as_stable_at_speedup_1000(bridge: LakeshoreModel372, hold) -> None:
+    """A hold of a few world seconds at speedup 1000 (one reading's latency fills it):
+    the slope needs its three readings, and gets them, rather than "dT/dt inf" for ever."""
+    bridge.set_temperature(0.2)
+    trace = bridge.wait_until_stable(0.2, hold_time=hold, timeout=3600.0)
+    assert trace.stable, trace.reason
+    assert trace.elapsed < 3600.0
+
+
 def test_wait_until_stable_times_out_with_no_settle(bridge: LakeshoreModel372, fridge) -> None:
     fridge.world.faults.no_settle = True
     bridge.set_temperature(0.2)
