@@ -39,6 +39,7 @@ import numpy as np
 
 from andreev.storage import FINISHED, STATUS_NAMES
 from andreev.storage.grid import VISIT_DIM, by_visit, is_grid, sweep_slot, visit_cells
+from andreev.storage.superblock import truncation_problem
 
 __all__ = [
     "LIVE_GROUP",
@@ -322,6 +323,15 @@ class RunFollower:
         Never raises for the file's state: missing, being created, being replaced."""
         if not self.path.exists():
             self.problem = f"waiting for {self.path} to appear"
+            return self.snapshot
+        try:
+            # a partial copy: HDF5's SWMR reads of it would retry for ever (a live writer's
+            # file is whole at every flush; a false alarm would only skip one poll)
+            cut = truncation_problem(self.path)
+        except OSError:
+            cut = None
+        if cut is not None:
+            self.problem = f"cannot read: {cut}"
             return self.snapshot
         try:
             f = open_for_reading(self.path)

@@ -191,3 +191,31 @@ def test_settling_trace_alone_shows_within_the_settling_period(tmp_path, monkeyp
     assert follower.poll().settling[1].t.size == 0  # not read again yet
     monkeypatch.setattr(reader, "SETTLING_EVERY", 0.0)
     assert follower.poll().settling[1].t.size == 150
+
+
+CUT_FOLLOWER = """
+import sys
+from andreev.gui.reader import RunFollower
+follower = RunFollower(sys.argv[1])
+print(follower.poll() is None, follower.problem)
+"""
+
+
+def test_a_file_cut_short_is_reported_not_read_for_ever(tmp_path: Path) -> None:
+    """A partial copy of a run file (HDF5's SWMR reads of it retry without end): the
+    follower says so at once and keeps polling (in a process of its own, so that a
+    regression fails on the timeout instead of hanging the suite)."""
+    whole = runs.make_run(tmp_path / "whole.h5", 2)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(whole.read_bytes()[:3000])
+    done = subprocess.run(
+        [sys.executable, "-c", CUT_FOLLOWER, str(cut)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("True cannot read: cut short: 3000 of the "), done.stdout
+    follower = RunFollower(whole)  # the whole file reads as before
+    assert follower.poll() is not None and follower.problem == ""
