@@ -326,8 +326,9 @@ class RunFollower:
             return self.snapshot
         try:
             # a partial copy: HDF5's SWMR reads of it would retry for ever (a live writer's
-            # file is whole at every flush; a false alarm would only skip one poll)
-            cut = truncation_problem(self.path)
+            # file is not checked, as storage's open_read does; where liveness cannot be
+            # told, a false alarm would only skip one poll)
+            cut = None if writer_alive(self.path) else truncation_problem(self.path)
         except OSError:
             cut = None
         if cut is not None:
