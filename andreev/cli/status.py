@@ -58,12 +58,15 @@ def _lines(st: object) -> list[str]:
         left = max(0.0, st.eta - datetime.now().timestamp())
         lines.append(f"ETA:         {_clock(st.eta)} (in about {format_duration(left)})")
     elif st.pending + st.failed and not st.writer_alive:
-        lines.append(_resume_line(st.path))
+        lines.append(_resume_line(st.path, st.station_file))
     return lines
 
 
-def _resume_line(path: Path) -> str:
-    return f"resume with: andreev run --resume {path} --config STATION.yaml"
+def _resume_line(path: Path, station_file: str) -> str:
+    """The ``--resume`` command, with the station file the run was started with when
+    the file names one that still exists (else a placeholder to fill in)."""
+    station = station_file if station_file and Path(station_file).is_file() else "STATION.yaml"
+    return f"resume with: andreev run --resume {path} --config {station}"
 
 
 def _error(text: str) -> None:
@@ -113,5 +116,5 @@ def repair_main(args: argparse.Namespace) -> int:
         return 2
     st = run_status(args.run_file)
     if st.pending + st.failed:  # a completed run has nothing to resume
-        print(_resume_line(args.run_file))
+        print(_resume_line(args.run_file, st.station_file))
     return 0

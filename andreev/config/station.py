@@ -85,6 +85,11 @@ class StationConfig:
     text: str = ""
     notify: tuple[str, ...] = ()
 
+    def file_for_runs(self) -> str:
+        """The station file's absolute path as runs store it (``/entry@station_file``), so
+        that ``andreev status``/``repair`` can print a runnable ``--resume`` line."""
+        return str(Path(self.path).resolve())
+
     def clock(self) -> Clock:
         """A new :class:`Clock` running at this station's speedup."""
         return Clock(self.speedup)

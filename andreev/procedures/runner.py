@@ -228,7 +228,7 @@ def run_prepared(
         name=exp.name,
         text=exp.text,
         procedure=type(exp.procedure).__name__,
-        extra={"station_yaml": station.text},
+        extra={"station_yaml": station.text, "station_file": station.file_for_runs()},
     )
     return run_plan(
         exp.procedure,

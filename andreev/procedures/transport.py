@@ -417,6 +417,7 @@ def _open_writer(
             "experiment_name": info["name"],
             "procedure": "TransportRT",
             "station_yaml": str(info.get("station_yaml", "")),
+            "station_file": str(info.get("station_file", "")),
         },
     )
     return path, writer
@@ -441,7 +442,11 @@ def run_transport(
     from andreev.instruments.station import close_station, open_station
 
     emit, stop = Emitter(listeners), stop or StopFlag()
-    info = {**info, "station_yaml": station_config.text}
+    info = {
+        **info,
+        "station_yaml": station_config.text,
+        "station_file": station_config.file_for_runs(),
+    }
     qc_station, _ = open_station(station_config, names=[BRIDGE], overrides=overrides)
     exit_status, path, writer = "failed", None, None
     with stop.installed():  # until the file and the station are closed (console close)

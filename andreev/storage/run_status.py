@@ -38,6 +38,8 @@ class RunStatus:
             no writer is alive).
         live: (i_outer, i_setpoint, i_direction, points, attempt) of the sweep in
             progress, None when none.
+        station_file: the absolute path of the station file the run was started with
+            ("" for files written before it was stored).
     """
 
     path: Path
@@ -53,6 +55,7 @@ class RunStatus:
     seconds_per_sweep: float
     eta: float
     live: tuple[int, ...] | None
+    station_file: str = ""
 
 
 def _rate(timestamps: np.ndarray) -> float:
@@ -83,6 +86,7 @@ def run_status(path: str | os.PathLike[str]) -> RunStatus:
         stored = text(entry["exit_status"][()])
         start, end = text(entry["start_time"][()]), text(entry["end_time"][()])
         live_row = _live_row(entry)
+        station_file = text(entry.attrs.get("station_file", ""))
     done_mask = np.isin(codes, _DONE).all(axis=-1)
     failed_mask = (codes == _FAILED).any(axis=-1) & ~done_mask
     done, failed = int(done_mask.sum()), int(failed_mask.sum())
@@ -105,4 +109,5 @@ def run_status(path: str | os.PathLike[str]) -> RunStatus:
         seconds_per_sweep=rate,
         eta=eta,
         live=tuple(int(v) for v in live_row) if int(live_row[0]) >= 0 else None,
+        station_file=station_file,
     )

@@ -113,3 +113,24 @@ def test_status_and_repair_of_junk(tmp_path: Path, content: bytes | None) -> Non
         assert out.returncode == 2 and not out.stdout
         assert out.stderr.startswith("error: ") and str(path) in out.stderr
         assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_the_resume_line_names_the_runs_station_file(tmp_path: Path) -> None:
+    """A run stores its station file's absolute path; ``status`` and ``repair`` put it in
+    the ``--resume`` line (a placeholder when the file is gone or was never stored)."""
+    from tests.storage import runs
+
+    station = tmp_path / "fridge.yaml"
+    station.write_text("instruments: {}\n", encoding="utf-8")
+    path = tmp_path / "run.h5"
+    extra = {"sample": "InO-7", "station_file": str(station)}
+    with runs.make_run(path, extra_attrs=extra) as w:
+        w.write_sweep(0, 0, 0, **runs.sweep(0, 0, 0))
+        w.close("aborted")
+    for command in ("status", "repair"):
+        out = andreev(command, str(path))
+        assert out.returncode == 0, out.stderr
+        assert f"resume with: andreev run --resume {path} --config {station}" in out.stdout
+    station.unlink()
+    out = andreev("status", str(path))
+    assert f"resume with: andreev run --resume {path} --config STATION.yaml" in out.stdout

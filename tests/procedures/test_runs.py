@@ -89,6 +89,10 @@ def test_demo_file_shapes_units_and_nexus(demo_run) -> None:
         assert f["entry"].attrs["NX_class"] == "NXentry"
         assert f["entry/data"].attrs["signal"] == "dIdV"
         assert "lockin" in f["entry/station_snapshot/data"][()].decode()
+        # the station file's absolute path, for the --resume line of status and repair
+        station_file = Path(f["entry"].attrs["station_file"])
+        assert station_file.is_absolute()
+        assert station_file.read_text(encoding="utf-8") == f["entry"].attrs["station_yaml"]
     assert result.path.with_suffix(".log").exists()
     assert world.crashes == []
 
