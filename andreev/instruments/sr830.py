@@ -41,11 +41,13 @@ __all__ = [
     "AMPLITUDE_RANGE",
     "SLOPE_POLES",
     "SR830",
+    "SR830_TIME_CONSTANTS",
     "LegalSensitivity",
     "check_modulation",
     "filter_settle_time",
     "modulation_problem",
     "settle_time_constants",
+    "time_constant_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,28 @@ _LIAS_NAMES = {
     6: "data storage triggered",
 }
 _SLVL_RE = re.compile(r"^\s*SLVL\s+([-+0-9.eE]+)\s*$", re.IGNORECASE)
+
+
+#: the SR830's time constants (s), OFLT 0 … 19 (the stock driver's ``time_constant``
+#: takes exactly these values)
+SR830_TIME_CONSTANTS: tuple[float, ...] = (
+    10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
+    1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3,
+)  # fmt: skip
+
+
+def time_constant_problem(time_constant: float) -> str | None:
+    """Why the lock-in cannot be set to ``time_constant`` (s): not one of the SR830's
+    :data:`SR830_TIME_CONSTANTS` (the nearest is named; the dry run asks before the
+    run file exists). None when it can."""
+    tau = float(time_constant)
+    if tau in SR830_TIME_CONSTANTS:
+        return None
+    nearest = min(SR830_TIME_CONSTANTS, key=lambda t: abs(math.log(t / tau)) if tau > 0 else t)
+    return (
+        f"time constant {tau:g} s is not one the SR830 has (1 or 3 × 10^n s from 10 µs to "
+        f"30 ks); the nearest is {nearest:g} s"
+    )
 
 
 def settle_time_constants(poles: int, precision: float = 0.999) -> float:

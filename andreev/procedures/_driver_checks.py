@@ -8,7 +8,6 @@ the modulation amplitude the lock-in can give, the heater ranges of the bridge's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,24 +48,11 @@ def lockin_settle_time(time_constant: float, slope: int, precision: float) -> fl
     return filter_settle_time(float(time_constant), int(slope), float(precision))
 
 
-#: the SR830's time constants (s), OFLT 0 … 19 (the driver takes exactly these values)
-SR830_TIME_CONSTANTS: tuple[float, ...] = (
-    10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
-    1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3,
-)  # fmt: skip
-
-
 def time_constant_problem(time_constant: float) -> str | None:
-    """Why the lock-in cannot be set to ``time_constant`` (s): not one of the SR830's
-    :data:`SR830_TIME_CONSTANTS` (the nearest is named). None when it can."""
-    tau = float(time_constant)
-    if tau in SR830_TIME_CONSTANTS:
-        return None
-    nearest = min(SR830_TIME_CONSTANTS, key=lambda t: abs(math.log(t / tau)) if tau > 0 else t)
-    return (
-        f"time constant {tau:g} s is not one the SR830 has (1 or 3 × 10^n s from 10 µs to "
-        f"30 ks); the nearest is {nearest:g} s"
-    )
+    """Why the lock-in cannot be set to ``time_constant`` (s) (the driver's check)."""
+    from andreev.instruments.sr830 import time_constant_problem as driver_check
+
+    return driver_check(time_constant)
 
 
 def modulation_problems(

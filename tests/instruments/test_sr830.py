@@ -88,7 +88,7 @@ def test_time_constant_round_trip(shared_lockin: SR830, shared_fridge, tau: floa
 
 def test_the_dry_runs_time_constants_are_the_drivers(shared_lockin: SR830) -> None:
     """The dry run refuses a time constant the driver would refuse mid-run."""
-    from andreev.procedures._driver_checks import SR830_TIME_CONSTANTS, time_constant_problem
+    from andreev.instruments.sr830 import SR830_TIME_CONSTANTS, time_constant_problem
 
     assert sorted(shared_lockin.time_constant.val_mapping) == list(SR830_TIME_CONSTANTS)
     assert all(time_constant_problem(tau) is None for tau in SR830_TIME_CONSTANTS)
