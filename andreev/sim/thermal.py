@@ -187,6 +187,14 @@ class ThermalModel:
         current = percent / 100.0 * HEATER_RANGES[r]
         return current * current * self.output.resistance
 
+    def _deriv(self, mc: float, sample: float, power: float) -> tuple[float, float]:
+        """(dT_mc/dt, dT_s/dt) (K/s) at heater ``power`` (W) (the equations of
+        :meth:`_integrate`, whose hot loop writes them out)."""
+        p = self.params
+        cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
+        dmc = (power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
+        return dmc, (mc - sample) / p.sample_tau
+
     def _integrate(
         self, mc: float, sample: float, power: float, duration: float
     ) -> tuple[float, float]:
@@ -329,11 +337,9 @@ class ThermalModel:
     def _step(self, intervals: int) -> None:
         """Commit ``intervals`` whole control intervals."""
         dt = self.params.control_interval
-        out = self.output
         for _ in range(intervals):
             self._control_step()
-            current = self._heater / 100.0 * HEATER_RANGES[out.range]  # _power, inline
-            power = current * current * out.resistance
+            power = self._power(self._heater)
             self._mc, self._sample = self._integrate(self._mc, self._sample, power, dt)
             self._t += dt
 
@@ -343,14 +349,11 @@ class ThermalModel:
         out = self.output
         key = (self._t, self._mc, self._sample, self._heater, out.range, out.resistance)
         slope = self._slope
-        if slope[0] != key:  # the power and the derivatives, inline (once per interval)
-            current = self._heater / 100.0 * HEATER_RANGES[out.range]
-            power = current * current * out.resistance
-            p, mc = self.params, self._mc
-            cap = p.heat_capacity_c0 + p.heat_capacity_c1 * mc
-            dmc = (power + p.base_heat_load - p.cooling_coefficient * mc * mc) / cap
-            dsample = (mc - self._sample) / p.sample_tau
-            slope = self._slope = (key, power, dmc, dsample, abs(dmc), 0.05 * p.sample_tau)
+        if slope[0] != key:  # once per interval
+            power = self._power(self._heater)
+            dmc, dsample = self._deriv(self._mc, self._sample, power)
+            h_max = 0.05 * self.params.sample_tau
+            slope = self._slope = (key, power, dmc, dsample, abs(dmc), h_max)
         _key, power, dmc, dsample, rate, h_max = slope
         mc = self._mc
         if rate * h > 0.01 * mc or h > h_max:
