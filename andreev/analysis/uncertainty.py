@@ -63,5 +63,10 @@ def standard_errors(
     ``jac`` is the Jacobian of the weighted residual in the parameters p/``scale``;
     errors are returned in the units of p (inf where undetermined).
     """
-    err = np.sqrt(np.abs(np.diag(covariance(jac, chi2_red, scale))))
+    return errors_of(covariance(jac, chi2_red, scale))
+
+
+def errors_of(cov: np.ndarray) -> np.ndarray:
+    """One-sigma errors (units of p) from a covariance: √diag, inf where not finite."""
+    err = np.sqrt(np.abs(np.diag(cov)))
     return np.where(np.isfinite(err), err, np.inf)

@@ -22,7 +22,7 @@ from scipy.optimize import OptimizeResult, least_squares
 
 from andreev.analysis.fits.models import MODELS
 from andreev.analysis.spectrum import noise_sigma
-from andreev.analysis.uncertainty import covariance, reduced_chi2
+from andreev.analysis.uncertainty import covariance, errors_of, reduced_chi2
 
 Bounds = Mapping[str, tuple[float, float]]
 
@@ -242,8 +242,7 @@ def make_result(model: str, data: FitData, sol: Solution, extra: Mapping[str, fl
     chi2_red = reduced_chi2(sol.fun, len(names) - int(np.count_nonzero(held)))
     cov = covariance(np.where(held, 0.0, sol.jac), chi2_red, sol.scale)
     cov[held, :] = cov[:, held] = 0.0
-    err = np.sqrt(np.abs(np.diag(cov)))
-    err = np.where(np.isfinite(err), err, np.inf)
+    err = errors_of(cov)
     residuals = np.full(data.mask.size, np.nan)
     residuals[data.mask] = -sol.fun * data.sigma  # data − model
     success = bool(sol.ls.success) and sol.ls.status > 0 and math.isfinite(chi2)
