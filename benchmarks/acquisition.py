@@ -66,6 +66,7 @@ from andreev.instruments.nanonis.codec import (
 from andreev.instruments.station import close_station, load_station_config, open_station
 from andreev.procedures.sweeps import measure_controller_side, measure_point_by_point
 from andreev.sim import SimConfig, SimFridge, World
+from andreev.sim.fridge import station_overrides
 from andreev.storage import RunWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,18 +119,9 @@ class SimProcess:
             if name in ("lockin", "bridge", "stm") and port.isdigit():
                 self.addresses[name] = (host, int(port))
 
-    def visa_address(self, name: str) -> str:
-        host, port = self.addresses[name]
-        return f"TCPIP0::{host}::{port}::SOCKET"
-
     def station_overrides(self) -> dict[str, dict[str, str]]:
-        """The servers' addresses as station overrides, as ``SimFridge.station_overrides``."""
-        host, port = self.addresses["stm"]
-        return {
-            "lockin": {"address": self.visa_address("lockin")},
-            "bridge": {"address": self.visa_address("bridge")},
-            "stm": {"address": f"{host}:{port}"},
-        }
+        """The servers' addresses as station overrides (as a SimFridge gives them)."""
+        return station_overrides(self.addresses)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,27 @@ from andreev.sim.sr830_server import SR830Server
 from andreev.sim.tcp import TCPServer
 from andreev.sim.world import World
 
-__all__ = ["INSTRUMENTS", "SimFridge"]
+__all__ = ["INSTRUMENTS", "SimFridge", "socket_visa_name", "station_overrides"]
 
 #: Instrument names in start order.
 INSTRUMENTS: tuple[str, ...] = ROLES  # one simulated instrument per station role
+
+
+def socket_visa_name(host: str, port: int) -> str:
+    """VISA resource name of a raw TCP socket at ``host``:``port``."""
+    return f"TCPIP0::{host}::{port}::SOCKET"
+
+
+def station_overrides(addresses: Mapping[str, tuple[str, int]]) -> dict[str, dict[str, str]]:
+    """Simulated instruments at ``addresses`` (``{name: (host, port)}``, as
+    :attr:`SimFridge.addresses` or the lines ``andreev sim`` prints) as station overrides:
+    ``{"lockin": {"address": VISA name}, "bridge": …, "stm": {"address": "host:port"}}``."""
+    host, port = addresses["stm"]
+    return {
+        "lockin": {"address": socket_visa_name(*addresses["lockin"])},
+        "bridge": {"address": socket_visa_name(*addresses["bridge"])},
+        "stm": {"address": f"{host}:{port}"},
+    }
 
 
 class SimFridge:
@@ -83,18 +101,11 @@ class SimFridge:
 
     def visa_address(self, name: str) -> str:
         """VISA resource name of instrument ``name`` (raw socket)."""
-        host, port = self.servers[name].address
-        return f"TCPIP0::{host}::{port}::SOCKET"
+        return socket_visa_name(*self.servers[name].address)
 
     def station_overrides(self) -> dict[str, dict[str, str]]:
-        """The running servers' addresses as station overrides
-        (``{"lockin": {"address": VISA name}, "bridge": …, "stm": {"address": "host:port"}}``)."""
-        host, port = self.servers["stm"].address
-        return {
-            "lockin": {"address": self.visa_address("lockin")},
-            "bridge": {"address": self.visa_address("bridge")},
-            "stm": {"address": f"{host}:{port}"},
-        }
+        """The running servers' addresses as station overrides (:func:`station_overrides`)."""
+        return station_overrides(self.addresses)
 
     def write_station(self, template: Path, path: Path, speedup: float | None = None) -> Path:
         """Write to ``path`` the station YAML ``template`` pointed at these servers (their
