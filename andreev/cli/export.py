@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -25,8 +26,6 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def export_main(args: argparse.Namespace) -> int:
     """Export the run; print what was written. 0, or 2 when the run cannot be read."""
-    import sys
-
     from andreev.analysis import export
     from andreev.errors import RunFileError
 
