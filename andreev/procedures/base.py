@@ -69,6 +69,10 @@ class LimitProblem:
     message: str
 
 
+#: the name of the single outer step of a procedure without an outer stepper
+NO_OUTER = "step"
+
+
 class SweepProcedure(Procedure):
     """Base of all andreev procedures: a grid of bias sweeps, one per (outer, setpoint).
 
@@ -145,8 +149,8 @@ class SweepProcedure(Procedure):
         return np.array([float(self.setpoint_current)])
 
     def outer_axis(self) -> OuterAxis:
-        """The outer stepper; a single step named "step" when there is none."""
-        return OuterAxis("step", "", np.array([0.0]))
+        """The outer stepper; a single step named :data:`NO_OUTER` when there is none."""
+        return OuterAxis(NO_OUTER, "", np.array([0.0]))
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -33,7 +33,7 @@ from andreev.engine.stop import StopFlag
 from andreev.errors import LimitError
 from andreev.instruments.station import StationConfig, load_station_config
 from andreev.procedures._driver_checks import station_facts
-from andreev.procedures.base import POINT_WALL_COST, SweepProcedure
+from andreev.procedures.base import NO_OUTER, POINT_WALL_COST, SweepProcedure
 from andreev.procedures.experiment import Experiment, experiment_from_text, load_experiment
 from andreev.procedures.transport import TransportRT, describe_transport, run_transport
 
@@ -98,7 +98,7 @@ def _outer_line(axis: OuterAxis) -> str:
             f"{height:g} nm around ({cx:g}, {cy:g}) nm, angle {grid.angle:g}°, "
             f"serpentine{drift}"
         )
-    if axis.name == "step" and len(axis.values) == 1:  # no outer stepper
+    if axis.name == NO_OUTER and len(axis.values) == 1:
         return "  outer   none (a single step)"
     steps = ", ".join(f"{v:g}" for v in axis.values[:12])
     steps += (" …" if len(axis.values) > 12 else "") + (f" {axis.unit}" if axis.unit else "")
