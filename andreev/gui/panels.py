@@ -125,11 +125,20 @@ class SpectraPanel(QtWidgets.QWidget):
                 curve.setData([], [])
             else:
                 curve.setData(snap.layout.bias, spec[0])
-        live = snap.live is not None and snap.live.index == index
         self._set_title(
-            f"{_outer_label(snap, i)}, {snap.layout.directions[k]}"
-            + (" — sweep in progress" if live else "")
+            f"{_outer_label(snap, i)}, {snap.layout.directions[k]}{_live_note(snap, index)}"
         )
+
+
+def _live_note(snap: RunSnapshot, index: Index) -> str:
+    """The title's note on sweep ``index`` when it is the live one: in progress, or cut
+    short when its writer is gone (its points so far stay on show, dashed)."""
+    live = snap.live
+    if live is None or live.index != index:
+        return ""
+    if snap.writer_alive is False:
+        return f" — cut short at {live.n_points}/{snap.layout.bias.size} points (writer gone)"
+    return " — sweep in progress"
 
 
 class MapPanel(QtWidgets.QWidget):

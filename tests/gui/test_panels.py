@@ -82,6 +82,21 @@ def test_live_sweep_is_drawn_dashed(panels, tmp_path: Path) -> None:
     assert "25/81 points" in panels.status.text()
 
 
+def test_live_sweep_of_a_dead_writer_is_shown_cut_short(panels, tmp_path: Path) -> None:
+    # a killed writer leaves its last sweep's points in /entry/live: they stay on show,
+    # but the title no longer says the sweep is in progress
+    snap = RunFollower(runs.make_run(tmp_path / "run.h5", 2, "running")).poll()
+    didv = np.full(runs.N_BIAS, np.nan)
+    didv[:25] = runs.spectrum(0, 2)[:25]
+    live = LiveSweep((0, 2, 0), didv, 25, 0.05, snap.read_at, snap.read_at)
+    dead = dataclasses.replace(snap, live=live, writer_alive=False, version=snap.version + 1)
+    panels.show_snapshot(dead)
+    assert panels.spectra.shown == (0, 2, 0)
+    title = panels.spectra.plot.getPlotItem().titleLabel.text
+    assert "cut short at 25/81 points" in title and "in progress" not in title
+    assert "cut (the writer is gone" in panels.status.text()
+
+
 def test_click_on_the_map_picks_a_spectrum(panels, qtbot, tmp_path: Path) -> None:
     snap = RunFollower(runs.make_run(tmp_path / "run.h5", 9)).poll()
     panels.show_snapshot(snap)
