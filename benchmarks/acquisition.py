@@ -418,14 +418,30 @@ class BareLoop:
     def sweep(self, bias: np.ndarray, settle: float, spin: bool) -> None:
         for v in bias:
             self.set_bias(float(v))
-            if spin:  # sleep until 1 ms before the deadline, then spin
-                deadline = time.perf_counter() + settle
-                time.sleep(max(0.0, settle - 1e-3))
-                while time.perf_counter() < deadline:
-                    pass
+            if spin:
+                _wait_spinning(settle)
             else:
                 time.sleep(settle)
             self.read_xy()
+
+    def read_after_wait(self, settle: float, n: int) -> list[float]:
+        """Wall s of ``n`` ``SNAP? 1,2`` round trips, each after a ``settle`` s wait (the
+        lock-in read that ends every point, with the simulator idle meanwhile)."""
+        out = []
+        for _ in range(n):
+            _wait_spinning(settle)
+            t0 = time.perf_counter()
+            self.read_xy()
+            out.append(time.perf_counter() - t0)
+        return out
+
+
+def _wait_spinning(seconds: float) -> None:
+    """Sleep until 1 ms before ``seconds`` have passed, then spin."""
+    deadline = time.perf_counter() + seconds
+    time.sleep(max(0.0, seconds - 1e-3))
+    while time.perf_counter() < deadline:
+        pass
 
 
 def realtime(folder: Path, repeats: int) -> None:
@@ -471,6 +487,7 @@ def realtime(folder: Path, repeats: int) -> None:
         }
         try:
             times = interleaved(runners, repeats)
+            after_wait = bare.read_after_wait(settle, RT_POINTS)
         finally:
             bare.close()
     total = settle * RT_POINTS
@@ -492,6 +509,15 @@ def realtime(folder: Path, repeats: int) -> None:
         f"are {100 * ramps / total:.2f}% (physics; the driver adds a round trip per step)"
     )
     print("   (bare socket: bias write + wait + SNAP?, whole sweep; no current, no temperature)")
+    read_min, read_median = stats(after_wait)
+    print(
+        f"   one SNAP? round trip after a {settle * 1e3:.1f} ms wait: {read_median * 1e6:.0f} µs "
+        f"(median), {read_min * 1e6:.0f} µs (min) = {100 * read_median / settle:.2f}% / "
+        f"{100 * read_min / settle:.2f}% of a point; with the ramps "
+        f"{100 * (ramps / total + read_median / settle):.2f}% / "
+        f"{100 * (ramps / total + read_min / settle):.2f}%: the floor of any loop that reads "
+        "the lock-in once the settling is over"
+    )
 
 
 # ---- 4. controller side -----------------------------------------------------------------
