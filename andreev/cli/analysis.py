@@ -153,7 +153,7 @@ def _default_workers(runs: list[Path], scheduler: str | None) -> int:
 def _analyze_dask(runs: list[Path], workers: int, scheduler: str | None) -> int:
     """Fit ``runs`` on a Dask cluster, a progress bar on stderr; results written here."""
     from andreev.analysis import distributed
-    from andreev.cli.analyze_progress import FitProgress
+    from andreev.cli.progress import FitProgress
 
     status = 0
     with ExitStack() as stack:

@@ -5,6 +5,9 @@ it (the line is cleared, the record written, the line redrawn), so the two never
 into each other. Elsewhere (a pipe, a log file) one plain line per finished sweep.
 Sweeps are counted as the plan counts them (:mod:`andreev.engine.eta`); the ETA comes
 from the measured rate of finished sweeps and ends in a wall-clock time.
+
+``andreev analyze`` draws the same bar counted in fits while they run as Dask tasks
+(:class:`FitProgress`; in a pipe a line at the first fit and at every further tenth).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from andreev.engine.eta import Eta
@@ -19,7 +25,7 @@ from andreev.engine.eta import Eta
 if TYPE_CHECKING:
     from andreev.engine.events import Event
 
-__all__ = ["OneLineFormatter", "Progress", "ProgressLogHandler"]
+__all__ = ["FitProgress", "OneLineFormatter", "Progress", "ProgressLogHandler"]
 
 
 class OneLineFormatter(logging.Formatter):
@@ -47,13 +53,23 @@ class Progress:
         stream: where to draw (stderr by default).
         planned_seconds: the plan's estimate of the run (wall s), the ETA until the
             first sweep has finished.
+        unit: what the bar counts.
+        eta: the estimate to show (default: from ``planned_seconds``, counting finished
+            sweeps from the first one this process sees).
     """
 
     width = 30
 
-    def __init__(self, stream: IO[str] | None = None, planned_seconds: float | None = None):
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        planned_seconds: float | None = None,
+        unit: str = "sweeps",
+        eta: Eta | None = None,
+    ):
         self.stream = stream or sys.stderr
-        self.eta = Eta(planned_seconds)
+        self.eta = eta if eta is not None else Eta(planned_seconds)
+        self.unit = unit
         self.done, self.total = 0, 0
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self._shown = ""  # the progress line now on the terminal ("" when none)
@@ -65,7 +81,7 @@ class Progress:
 
     def _line(self, sweep_fraction: float | None) -> str:
         text = (
-            f"[{self._bar(self.done / self.total)}] {self.done}/{self.total} sweeps "
+            f"[{self._bar(self.done / self.total)}] {self.done}/{self.total} {self.unit} "
             f"({100 * self.done / self.total:.0f} %), {self.eta.text()}"
         )
         if sweep_fraction is not None:
@@ -84,6 +100,10 @@ class Progress:
 
     def __call__(self, done: int, total: int, world_seconds: float) -> None:
         """A sweep finished: ``done`` of ``total``; it took ``world_seconds``."""
+        self.update(done, total)
+
+    def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` finished: the bar moves (its line ends at the last)."""
         self.eta.update(done, total)
         self.done, self.total = done, total
         self._draw(self._line(None), final=done == total)
@@ -118,6 +138,40 @@ class Progress:
             self(event.done, event.total, event.world_seconds)
         elif isinstance(event, PointProgress):
             self.sweep_progress(event.points, event.total_points)
+
+
+class FitProgress:
+    """``andreev analyze``'s progress: a callback for
+    ``andreev.analysis.distributed.analyze_files`` drawing a :class:`Progress` bar of
+    fits. Several fits finish at once, so the ETA's rate counts from zero fits; the line
+    ends with the last fit (a file's results come after); in a pipe, a line at the first
+    fit and at every further tenth.
+
+    Args:
+        stream: where to draw (stderr by default).
+        monotonic: the clock (s) of the ETA (replaceable in tests).
+    """
+
+    def __init__(
+        self, stream: IO[str] | None = None, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        eta = Eta(monotonic=monotonic, first_done=0)
+        self.bar = Progress(stream, unit="fits", eta=eta)
+        self._tenth = -1  # the last tenth drawn
+
+    def __call__(self, done: int, total: int, finished: Path | None) -> None:
+        """``done`` of ``total`` fits finished; ``finished``: a file whose results are ready."""
+        if finished is not None or total <= 0:
+            self.close()
+            return
+        tenth = 10 * done // total
+        if self.bar.live or tenth > self._tenth:
+            self._tenth = tenth
+            self.bar.update(done, total)
+
+    def close(self) -> None:
+        """End the bar's line (a no-op once it has ended)."""
+        self.bar.close()
 
 
 class ProgressLogHandler(logging.Handler):
