@@ -117,20 +117,18 @@ def truncation_problem(path: str | os.PathLike[str]) -> str | None:
 
     A writer extends the file to that end at every flush, so a file a killed writer left
     is whole; a live writer's file is never checked (see :func:`open_read`)."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(48)
-    if head[:8] == SIGNATURE and len(head) < 48:  # 48: a v2/3 superblock, 8-byte offsets
-        return f"cut short: {len(head)} bytes, inside its HDF5 superblock; not a whole run file"
-    try:
-        block, _ = _read_superblock(path)
-    except RunFileError:
-        return None
-    size = block[9]
+    with open(path, "rb") as fh:  # one read of the superblock and the size it declares
+        block = fh.read(12)
+        if block[:8] != SIGNATURE or (len(block) == 12 and block[8] not in (2, 3)):
+            return None  # not HDF5, or a superblock without that end of file: cannot tell
+        size = block[9] if len(block) == 12 else 8  # bytes per address
+        block += fh.read(4 * size + 4)  # four addresses and the checksum
+        actual = os.fstat(fh.fileno()).st_size
+    if len(block) < 12 + 4 * size + 4:
+        return f"cut short: {len(block)} bytes, inside its HDF5 superblock; not a whole run file"
     base, _extension, end = (
         int.from_bytes(block[12 + i * size : 12 + (i + 1) * size], "little") for i in range(3)
     )
-    actual = path.stat().st_size
     if actual >= base + end:
         return None
     return (
