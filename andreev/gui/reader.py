@@ -324,11 +324,12 @@ class RunFollower:
         if not self.path.exists():
             self.problem = f"waiting for {self.path} to appear"
             return self.snapshot
+        alive = writer_alive(self.path)  # once per poll: the snapshot shows it too
         try:
             # a partial copy: HDF5's SWMR reads of it would retry for ever (a live writer's
             # file is not checked, as storage's open_read does; where liveness cannot be
             # told, a false alarm would only skip one poll)
-            cut = None if writer_alive(self.path) else truncation_problem(self.path)
+            cut = None if alive else truncation_problem(self.path)
         except OSError:
             cut = None
         if cut is not None:
@@ -341,7 +342,7 @@ class RunFollower:
             return self.snapshot
         try:
             with f:
-                snap = self._read(f)
+                snap = self._read(f, alive)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             self.problem = f"cannot read yet ({_short(exc)})"
             return self.snapshot
@@ -350,7 +351,8 @@ class RunFollower:
         return snap
 
     # ------------------------------------------------------------------ reading
-    def _read(self, f: h5py.File) -> RunSnapshot:
+    def _read(self, f: h5py.File, alive: bool | None) -> RunSnapshot:
+        """The snapshot of open file ``f``; ``alive``: :func:`writer_alive` this poll."""
         entry, data = f["entry"], f["entry/data"]
         start = _text(entry["start_time"][()])
         if self._layout is None or self._layout.start_time != start:
@@ -380,7 +382,7 @@ class RunFollower:
             settling=settling,
             live=live,
             log_line=last_log_line(self.path),
-            writer_alive=writer_alive(self.path),
+            writer_alive=alive,
             read_at=time.time(),
             resumed_at=[_text(v) for v in np.atleast_1d(entry.attrs.get("resumed_at", []))],
         )
