@@ -97,8 +97,9 @@ def test_load_keeps_long_names_and_sees_the_analysis(tmp_path: Path) -> None:
 
 def test_a_run_file_cut_short_is_refused_at_once_not_read_for_ever(tmp_path: Path) -> None:
     """A partial copy of a run file: HDF5's SWMR reads of it retry without end (a
-    ``--resume`` of one hung for more than 10 min). ``load``, ``run_status``, ``repair``
-    and ``andreev status`` refuse it at once, saying how much of it is there."""
+    ``--resume`` of one hung for more than 10 min). ``load``, ``run_status``, ``repair``,
+    ``andreev status`` and ``andreev analyze`` refuse it at once, saying how much of it
+    is there (``--resume``: the bad-input battery; ``watch``: tests/gui/test_reader.py)."""
     from andreev.storage.superblock import truncation_problem
     from tests.storage.runs import make_run, sweep
 
@@ -121,13 +122,14 @@ def test_a_run_file_cut_short_is_refused_at_once_not_read_for_ever(tmp_path: Pat
     readers = CUT_READERS.format(path=str(cut))
     done = subprocess.run([sys.executable, "-c", readers], capture_output=True, timeout=120)
     assert done.returncode == 0 and done.stdout.split() == [b"load", b"run_status", b"repair"]
-    done = subprocess.run(
-        [sys.executable, "-m", "andreev", "status", str(cut)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2 and "is cut short: 3000 of the" in done.stderr
+    for command in ("status", "analyze"):
+        done = subprocess.run(
+            [sys.executable, "-m", "andreev", command, str(cut)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "is cut short: 3000 of the" in done.stderr, command
 
 
 CUT_READERS = """
