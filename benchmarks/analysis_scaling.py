@@ -106,14 +106,17 @@ def task_overhead(client: Any) -> float:
 
 
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-#: this process's BLAS settings when it started (a LocalCluster's nanny, running in this
-#: process, sets them to 1 in os.environ before it spawns a worker; numpy read them at
-#: import: unset, OpenBLAS uses every core)
-BLAS_AT_START = {name: os.environ.get(name, "unset") for name in ONE_THREAD}
 
 
 def _blas_env() -> dict[str, str]:
+    """The BLAS thread settings of this process's environment ("unset" where absent)."""
     return {name: os.environ.get(name, "unset") for name in ONE_THREAD}
+
+
+#: this process's BLAS settings when it started (a LocalCluster's nanny, running in this
+#: process, sets them to 1 in os.environ before it spawns a worker; numpy read them at
+#: import: unset, OpenBLAS uses every core)
+BLAS_AT_START = _blas_env()
 
 
 def machine_busy() -> float:
