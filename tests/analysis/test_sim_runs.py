@@ -184,11 +184,22 @@ def test_chi2_of_good_fits_is_recorded(sim_run):
     _GOOD_CHI2[f"{sample}-{an.path.name}"] = chi
 
 
+#: band of the median χ²_red over the module's ~22 good fits. The sim's 1/f drift is a
+#: correlated error that the per-point σ (white ⊕ the run's pooled drift × G) only
+#: approximates, so one fit's χ²_red scatters 0.2–2.8 and the median of a set scatters
+#: too: over 22 sets of these four runs (21 measured idle or beside two CPU hogs, same
+#: and other seeds, and one CI run's 0.69), medians 0.66–1.44, the sd of their log 0.18.
+#: The band is 3.7 of those sd below 1 and 3.8 above. A per-point σ off by a factor 1.75
+#: (χ² × or ÷ 3.1) would have failed every one of those sets; by 1.4 (× or ÷ 2), half.
+MEDIAN_CHI2_BAND = (0.5, 2.0)
+
+
 def test_median_chi2_of_good_fits_near_one():
     if len(_GOOD_CHI2) < len(CASES):
         pytest.skip("needs every sim run of this module (run the whole file)")
     chi = [c for values in _GOOD_CHI2.values() for c in values]
-    assert 0.7 <= float(np.median(chi)) <= 1.5, _GOOD_CHI2
+    low, high = MEDIAN_CHI2_BAND
+    assert low <= float(np.median(chi)) <= high, _GOOD_CHI2
 
 
 # ---------------------------------------------------------------- a short temperature series
