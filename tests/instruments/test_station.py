@@ -40,6 +40,8 @@ def test_open_station_hands_limits_to_every_driver(
         close_station(station)
 
 
+# qcodes validates the file again in load_instrument: the warning asserted below, once more
+@pytest.mark.filterwarnings("ignore::qcodes.station.ValidationWarning")
 @pytest.mark.parametrize("name", ["lockin", "bridge", "stm"])
 def test_plain_qcodes_station_refuses_to_drop_the_limits(
     sim_fridge: SimFridge, sim_station: Path, name: str
