@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from andreev.errors import RunFileError
 
@@ -24,6 +25,8 @@ SIGNATURE = b"\x89HDF\r\n\x1a\n"
 WRITE_ACCESS = 0x01
 SWMR_WRITE_ACCESS = 0x04
 _MASK = 0xFFFFFFFF
+#: superblock versions with consistency flags and an end-of-file address (layout above)
+VERSIONS_WITH_END = (2, 3)
 
 
 def _rot(x: int, k: int) -> int:
@@ -90,20 +93,26 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return _final(a, b, c)
 
 
+def _superblock_bytes(fh: BinaryIO) -> tuple[bytes, int]:
+    """The bytes at the start of open file ``fh`` up to a version 2/3 superblock's
+    checksum, and the checksum's offset (12 + 4 addresses of the size byte 9 gives; 8-byte
+    addresses when the file ends before it). Fewer bytes when the file ends first; the
+    signature and the version are the caller's to check."""
+    head = fh.read(12)
+    end = 12 + 4 * (head[9] if len(head) > 9 else 8)
+    return head + fh.read(end + 4 - len(head)), end
+
+
 def _read_superblock(path: Path) -> tuple[bytes, int]:
     """The superblock's bytes up to its checksum, and the checksum's offset."""
     with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:8] != SIGNATURE:
-            raise RunFileError(f"{path} is not an HDF5 file (no superblock at its start)")
-        if head[8] not in (2, 3):
-            raise RunFileError(
-                f"{path}: superblock version {head[8]} has no consistency flags to clear"
-            )
-        size_offsets = head[9]
-        end = 12 + 4 * size_offsets
-        fh.seek(0)
-        block = fh.read(end + 4)
+        block, end = _superblock_bytes(fh)
+    if len(block) < 12 or block[:8] != SIGNATURE:
+        raise RunFileError(f"{path} is not an HDF5 file (no superblock at its start)")
+    if block[8] not in VERSIONS_WITH_END:
+        raise RunFileError(
+            f"{path}: superblock version {block[8]} has no consistency flags to clear"
+        )
     if len(block) < end + 4:
         raise RunFileError(f"{path}: the superblock is truncated")
     return block, end
@@ -118,21 +127,20 @@ def truncation_problem(path: str | os.PathLike[str]) -> str | None:
     A writer extends the file to that end at every flush, so a file a killed writer left
     is whole; a live writer's file is never checked (see :func:`open_read`)."""
     with open(path, "rb") as fh:  # one read of the superblock and the size it declares
-        block = fh.read(12)
-        if block[:8] != SIGNATURE or (len(block) == 12 and block[8] not in (2, 3)):
-            return None  # not HDF5, or a superblock without that end of file: cannot tell
-        size = block[9] if len(block) == 12 else 8  # bytes per address
-        block += fh.read(4 * size + 4)  # four addresses and the checksum
+        block, end = _superblock_bytes(fh)
         actual = os.fstat(fh.fileno()).st_size
-    if len(block) < 12 + 4 * size + 4:
+    if block[:8] != SIGNATURE or (len(block) > 8 and block[8] not in VERSIONS_WITH_END):
+        return None  # not HDF5, or a superblock without that end of file: cannot tell
+    if len(block) < end + 4:
         return f"cut short: {len(block)} bytes, inside its HDF5 superblock; not a whole run file"
-    base, _extension, end = (
+    size = (end - 12) // 4  # bytes per address
+    base, _extension, declared = (
         int.from_bytes(block[12 + i * size : 12 + (i + 1) * size], "little") for i in range(3)
     )
-    if actual >= base + end:
+    if actual >= base + declared:
         return None
     return (
-        f"cut short: {actual} of the {base + end} bytes its HDF5 superblock declares "
+        f"cut short: {actual} of the {base + declared} bytes its HDF5 superblock declares "
         "(a partial copy, or a full disk?); not a whole run file"
     )
 

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from andreev.storage import STATUS_NAMES, load
 from tests.storage.runs import (
@@ -130,6 +131,33 @@ def test_a_run_file_cut_short_is_refused_at_once_not_read_for_ever(tmp_path: Pat
             timeout=60,
         )
         assert done.returncode == 2 and "is cut short: 3000 of the" in done.stderr, command
+
+
+def test_superblock_readers_agree_on_files_they_cannot_use(tmp_path: Path) -> None:
+    """``truncation_problem`` cannot tell (None) where ``consistency_flags`` refuses: not
+    HDF5, a superblock version without an end of file; both see a cut superblock."""
+    from andreev.errors import RunFileError
+    from andreev.storage.superblock import SIGNATURE, consistency_flags, truncation_problem
+
+    cases = {
+        "text.h5": (b"not an HDF5 file at all, " * 4, None, "is not an HDF5 file"),
+        "v0.h5": (SIGNATURE + b"\0" * 92, None, "superblock version 0 has no"),
+        "cut.h5": (
+            SIGNATURE + bytes([3, 8, 8, 0]) + b"\0" * 20,
+            "cut short: 32 bytes",
+            "truncated",
+        ),
+    }
+    for name, (content, problem, refusal) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        got = truncation_problem(path)
+        if problem is None:
+            assert got is None, (name, got)
+        else:
+            assert got is not None and got.startswith(problem), (name, got)
+        with pytest.raises(RunFileError, match=refusal):
+            consistency_flags(path)
 
 
 CUT_READERS = """
